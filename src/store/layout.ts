@@ -1,0 +1,34 @@
+/**
+ * Where each piece of state lives under the state directory (`/var/lib/agent` by default).
+ * Every module reads its paths from here so that `agent doctor` and the tests agree with the code.
+ */
+import { joinPath } from "./path.ts";
+
+export interface StateLayout {
+  readonly root: string;
+  /** Audit log (JSON Lines, rotated to audit.log.1, audit.log.2, ...). */
+  readonly auditLog: string;
+  /** Macaroon root keys (with key ids), 0600. */
+  readonly macaroonKeys: string;
+  /** Revoked macaroon nonces. */
+  readonly macaroonRevocations: string;
+  /** Certificate authority directory. */
+  readonly caDir: string;
+}
+
+export function stateLayout(root: string): StateLayout {
+  return {
+    root,
+    auditLog: joinPath(root, "audit.log"),
+    macaroonKeys: joinPath(root, "macaroon", "keys.json"),
+    macaroonRevocations: joinPath(root, "macaroon", "revoked.json"),
+    caDir: joinPath(root, "ca"),
+  };
+}
+
+/** Mode for directories holding secrets. */
+export const SECRET_DIR_MODE = 0o700;
+/** Mode for secret files (keys). */
+export const SECRET_FILE_MODE = 0o600;
+/** Mode for public files (certificates, CRLs). */
+export const PUBLIC_FILE_MODE = 0o644;
