@@ -31,6 +31,7 @@ export type ErrorCode =
   | "ERR_CA_CERTIFICATE"
   | "ERR_CA_REVOKED"
   | "ERR_CA_NOT_FOUND"
+  | "ERR_CA_VALIDITY"
   // state directory and files
   | "ERR_STATE_CORRUPT"
   | "ERR_STATE_IO"

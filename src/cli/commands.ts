@@ -1,4 +1,8 @@
 /** Every command group the agent has. Add a group here to make it reachable from the command line. */
 import type { CommandGroup } from "./group.ts";
+import { serveCommands } from "./serve.ts";
+import { policyCommands } from "./policy.ts";
+import { auditCommands } from "./audit.ts";
+import { caCommands } from "./ca.ts";
 
-export const commandGroups: CommandGroup[] = [];
+export const commandGroups: CommandGroup[] = [serveCommands, policyCommands, auditCommands, caCommands];

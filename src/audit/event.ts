@@ -1,0 +1,78 @@
+/**
+ * One audit event per plugin call (request and response phase). Never holds bodies, tokens or
+ * certificates; query values that can carry secrets (build args, auth) are redacted.
+ */
+import type { Decision } from "../decide/decide.ts";
+
+export interface AuditEvent {
+  readonly time: string;
+  readonly decisionId: string;
+  readonly phase: "request" | "response";
+  readonly user: string | null;
+  readonly authMethod: string | null;
+  readonly method: string | null;
+  readonly uri: string | null;
+  readonly action: string | null;
+  readonly resources: Readonly<Record<string, string>>;
+  readonly allow: boolean;
+  readonly decidedBy: string;
+  readonly ruleId: string | null;
+  readonly reason: string;
+  readonly code: string | null;
+  readonly policyHash: string | null;
+  readonly status: number | null;
+  readonly durationMs: number;
+}
+
+const SECRET_QUERY_KEYS = new Set(["buildargs", "registryauth", "password", "secret", "token", "auth"]);
+const MAX_LOGGED_URI = 2048;
+
+/** The URI with secret-bearing query values replaced, cut to a sane length. */
+export function redactUri(uri: string): string {
+  const q = uri.indexOf("?");
+  let out = uri;
+  if (q >= 0) {
+    const params = new URLSearchParams(uri.slice(q + 1));
+    let changed = false;
+    for (const key of [...params.keys()]) {
+      if (SECRET_QUERY_KEYS.has(key.toLowerCase())) {
+        params.set(key, "REDACTED");
+        changed = true;
+      }
+    }
+    if (changed) out = `${uri.slice(0, q)}?${params.toString()}`;
+  }
+  return out.length > MAX_LOGGED_URI ? `${out.slice(0, MAX_LOGGED_URI)}...` : out;
+}
+
+export interface EventContext {
+  readonly time: Date;
+  readonly decisionId: string;
+  readonly phase: "request" | "response";
+  readonly policyHash: string | undefined;
+  readonly durationMs: number;
+}
+
+export function auditEventFor(decision: Decision, ctx: EventContext): AuditEvent {
+  const request = decision.request;
+  const route = decision.facts?.route;
+  return {
+    time: ctx.time.toISOString(),
+    decisionId: ctx.decisionId,
+    phase: ctx.phase,
+    user: request?.user ?? null,
+    authMethod: request?.authMethod ?? null,
+    method: request?.method ?? null,
+    uri: request ? redactUri(request.uri) : null,
+    action: route?.action ?? null,
+    resources: (route?.resources ?? {}) as Record<string, string>,
+    allow: decision.allow,
+    decidedBy: decision.decidedBy,
+    ruleId: decision.ruleId ?? null,
+    reason: decision.reason,
+    code: decision.code ?? null,
+    policyHash: ctx.policyHash ?? null,
+    status: request?.responseStatus ?? null,
+    durationMs: Math.round(ctx.durationMs * 1000) / 1000,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The audit log: JSON Lines, appended in batches (one write per burst, not per decision: the plugin is on
+ * the path of every Docker API call) and rotated by size. A failing disk never stops decisions; the
+ * problem is reported through `onError` (at most once a minute).
+ */
+import type { FileSystem } from "../ports.ts";
+import type { AuditEvent } from "./event.ts";
+
+export interface AuditSinkOptions {
+  readonly path: string;
+  /** Rotate when the file grows past this many bytes (default 50 MiB). */
+  readonly maxBytes?: number;
+  /** How many rotated files to keep: audit.log.1 … audit.log.N (default 5). */
+  readonly keep?: number;
+  /** Events kept in memory while the disk is failing, before the oldest are dropped (default 10,000). */
+  readonly maxPending?: number;
+  readonly onError: (message: string) => void;
+  readonly nowMs: () => number;
+}
+
+export const AUDIT_FILE_MODE = 0o640;
+
+export class AuditSink {
+  private pending: string[] = [];
+  private flushing: Promise<void> | undefined;
+  private size: number | undefined;
+  private lastErrorAtMs = -Infinity;
+  private dropped = 0;
+  private readonly maxBytes: number;
+  private readonly keep: number;
+  private readonly maxPending: number;
+
+  constructor(private readonly fs: FileSystem, private readonly options: AuditSinkOptions) {
+    this.maxBytes = options.maxBytes ?? 50 * 1024 * 1024;
+    this.keep = options.keep ?? 5;
+    this.maxPending = options.maxPending ?? 10_000;
+  }
+
+  write(event: AuditEvent): void {
+    if (this.pending.length >= this.maxPending) {
+      this.pending.shift();
+      this.dropped++;
+    }
+    this.pending.push(JSON.stringify(event));
+    this.flushing ??= Promise.resolve().then(() => this.drain());
+  }
+
+  /** Resolves when everything written so far is on disk (or has failed). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        const text = batch.join("\n");
+        try {
+          await this.rotateIfNeeded(text.length + 1);
+          await this.fs.appendLine(this.options.path, text, AUDIT_FILE_MODE);
+          this.size = (this.size ?? 0) + text.length + 1;
+          if (this.dropped > 0) {
+            this.report(`audit log recovered; ${this.dropped} events were dropped while it failed`, true);
+            this.dropped = 0;
+          }
+        } catch (err) {
+          // Keep the batch for the next attempt (bounded), and say so.
+          this.pending = batch.concat(this.pending).slice(-this.maxPending);
+          this.report(`cannot write audit log ${this.options.path}: ${err instanceof Error ? err.message : "I/O error"}`);
+          return;
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async rotateIfNeeded(incoming: number): Promise<void> {
+    if (this.size === undefined) this.size = (await this.fs.stat(this.options.path))?.size ?? 0;
+    if (this.size + incoming <= this.maxBytes || this.size === 0) return;
+    const base = this.options.path;
+    await this.fs.remove(`${base}.${this.keep}`);
+    for (let i = this.keep - 1; i >= 1; i--) {
+      if (await this.fs.stat(`${base}.${i}`)) await this.fs.rename(`${base}.${i}`, `${base}.${i + 1}`);
+    }
+    await this.fs.rename(base, `${base}.1`);
+    this.size = 0;
+  }
+
+  private report(message: string, always = false): void {
+    const now = this.options.nowMs();
+    if (!always && now - this.lastErrorAtMs < 60_000) return;
+    this.lastErrorAtMs = now;
+    this.options.onError(message);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Turns dockerd's raw RequestUri into what routing and policy need. dockerd routes on the percent-decoded
+ * path and serves unversioned paths too, so `/v1.41/containers%2Fcreate`, `/%63ontainers/create` and
+ * `/containers/create` must all become the same path here, or a rule could be dodged.
+ */
+import { AgentError } from "../errors.ts";
+
+export interface NormalizedUri {
+  /** Percent-decoded path without the `/vX.Y` prefix, e.g. `/containers/create`. */
+  readonly path: string;
+  /** API version from the prefix (`1.41`), undefined when the client sent none. */
+  readonly version: string | undefined;
+  readonly query: URLSearchParams;
+  /** Percent-decoded URI as sent (with version prefix and query): what seed-style regex rules see. */
+  readonly decoded: string;
+}
+
+// moby routes `/v{version:[0-9.]+}`.
+const VERSION_PREFIX = /^\/v([0-9.]+)(?=\/)/;
+/** Longest RequestUri accepted; the Engine API has no legitimate use for more. */
+export const MAX_URI_LENGTH = 16 * 1024;
+
+function decode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new AgentError("ERR_REQUEST_URI", "request URI has invalid percent-encoding");
+  }
+}
+
+export function normalizeUri(raw: string): NormalizedUri {
+  if (raw.length === 0 || raw.length > MAX_URI_LENGTH || raw.charCodeAt(0) !== 0x2f /* "/" */) {
+    throw new AgentError("ERR_REQUEST_URI", "request URI is missing, too long or not a path");
+  }
+  const q = raw.indexOf("?");
+  const rawPath = q < 0 ? raw : raw.slice(0, q);
+  const rawQuery = q < 0 ? "" : raw.slice(q + 1);
+  const decodedPath = rawPath.includes("%") ? decode(rawPath) : rawPath;
+  // dockerd answers non-clean paths with a redirect and never asks the plugin; seeing one here is an attack.
+  if (!isCleanPath(decodedPath)) throw new AgentError("ERR_REQUEST_URI", "request path is not clean");
+  const match = VERSION_PREFIX.exec(decodedPath);
+  const path = match ? decodedPath.slice(match[0].length) : decodedPath;
+  const decodedQuery = rawQuery.includes("%") ? safeDecode(rawQuery) : rawQuery;
+  return {
+    path,
+    version: match?.[1],
+    query: new URLSearchParams(rawQuery),
+    decoded: rawQuery.length > 0 ? `${decodedPath}?${decodedQuery}` : decodedPath,
+  };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function isCleanPath(path: string): boolean {
+  if (path.includes("//") || path.includes("\0")) return false;
+  for (const segment of path.split("/")) {
+    if (segment === "." || segment === "..") return false;
+  }
+  return true;
+}

@@ -1,0 +1,97 @@
+/**
+ * The decision for one plugin call: parse and normalise the request, then ask every enabled gate.
+ * Any malformed input, unknown route or failing gate is a deny; the first deny ends the evaluation.
+ */
+import { bodyWithheld, decodeJsonBody, hasFormBody } from "../authz/body.ts";
+import { matchRoute } from "../authz/routes.ts";
+import { normalizeUri } from "../authz/uri.ts";
+import { type AuthzRequest, type Phase, parseAuthzRequest } from "../authz/wire.ts";
+import { parsePeerCertificates } from "../ca/index.ts";
+import { isAgentError } from "../errors.ts";
+import type { RequestFacts } from "./facts.ts";
+import type { Gate } from "./gate.ts";
+
+export interface Decision {
+  readonly allow: boolean;
+  /** Which stage decided: a gate name, or "request" when the input itself was refused. */
+  readonly decidedBy: "request" | Gate["name"] | "all-gates";
+  readonly ruleId: string | undefined;
+  readonly reason: string;
+  /** Stable error code when the input was refused (ERR_REQUEST_*). */
+  readonly code: string | undefined;
+  /** What was understood of the request (absent when it could not be parsed). */
+  readonly request: AuthzRequest | undefined;
+  readonly facts: RequestFacts | undefined;
+}
+
+
+function refuse(reason: string, code: string | undefined, request?: AuthzRequest, facts?: RequestFacts): Decision {
+  return { allow: false, decidedBy: "request", ruleId: undefined, reason, code, request, facts };
+}
+
+export function buildFacts(text: string, phase: Phase): RequestFacts | Decision {
+  let request: AuthzRequest;
+  try {
+    request = parseAuthzRequest(text, phase);
+  } catch (err) {
+    return isAgentError(err) ? refuse(err.message, err.code) : refuse("malformed plugin request", "ERR_REQUEST_JSON");
+  }
+  try {
+    const uri = normalizeUri(request.uri);
+    const route = matchRoute(request.method, uri.path, uri.query);
+    if (bodyWithheld(request)) {
+      return refuse(
+        "request body was not forwarded by dockerd (too large or chunked), so it cannot be checked",
+        "ERR_REQUEST_BODY_WITHHELD",
+        request,
+      );
+    }
+    if (hasFormBody(request)) {
+      return refuse("form-encoded request bodies are refused: dockerd would read parameters the plugin cannot see", "ERR_REQUEST_FIELD", request);
+    }
+    const body = route?.write ? decodeJsonBody(request) : undefined;
+    const leafCertificate = request.peerCertificates.length > 0
+      ? parsePeerCertificates(request.peerCertificates.slice(0, 1))[0]
+      : undefined;
+    return { phase, request, uri, route, body, leafCertificate };
+  } catch (err) {
+    if (isAgentError(err)) return refuse(err.message, err.code, request);
+    return refuse("malformed plugin request", "ERR_REQUEST_FIELD", request);
+  }
+}
+
+export function isDecision(value: RequestFacts | Decision): value is Decision {
+  return "decidedBy" in value;
+}
+
+export async function decide(facts: RequestFacts, gates: readonly Gate[]): Promise<Decision> {
+  if (facts.route === undefined) {
+    return refuse(`unknown API route ${facts.request.method} ${facts.uri.path}`, "ERR_ROUTE_UNKNOWN", facts.request, facts);
+  }
+  let last: { ruleId: string | undefined; reason: string } = { ruleId: undefined, reason: "allowed" };
+  for (const gate of gates) {
+    const verdict = await gate.check(facts);
+    if (!verdict.allow) {
+      return {
+        allow: false,
+        decidedBy: gate.name,
+        ruleId: verdict.ruleId,
+        reason: verdict.reason,
+        code: undefined,
+        request: facts.request,
+        facts,
+      };
+    }
+    if (gate.name === "policy") last = verdict;
+  }
+  if (gates.length === 0) return refuse("no gate is configured", undefined, facts.request, facts);
+  return {
+    allow: true,
+    decidedBy: "all-gates",
+    ruleId: last.ruleId,
+    reason: last.reason,
+    code: undefined,
+    request: facts.request,
+    facts,
+  };
+}

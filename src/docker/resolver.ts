@@ -1,0 +1,12 @@
+/**
+ * Resolves the names and short ids a request or a command uses to the full ids the daemon knows.
+ * The macaroon caveats compare full ids, so "web", "3f2a" and the 64-hex id must all resolve alike.
+ */
+export interface DockerResolver {
+  /** Full container id for a name, short id or full id; undefined when the daemon has no such container. */
+  resolveContainer(ref: string): Promise<string | undefined>;
+  /** Full image id ("sha256:<hex>") for a name[:tag], short id or full id; undefined when unknown. */
+  resolveImage(ref: string): Promise<string | undefined>;
+  /** Full id of the container an exec instance belongs to; undefined when unknown. */
+  containerOfExec(execId: string): Promise<string | undefined>;
+}

@@ -1,0 +1,183 @@
+/**
+ * V2 binary (libmacaroons doc/format.txt):
+ *   0x02 [LOCATION] IDENTIFIER EOS ( [LOCATION] IDENTIFIER [VID] EOS )* EOS SIGNATURE
+ * field = type:uvarint length:uvarint data; LOCATION=1 IDENTIFIER=2 VID=4 SIGNATURE=6; EOS = 0x00.
+ * Decoding is strict: known field types in increasing order, minimal varints, nothing after the signature.
+ */
+import { utf8, utf8Text } from "../bytes.ts";
+import { formatError, limitError } from "../failures.ts";
+import type { MacaroonLimits } from "../limits.ts";
+import type { Caveat, Macaroon } from "../types.ts";
+
+const VERSION = 2;
+const EOS = 0;
+const LOCATION = 1;
+const IDENTIFIER = 2;
+const VID = 4;
+const SIGNATURE = 6;
+const SIGNATURE_BYTES = 32;
+
+interface Field {
+  readonly type: number;
+  readonly data: Uint8Array;
+}
+
+class Cursor {
+  pos = 1; // after the version byte
+  constructor(readonly bytes: Uint8Array, readonly limits: MacaroonLimits) {}
+
+  uvarint(): number {
+    let value = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (this.pos >= this.bytes.length) throw formatError("v2: truncated varint");
+      const b = this.bytes[this.pos++]!;
+      value |= (b & 0x7f) << shift;
+      if (b < 0x80) {
+        if (b === 0 && shift > 0) throw formatError("v2: non-minimal varint");
+        return value;
+      }
+    }
+    throw formatError("v2: varint too large");
+  }
+
+  /** Reads one field; `undefined` for EOS. */
+  field(): Field | undefined {
+    const type = this.uvarint();
+    if (type === EOS) return undefined;
+    const length = this.uvarint();
+    if (this.pos + length > this.bytes.length) throw formatError("v2: field extends past the end");
+    if (length > this.limits.maxFieldBytes) throw limitError("v2: field too long");
+    const data = this.bytes.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return { type, data };
+  }
+
+  /** Reads fields up to EOS, requiring known types in strictly increasing order. */
+  section(allowed: readonly number[]): Field[] {
+    const fields: Field[] = [];
+    let last = EOS;
+    for (;;) {
+      const f = this.field();
+      if (f === undefined) return fields;
+      if (!allowed.includes(f.type)) throw formatError("v2: unexpected field type");
+      if (f.type <= last) throw formatError("v2: fields out of order");
+      last = f.type;
+      fields.push(f);
+    }
+  }
+}
+
+function text(data: Uint8Array): string {
+  const s = utf8Text(data);
+  if (s === undefined) throw formatError("v2: location is not UTF-8");
+  return s;
+}
+
+const HEADER_FIELDS = [LOCATION, IDENTIFIER];
+const CAVEAT_FIELDS = [LOCATION, IDENTIFIER, VID];
+
+export function decodeV2Binary(bytes: Uint8Array, limits: MacaroonLimits): Macaroon {
+  if (bytes[0] !== VERSION) throw formatError("v2: bad version byte");
+  const c = new Cursor(bytes, limits);
+  const header = c.section(HEADER_FIELDS);
+  const id = header.find((f) => f.type === IDENTIFIER);
+  if (id === undefined) throw formatError("v2: missing identifier");
+  const loc = header.find((f) => f.type === LOCATION);
+  const caveats: Caveat[] = [];
+  for (;;) {
+    const fields = c.section(CAVEAT_FIELDS);
+    if (fields.length === 0) break;
+    if (caveats.length >= limits.maxCaveats) throw limitError("v2: too many caveats");
+    caveats.push(caveatFrom(fields));
+  }
+  const sig = c.field();
+  if (sig === undefined || sig.type !== SIGNATURE) throw formatError("v2: missing signature");
+  if (sig.data.length !== SIGNATURE_BYTES) throw formatError("v2: signature is not 32 bytes");
+  if (c.pos !== bytes.length) throw formatError("v2: trailing bytes");
+  const location = loc === undefined ? "" : text(loc.data);
+  const m: Macaroon = { identifier: id.data.slice(), caveats, signature: sig.data.slice() };
+  return location === "" ? m : { ...m, location };
+}
+
+function caveatFrom(fields: Field[]): Caveat {
+  let identifier: Uint8Array | undefined;
+  let location = "";
+  let verificationId: Uint8Array | undefined;
+  for (const f of fields) {
+    if (f.type === IDENTIFIER) identifier = f.data.slice();
+    else if (f.type === LOCATION) location = text(f.data);
+    else verificationId = f.data.slice();
+  }
+  if (identifier === undefined) throw formatError("v2: caveat without identifier");
+  if (verificationId === undefined) {
+    if (location !== "") throw formatError("v2: location on a first-party caveat");
+    return { identifier };
+  }
+  return location === "" ? { identifier, verificationId } : { identifier, location, verificationId };
+}
+
+// ---- encoding ----
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+function fieldSize(data: Uint8Array): number {
+  return 1 + varintSize(data.length) + data.length;
+}
+
+class Writer {
+  pos = 0;
+  constructor(readonly out: Uint8Array) {}
+  byte(b: number): void {
+    this.out[this.pos++] = b;
+  }
+  varint(n: number): void {
+    while (n >= 0x80) {
+      this.byte((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    this.byte(n);
+  }
+  field(type: number, data: Uint8Array): void {
+    this.byte(type);
+    this.varint(data.length);
+    this.out.set(data, this.pos);
+    this.pos += data.length;
+  }
+}
+
+export function encodeV2Binary(m: Macaroon): Uint8Array {
+  const location = m.location ? utf8(m.location) : undefined;
+  // Only third-party caveats carry a location (our decoder refuses one on a first-party caveat).
+  const caveatLocations = m.caveats.map((
+    c,
+  ) => (c.location && c.verificationId ? utf8(c.location) : undefined));
+  let size = 1 + (location ? fieldSize(location) : 0) + fieldSize(m.identifier) + 1;
+  m.caveats.forEach((c, i) => {
+    const cl = caveatLocations[i];
+    size += (cl ? fieldSize(cl) : 0) + fieldSize(c.identifier) +
+      (c.verificationId ? fieldSize(c.verificationId) : 0) + 1;
+  });
+  size += 1 + fieldSize(m.signature);
+  const w = new Writer(new Uint8Array(size));
+  w.byte(VERSION);
+  if (location) w.field(LOCATION, location);
+  w.field(IDENTIFIER, m.identifier);
+  w.byte(EOS);
+  m.caveats.forEach((c, i) => {
+    const cl = caveatLocations[i];
+    if (cl) w.field(LOCATION, cl);
+    w.field(IDENTIFIER, c.identifier);
+    if (c.verificationId) w.field(VID, c.verificationId);
+    w.byte(EOS);
+  });
+  w.byte(EOS);
+  w.field(SIGNATURE, m.signature);
+  return w.out;
+}

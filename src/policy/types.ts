@@ -1,0 +1,38 @@
+/** The policy engine's public types: what a decision is asked about and what it answers. */
+
+/** One Docker API call as the policy sees it (already parsed, decoded and routed). */
+export interface PolicyRequest {
+  /** The TLS client certificate's CN as dockerd reports it; undefined for the unix socket (anonymous). */
+  readonly user: string | undefined;
+  readonly certificate?: {
+    readonly organizations: readonly string[];
+    readonly organizationalUnits: readonly string[];
+  };
+  /** Upper-case HTTP method. */
+  readonly method: string;
+  /** Percent-decoded RequestUri as sent (maybe with the /vX.Y prefix and the ?query). */
+  readonly uri: string;
+  /** Percent-decoded path without the version prefix and the query. */
+  readonly path: string;
+  /** "noun:verb" from the route table; undefined for a route the table does not know. */
+  readonly action: string | undefined;
+  /** Parsed JSON body; undefined when dockerd sent none. */
+  readonly body: unknown;
+}
+
+export interface PolicyDecision {
+  readonly allow: boolean;
+  /** The rule that decided (a rule id, or `builtin:...`); undefined when no rule matched. */
+  readonly ruleId: string | undefined;
+  /** Short safe text for the audit log and the docker user; never holds request data beyond user and action. */
+  readonly reason: string;
+}
+
+export interface Policy {
+  /** sha256 (hex) of the policy text's UTF-8 bytes, for the audit log. */
+  readonly hash: string;
+  readonly ruleCount: number;
+  /** The file name the policy was loaded from (used in error messages and logs). */
+  readonly source: string;
+  evaluate(request: PolicyRequest): PolicyDecision;
+}

@@ -1,0 +1,136 @@
+/**
+ * The authorization plugin's HTTP surface, as a Hono app (Request -> Response; the runtime puts it on a
+ * unix socket). Every answer is JSON dockerd understands: a refusal is HTTP 200 with Allow:false and a
+ * short safe Msg, so the docker user reads the reason instead of a plugin failure.
+ */
+import { Hono } from "hono";
+import type { AuditEvent } from "../audit/event.ts";
+import { auditEventFor } from "../audit/event.ts";
+import type { Phase } from "../authz/wire.ts";
+import { MAX_PLUGIN_REQUEST_BYTES } from "../authz/wire.ts";
+import { buildFacts, decide, type Decision, isDecision } from "../decide/decide.ts";
+import type { Gate } from "../decide/gate.ts";
+import type { Clock } from "../ports.ts";
+import { toAgentError } from "../errors.ts";
+import { pathOf } from "./path-of.ts";
+
+/** What the app decides with; swapped as a whole on reload so a request never sees half a state. */
+export interface PluginState {
+  readonly gates: readonly Gate[];
+  readonly policyHash: string | undefined;
+}
+
+export interface PluginAppDeps {
+  readonly state: () => PluginState;
+  readonly audit: (event: AuditEvent) => void;
+  readonly clock: Clock;
+  readonly monotonicMs: () => number;
+  readonly newDecisionId: () => string;
+  readonly info: { readonly name: string; readonly version: string; readonly startedAt: Date };
+}
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
+}
+
+/** dockerd's Msg: the reason and the decision id, which the operator finds in the audit log. */
+function answer(decision: Decision, decisionId: string): Response {
+  if (decision.allow) return json({ Allow: true });
+  return json({ Allow: false, Msg: `${decision.reason} (decision ${decisionId})` });
+}
+
+export function createPluginApp(deps: PluginAppDeps): Hono {
+  const app = new Hono({ getPath: (request) => pathOf(request.url) });
+
+  app.post("/Plugin.Activate", () => json({ Implements: ["authz"] }));
+
+  const authorize = (phase: Phase) => async (c: { req: { raw: Request } }): Promise<Response> => {
+    const started = deps.monotonicMs();
+    const decisionId = deps.newDecisionId();
+    const state = deps.state();
+    const text = await readLimited(c.req.raw, MAX_PLUGIN_REQUEST_BYTES);
+    let decision: Decision;
+    if (text === undefined) {
+      decision = {
+        allow: false,
+        decidedBy: "request",
+        ruleId: undefined,
+        reason: `plugin request larger than ${MAX_PLUGIN_REQUEST_BYTES} bytes`,
+        code: "ERR_REQUEST_TOO_LARGE",
+        request: undefined,
+        facts: undefined,
+      };
+    } else {
+      const facts = buildFacts(text, phase);
+      try {
+        decision = isDecision(facts) ? facts : await decide(facts, state.gates);
+      } catch (err) {
+        // A gate failed unexpectedly: deny, and keep the cause for the log (never for the docker user).
+        decision = {
+          allow: false,
+          decidedBy: "request",
+          ruleId: undefined,
+          reason: "internal error in the authorization plugin",
+          code: toAgentError(err).code,
+          request: isDecision(facts) ? undefined : facts.request,
+          facts: isDecision(facts) ? undefined : facts,
+        };
+      }
+    }
+    deps.audit(auditEventFor(decision, {
+      time: deps.clock(),
+      decisionId,
+      phase,
+      policyHash: state.policyHash,
+      durationMs: deps.monotonicMs() - started,
+    }));
+    return answer(decision, decisionId);
+  };
+
+  app.post("/AuthZPlugin.AuthZReq", authorize("request"));
+  app.post("/AuthZPlugin.AuthZRes", authorize("response"));
+
+  app.get("/", () =>
+    json({
+      name: deps.info.name,
+      version: deps.info.version,
+      policyHash: deps.state().policyHash ?? null,
+      gates: deps.state().gates.map((g) => g.name),
+      uptimeSeconds: Math.floor((deps.clock().getTime() - deps.info.startedAt.getTime()) / 1000),
+    }));
+
+  app.notFound(() => json({ Err: "unknown plugin endpoint" }, 404));
+  // Never an HTML page or a stack trace: dockerd forwards plugin errors verbatim to the docker user.
+  app.onError(() => json({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" }));
+  return app;
+}
+
+/** Reads the body as text, or undefined when it is larger than `limit` bytes. */
+async function readLimited(request: Request, limit: number): Promise<string | undefined> {
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > limit) return undefined;
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return new TextDecoder().decode(chunks[0]);
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}

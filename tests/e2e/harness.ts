@@ -1,0 +1,284 @@
+/**
+ * End-to-end harness: a private dockerd (flags from shared/design/docker-authz.md) whose authorization
+ * plugin is the agent, driven with the real docker CLI. Everything started is stopped by pid, and every
+ * spec file, socket, mount and directory made is removed.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+const BUN = join(ROOT, "node_modules", ".bin", "bun");
+const MAIN = join(ROOT, "src", "main.ts");
+
+/** Why e2e cannot run here, or undefined when it can. */
+export function e2eUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return "not root";
+  for (const bin of ["dockerd", "docker", "busybox", "openssl"]) {
+    if (!Bun.which(bin)) return `${bin} is not installed`;
+  }
+  return undefined;
+}
+
+export function skipBanner(file: string, why: string): void {
+  console.log(`\n###### SKIP ${file}: e2e needs root, dockerd, docker, busybox and openssl (${why}) ######\n`);
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export async function run(cmd: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const proc = Bun.spawn(cmd, {
+    env: { ...process.env, ...options.env },
+    stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 60_000);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+export function tempDir(prefix: string): string {
+  mkdirSync("/tmp/agent-e2e", { recursive: true });
+  return mkdtempSync(join("/tmp/agent-e2e", `${prefix}-`));
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// ---------------------------------------------------------------- the agent
+
+export interface AgentProcess {
+  readonly socket: string;
+  readonly stateDir: string;
+  readonly pid: number;
+  log(): string;
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<number>;
+}
+
+export interface AgentOptions {
+  readonly stateDir: string;
+  readonly socket: string;
+  readonly policyFile?: string;
+  readonly args?: string[];
+  readonly env?: Record<string, string>;
+}
+
+/** Runs `agent <args>` from source and returns its result (for CLI commands). */
+export function agentCli(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return run([BUN, MAIN, ...args], { env });
+}
+
+export async function startAgent(options: AgentOptions): Promise<AgentProcess> {
+  const logFile = join(options.stateDir, "serve.log");
+  mkdirSync(options.stateDir, { recursive: true });
+  const args = ["serve", "--state-dir", options.stateDir, "--socket", options.socket, ...(options.args ?? [])];
+  if (options.policyFile) args.push("--policy", options.policyFile);
+  const proc = Bun.spawn([BUN, MAIN, ...args], {
+    env: { ...process.env, ...options.env },
+    stdout: Bun.file(logFile),
+    stderr: Bun.file(logFile),
+  });
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
+  await waitFor("the agent's socket", async () => {
+    if (proc.exitCode !== null) throw new Error(`agent exited ${proc.exitCode}: ${log()}`);
+    const res = await fetch("http://plugin/", { unix: options.socket } as RequestInit);
+    return res.ok;
+  }, 20_000).catch((err) => {
+    proc.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}\n${log()}`);
+  });
+  return {
+    socket: options.socket,
+    stateDir: options.stateDir,
+    pid: proc.pid,
+    log,
+    async stop(signal = "SIGTERM") {
+      proc.kill(signal);
+      return await proc.exited;
+    },
+  };
+}
+
+/** POSTs a raw plugin call to the agent's socket (what dockerd would send). */
+export async function pluginCall(socket: string, endpoint: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`http://plugin${endpoint}`, { method: "POST", body, unix: socket } as RequestInit);
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+// ---------------------------------------------------------------- plugin registration
+
+/** Writes /etc/docker/plugins/NAME.spec pointing at the socket; returns a function that removes it. */
+export function registerPlugin(name: string, socket: string): () => void {
+  mkdirSync("/etc/docker/plugins", { recursive: true });
+  const spec = `/etc/docker/plugins/${name}.spec`;
+  writeFileSync(spec, `unix://${socket}\n`);
+  return () => rmSync(spec, { force: true });
+}
+
+// ---------------------------------------------------------------- TLS material (openssl)
+
+export interface TlsFiles {
+  readonly dir: string;
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  /** DOCKER_CERT_PATH-style directories (ca.pem, cert.pem, key.pem) per user. */
+  certPath(user: string): string;
+}
+
+/** A CA, a server certificate for localhost/127.0.0.1, and client certificates, made with openssl. */
+export async function opensslTls(dir: string, users: string[]): Promise<TlsFiles> {
+  mkdirSync(dir, { recursive: true });
+  const sh = async (script: string) => {
+    const r = await run(["bash", "-euo", "pipefail", "-c", script], { env: { D: dir } });
+    if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  };
+  await sh(`cd "$D"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=e2e-ca" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null`);
+  for (const user of users) {
+    await sh(`cd "$D"; mkdir -p ${user}
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ${user}/key.pem -out ${user}.csr -subj "/O=e2e/CN=${user}" 2>/dev/null
+      printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+      openssl x509 -req -in ${user}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out ${user}/cert.pem -days 2 -extfile client.ext 2>/dev/null
+      cp ca.pem ${user}/ca.pem`);
+  }
+  return {
+    dir,
+    ca: join(dir, "ca.pem"),
+    serverCert: join(dir, "server.pem"),
+    serverKey: join(dir, "server.key"),
+    certPath: (user) => join(dir, user),
+  };
+}
+
+// ---------------------------------------------------------------- dockerd
+
+export interface Dockerd {
+  readonly dir: string;
+  readonly socket: string;
+  readonly tcpPort: number | undefined;
+  readonly pid: number;
+  /** The docker CLI over the unix socket (anonymous: dockerd reports no user). */
+  docker(args: string[], options?: { env?: Record<string, string>; stdin?: string }): Promise<RunResult>;
+  /** The docker CLI over TLS as the user whose DOCKER_CERT_PATH directory is given. */
+  dockerTls(certPath: string, args: string[], options?: { env?: Record<string, string> }): Promise<RunResult>;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface DockerdOptions {
+  readonly dir: string;
+  readonly authorizationPlugins: string[];
+  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string };
+}
+
+function freePort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
+export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
+  const d = options.dir;
+  const socket = join(d, "docker.sock");
+  const logFile = join(d, "dockerd.log");
+  const args = [
+    "dockerd", "--host", `unix://${socket}`, "--data-root", join(d, "data"), "--exec-root", join(d, "exec"),
+    "--pidfile", join(d, "docker.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none",
+    "--storage-driver=vfs", "--config-file", join(d, "daemon.json"),
+  ];
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, "daemon.json"), "{}\n");
+  for (const plugin of options.authorizationPlugins) args.push(`--authorization-plugin=${plugin}`);
+  let tcpPort: number | undefined;
+  if (options.tls) {
+    tcpPort = freePort();
+    args.push("--tlsverify", "--tlscacert", options.tls.ca, "--tlscert", options.tls.cert, "--tlskey", options.tls.key);
+    args.push("--host", `tcp://127.0.0.1:${tcpPort}`);
+  }
+  const proc = Bun.spawn(args, { stdout: Bun.file(logFile), stderr: Bun.file(logFile), env: { ...process.env } });
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
+  const config = join(d, "docker-config");
+  mkdirSync(config, { recursive: true });
+  const docker = (args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}) =>
+    run(["docker", "-H", `unix://${socket}`, ...args], { env: { DOCKER_CONFIG: config, ...opts.env }, stdin: opts.stdin });
+  const dockerTls = (certPath: string, args: string[], opts: { env?: Record<string, string> } = {}) =>
+    run(["docker", "-H", `tcp://127.0.0.1:${tcpPort}`, "--tlsverify", ...args], {
+      env: { DOCKER_CONFIG: config, DOCKER_CERT_PATH: certPath, ...opts.env },
+    });
+  try {
+    await waitFor("dockerd", async () => {
+      if (proc.exitCode !== null) throw new Error(`dockerd exited ${proc.exitCode}`);
+      const res = await fetch("http://docker/_ping", { unix: socket } as RequestInit);
+      return res.status === 200;
+    }, 60_000);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    cleanupDockerdDir(d);
+    throw new Error(`${(err as Error).message}\n${log().slice(-3000)}`);
+  }
+  return {
+    dir: d,
+    socket,
+    tcpPort,
+    pid: proc.pid,
+    docker,
+    dockerTls,
+    log,
+    async stop() {
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+      await proc.exited;
+      clearTimeout(timer);
+      cleanupDockerdDir(d);
+    },
+  };
+}
+
+function cleanupDockerdDir(d: string): void {
+  // dockerd leaves mounts (netns, shm) under its roots when it dies; unmount before removing.
+  const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(d)).sort((a, b) => b.length - a.length);
+  for (const m of mounts) Bun.spawnSync(["umount", "-l", m]);
+  rmSync(d, { recursive: true, force: true });
+}
+
+/** Imports a one-file busybox image as tiny:latest (no registry is reachable). */
+export async function importTinyImage(dockerd: Dockerd, dir: string): Promise<void> {
+  const rootfs = join(dir, "rootfs");
+  mkdirSync(join(rootfs, "bin"), { recursive: true });
+  Bun.spawnSync(["cp", Bun.which("busybox")!, join(rootfs, "bin", "busybox")]);
+  for (const app of ["sh", "echo", "cat", "sleep", "ls", "true", "id", "touch"]) {
+    symlinkSync("busybox", join(rootfs, "bin", app));
+  }
+  const tar = Bun.spawnSync(["tar", "-C", rootfs, "-c", "."]);
+  const proc = Bun.spawn(["docker", "-H", `unix://${dockerd.socket}`, "import", "-", "tiny:latest"], {
+    stdin: tar.stdout,
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, DOCKER_CONFIG: join(dockerd.dir, "docker-config") },
+  });
+  if ((await proc.exited) !== 0) throw new Error(`docker import failed: ${await new Response(proc.stderr).text()}`);
+  rmSync(rootfs, { recursive: true, force: true });
+}

@@ -1,0 +1,84 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AuditEvent, redactUri } from "../../../src/audit/event.ts";
+import { AuditSink } from "../../../src/audit/sink.ts";
+import { AgentError } from "../../../src/errors.ts";
+import type { FileSystem } from "../../../src/ports.ts";
+import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+
+const event = (i: number): AuditEvent => ({
+  time: "2026-11-23T10:00:00.000Z",
+  decisionId: i.toString(16).padStart(12, "0"),
+  phase: "request",
+  user: "bob",
+  authMethod: "TLS",
+  method: "GET",
+  uri: "/v1.41/containers/json",
+  action: "container:list",
+  resources: {},
+  allow: true,
+  decidedBy: "all-gates",
+  ruleId: "bob-reads",
+  reason: "allowed",
+  code: null,
+  policyHash: "h",
+  status: null,
+  durationMs: 0.01,
+});
+
+describe("audit sink", () => {
+  test("writes one JSON line per event", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "audit-"));
+    const sink = new AuditSink(nodeFileSystem, { path: join(dir, "audit.log"), onError: () => {}, nowMs: () => 0 });
+    for (let i = 0; i < 5; i++) sink.write(event(i));
+    await sink.flush();
+    const lines = readFileSync(join(dir, "audit.log"), "utf8").trim().split("\n");
+    expect(lines.length).toBe(5);
+    expect(JSON.parse(lines[4]!).decisionId).toBe("000000000004");
+  });
+
+  test("rotates by size and keeps only N old files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "audit-"));
+    const sink = new AuditSink(nodeFileSystem, { path: join(dir, "audit.log"), maxBytes: 2000, keep: 2, onError: () => {}, nowMs: () => 0 });
+    for (let i = 0; i < 60; i++) {
+      sink.write(event(i));
+      await sink.flush();
+    }
+    expect(readdirSync(dir).sort()).toEqual(["audit.log", "audit.log.1", "audit.log.2"]);
+    for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f)).length).toBeLessThanOrEqual(2000);
+    const last = readFileSync(join(dir, "audit.log"), "utf8").trim().split("\n").at(-1)!;
+    expect(JSON.parse(last).decisionId).toBe((59).toString(16).padStart(12, "0"));
+  });
+
+  test("a failing disk does not stop decisions: events wait, the problem is reported once, then recovered", async () => {
+    let failing = true;
+    const written: string[] = [];
+    const errors: string[] = [];
+    const fs = {
+      ...nodeFileSystem,
+      stat: async () => undefined,
+      appendLine: async (_p: string, line: string) => {
+        if (failing) throw new AgentError("ERR_STATE_IO", "cannot access audit.log: ENOSPC");
+        written.push(line);
+      },
+    } as FileSystem;
+    const sink = new AuditSink(fs, { path: "/x/audit.log", onError: (m) => errors.push(m), nowMs: () => 0 });
+    sink.write(event(1));
+    await sink.flush();
+    sink.write(event(2));
+    await sink.flush();
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toContain("ENOSPC");
+    failing = false;
+    sink.write(event(3));
+    await sink.flush();
+    expect(written.join("\n").split("\n").length).toBe(3);
+  });
+
+  test("redacts build args and auth values in URIs", () => {
+    expect(redactUri('/v1.41/build?buildargs={"PASSWORD":"hunter2"}&t=x')).not.toContain("hunter2");
+    expect(redactUri("/v1.41/containers/json?all=1")).toBe("/v1.41/containers/json?all=1");
+  });
+});
