@@ -69,7 +69,11 @@ export interface Platform {
   /** HTTP request to a server on a unix socket (the Docker Engine API). */
   unixFetch(socketPath: string, path: string, init?: RequestInit): Promise<Response>;
   /** Run a program with inherited stdio and extra environment; resolves with its exit code. */
-  spawn(command: string, args: readonly string[], env: Readonly<Record<string, string>>): Promise<SpawnResult>;
+  spawn(
+    command: string,
+    args: readonly string[],
+    env: Readonly<Record<string, string>>,
+  ): Promise<SpawnResult>;
   /** Resolves after `ms` milliseconds. */
   sleep(ms: number): Promise<void>;
   readonly pid: number;

@@ -10,7 +10,7 @@ export interface AuditSinkOptions {
   readonly path: string;
   /** Rotate when the file grows past this many bytes (default 50 MiB). */
   readonly maxBytes?: number;
-  /** How many rotated files to keep: audit.log.1 … audit.log.N (default 5). */
+  /** How many rotated files to keep: audit.log.1 ... audit.log.N (default 5). */
   readonly keep?: number;
   /** Events kept in memory while the disk is failing, before the oldest are dropped (default 10,000). */
   readonly maxPending?: number;
@@ -67,7 +67,11 @@ export class AuditSink {
         } catch (err) {
           // Keep the batch for the next attempt (bounded), and say so.
           this.pending = batch.concat(this.pending).slice(-this.maxPending);
-          this.report(`cannot write audit log ${this.options.path}: ${err instanceof Error ? err.message : "I/O error"}`);
+          this.report(
+            `cannot write audit log ${this.options.path}: ${
+              err instanceof Error ? err.message : "I/O error"
+            }`,
+          );
           return;
         }
       }

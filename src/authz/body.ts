@@ -24,7 +24,7 @@ export function isJsonContentType(value: string | undefined): boolean {
  */
 export function hasFormBody(request: AuthzRequest): boolean {
   if (request.method !== "POST" && request.method !== "PUT" && request.method !== "PATCH") return false;
-  const type = request.headers.get("content-type")?.split(";", 1)[0]!.trim().toLowerCase();
+  const type = request.headers.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase();
   return type === "application/x-www-form-urlencoded" || type === "multipart/form-data";
 }
 

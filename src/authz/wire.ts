@@ -61,11 +61,13 @@ export function parseAuthzRequest(text: string, phase: Phase): AuthzRequest {
   }
   const obj = parsed as Record<string, unknown>;
   const user = optionalString(obj, "User");
-  if (user !== undefined && (user.length > MAX_USER_LENGTH || /[\u0000-\u001f\u007f]/.test(user))) {
+  if (user !== undefined && (user.length > MAX_USER_LENGTH || hasControlCharacter(user))) {
     throw field("ERR_REQUEST_FIELD", "User is too long or has control characters");
   }
   const method = optionalString(obj, "RequestMethod");
-  if (method === undefined || !HTTP_METHODS.has(method)) throw field("ERR_REQUEST_FIELD", "RequestMethod is missing or unknown");
+  if (method === undefined || !HTTP_METHODS.has(method)) {
+    throw field("ERR_REQUEST_FIELD", "RequestMethod is missing or unknown");
+  }
   const uri = optionalString(obj, "RequestUri", "RequestURI");
   if (uri === undefined) throw field("ERR_REQUEST_FIELD", "RequestUri is missing");
   const bodyBase64 = optionalString(obj, "RequestBody");
@@ -81,14 +83,26 @@ export function parseAuthzRequest(text: string, phase: Phase): AuthzRequest {
   };
 }
 
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
 function parseHeaders(value: unknown): ReadonlyMap<string, string> {
   const headers = new Map<string, string>();
   if (value === undefined || value === null) return headers;
-  if (typeof value !== "object" || Array.isArray(value)) throw field("ERR_REQUEST_FIELD", "RequestHeaders must be an object");
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw field("ERR_REQUEST_FIELD", "RequestHeaders must be an object");
+  }
   for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
     // Go's http.Header marshals as {"Key": ["v1", "v2"]}; older docs show plain strings. Accept both.
     const values = Array.isArray(raw) ? raw : [raw];
-    if (!values.every((v) => typeof v === "string")) throw field("ERR_REQUEST_FIELD", "RequestHeaders values must be strings");
+    if (!values.every((v) => typeof v === "string")) {
+      throw field("ERR_REQUEST_FIELD", "RequestHeaders values must be strings");
+    }
     const key = name.toLowerCase();
     const joined = (values as string[]).join(", ");
     headers.set(key, headers.has(key) ? `${headers.get(key)}, ${joined}` : joined);
@@ -98,7 +112,10 @@ function parseHeaders(value: unknown): ReadonlyMap<string, string> {
 
 function parsePeerCertificates(value: unknown): readonly string[] {
   if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || value.length > MAX_PEER_CERTIFICATES || !value.every((v) => typeof v === "string")) {
+  if (
+    !Array.isArray(value) || value.length > MAX_PEER_CERTIFICATES ||
+    !value.every((v) => typeof v === "string")
+  ) {
     throw field("ERR_REQUEST_FIELD", "RequestPeerCertificates must be a short list of strings");
   }
   return value as string[];

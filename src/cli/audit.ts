@@ -26,7 +26,9 @@ export function formatEvent(line: string): string {
   const what = e.action ?? `${e.method ?? "?"} ${e.uri ?? "?"}`;
   const rule = e.ruleId ? ` rule=${e.ruleId}` : "";
   const status = e.status ? ` status=${e.status}` : "";
-  return `${e.time} ${verdict} ${e.phase === "response" ? "res" : "req"} ${who} ${what}${rule}${status} — ${e.reason} [${e.decisionId}]`;
+  return `${e.time} ${verdict} ${
+    e.phase === "response" ? "res" : "req"
+  } ${who} ${what}${rule}${status} - ${e.reason} [${e.decisionId}]`;
 }
 
 async function tail(ctx: CliContext, options: TailOptions): Promise<ExitCode> {

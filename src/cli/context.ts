@@ -1,7 +1,6 @@
 /** What every command receives: the runtime's services, injected by main.ts (tests pass their own). */
 import type { Clock, Env, FileSystem, Output, Platform, RandomBytes } from "../ports.ts";
 
-
 export interface BuildInfo {
   readonly version: string;
   readonly commit: string;

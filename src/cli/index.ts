@@ -4,7 +4,11 @@ import { AgentError, isAgentError } from "../errors.ts";
 import type { CliContext, ExitCode } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 
-export async function runCli(argv: readonly string[], ctx: CliContext, groups: readonly CommandGroup[]): Promise<ExitCode> {
+export async function runCli(
+  argv: readonly string[],
+  ctx: CliContext,
+  groups: readonly CommandGroup[],
+): Promise<ExitCode> {
   try {
     return await dispatch(argv, ctx, groups);
   } catch (err) {
@@ -12,7 +16,11 @@ export async function runCli(argv: readonly string[], ctx: CliContext, groups: r
   }
 }
 
-async function dispatch(argv: readonly string[], ctx: CliContext, groups: readonly CommandGroup[]): Promise<ExitCode> {
+async function dispatch(
+  argv: readonly string[],
+  ctx: CliContext,
+  groups: readonly CommandGroup[],
+): Promise<ExitCode> {
   const first = argv[0];
   if (first === undefined || first === "help" || first === "--help" || first === "-h") {
     ctx.output.out(topLevelHelp(groups, ctx));
@@ -34,7 +42,10 @@ async function dispatch(argv: readonly string[], ctx: CliContext, groups: readon
   cli.parse(["agent", group ? `agent ${group.name}` : "agent", ...rest], { run: false });
   if (cli.options["help"] === true || cli.options["h"] === true) return 0;
   if (!cli.matchedCommand) {
-    throw new AgentError("ERR_USAGE", `unknown command: agent ${[group?.name, rest[0]].filter(Boolean).join(" ")}`);
+    throw new AgentError(
+      "ERR_USAGE",
+      `unknown command: agent ${[group?.name, rest[0]].filter(Boolean).join(" ")}`,
+    );
   }
   const result: unknown = await cli.runMatchedCommand();
   return typeof result === "number" ? result : 0;
@@ -52,13 +63,15 @@ function reportError(err: unknown, ctx: CliContext): ExitCode {
     return 2;
   }
   ctx.output.err(`agent: internal error [ERR_INTERNAL]\n`);
-  if (ctx.env["AGENT_DEBUG"]) ctx.output.err(`  detail: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (ctx.env["AGENT_DEBUG"]) {
+    ctx.output.err(`  detail: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
   return 1;
 }
 
 function topLevelHelp(groups: readonly CommandGroup[], ctx: CliContext): string {
   const lines = [
-    `agent ${ctx.build.version} — guards a Docker host's Engine API`,
+    `agent ${ctx.build.version} - guards a Docker host's Engine API`,
     "",
     "Usage: agent <command> [options]",
     "",

@@ -28,7 +28,9 @@ async function check(ctx: CliContext, file: string | undefined): Promise<ExitCod
 }
 
 async function testDecision(ctx: CliContext, options: TestOptions): Promise<ExitCode> {
-  if (!options.method || !options.uri) throw new AgentError("ERR_USAGE", "policy test needs --method and --uri");
+  if (!options.method || !options.uri) {
+    throw new AgentError("ERR_USAGE", "policy test needs --method and --uri");
+  }
   const policy: Policy = options.demo
     ? loadPolicy(DEMO_POLICY, "embedded demo policy")
     : await readPolicy(ctx.fs, { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE });
@@ -58,12 +60,20 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
   const action = decision.facts?.route?.action ?? null;
   if (options.json) {
     ctx.output.out(
-      JSON.stringify({ allow: decision.allow, action, ruleId: decision.ruleId ?? null, reason: decision.reason, policyHash: policy.hash }) +
+      JSON.stringify({
+        allow: decision.allow,
+        action,
+        ruleId: decision.ruleId ?? null,
+        reason: decision.reason,
+        policyHash: policy.hash,
+      }) +
         "\n",
     );
   } else {
     ctx.output.out(
-      `${decision.allow ? "allow" : "deny"}  action=${action ?? "(unknown route)"}  rule=${decision.ruleId ?? "(none)"}\n  ${decision.reason}\n`,
+      `${decision.allow ? "allow" : "deny"}  action=${action ?? "(unknown route)"}  rule=${
+        decision.ruleId ?? "(none)"
+      }\n  ${decision.reason}\n`,
     );
   }
   return decision.allow ? 0 : 1;
@@ -87,7 +97,9 @@ export const policyCommands: CommandGroup = {
     const cli = cac("agent policy");
     cli
       .command("check [file]", "Validate a policy file (errors name file:line:column)")
-      .usage(`check [file]   (default ${DEFAULT_POLICY_FILE})\n\nExit codes: 0 valid, 1 invalid (reason on stderr), 2 usage.`)
+      .usage(
+        `check [file]   (default ${DEFAULT_POLICY_FILE})\n\nExit codes: 0 valid, 1 invalid (reason on stderr), 2 usage.`,
+      )
       .example("agent policy check /etc/agent/policy.yaml")
       .action((file: string | undefined) => check(ctx, file));
     cli
@@ -101,7 +113,9 @@ export const policyCommands: CommandGroup = {
       .option("--header <name:value>", "Request header (repeatable)")
       .option("--json", "Print the decision as JSON")
       .usage("test --user U --method M --uri URI [--body FILE]\n\nExit codes: 0 allowed, 1 denied, 2 usage.")
-      .example("agent policy test --policy policy.yaml --user bob --method POST --uri /v1.41/containers/create --body create.json")
+      .example(
+        "agent policy test --policy policy.yaml --user bob --method POST --uri /v1.41/containers/create --body create.json",
+      )
       .action((options: TestOptions) => testDecision(ctx, options));
     cli
       .command("actions", "List every Engine API route and its action name")

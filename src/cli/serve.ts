@@ -8,7 +8,13 @@ import { type LoadedState, loadPluginState, type PolicySource } from "../server/
 import { stateFingerprint } from "../server/state-fingerprint.ts";
 import { extraGates } from "../server/extra-gates.ts";
 import { SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
-import { type CliContext, DEFAULT_POLICY_FILE, DEFAULT_SOCKET, type ExitCode, resolveStateDir } from "./context.ts";
+import {
+  type CliContext,
+  DEFAULT_POLICY_FILE,
+  DEFAULT_SOCKET,
+  type ExitCode,
+  resolveStateDir,
+} from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { hex } from "./hex.ts";
 
@@ -64,7 +70,8 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const server = await ctx.platform.serveUnix({ socketPath, socketMode, fetch: app.fetch });
   log(`listening on ${socketPath}; ${state.summary}`);
 
-  const watched = () => [...(policy.file ? [policy.file] : []), layout.root, layout.caDir, `${layout.root}/macaroon`];
+  const watched =
+    () => [...(policy.file ? [policy.file] : []), layout.root, layout.caDir, `${layout.root}/macaroon`];
   let fingerprint = await stateFingerprint(ctx.fs, watched());
   let reloading = false;
   const reload = async (why: string) => {
@@ -76,7 +83,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       state = next;
       log(`reloaded (${why}); ${changed ? state.summary : "no change in policy"}`);
     } catch (err) {
-      log(`reload failed (${why}), keeping the previous state: ${isAgentError(err) ? `${err.message} [${err.code}]` : "internal error"}`);
+      log(
+        `reload failed (${why}), keeping the previous state: ${
+          isAgentError(err) ? `${err.message} [${err.code}]` : "internal error"
+        }`,
+      );
     } finally {
       reloading = false;
     }

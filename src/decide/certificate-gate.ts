@@ -7,7 +7,11 @@ export function certificateGateOf(gate: CertificateGate): Gate {
     name: "certificate",
     check(facts) {
       const verdict = gate.check(facts.leafCertificate, facts.request.user);
-      return { allow: verdict.allow, ruleId: verdict.allow ? undefined : "certificate", reason: verdict.reason };
+      return {
+        allow: verdict.allow,
+        ruleId: verdict.allow ? undefined : "certificate",
+        reason: verdict.reason,
+      };
     },
   };
 }

@@ -5,7 +5,7 @@
 import { bodyWithheld, decodeJsonBody, hasFormBody } from "../authz/body.ts";
 import { matchRoute } from "../authz/routes.ts";
 import { normalizeUri } from "../authz/uri.ts";
-import { type AuthzRequest, type Phase, parseAuthzRequest } from "../authz/wire.ts";
+import { type AuthzRequest, parseAuthzRequest, type Phase } from "../authz/wire.ts";
 import { parsePeerCertificates } from "../ca/index.ts";
 import { isAgentError } from "../errors.ts";
 import type { RequestFacts } from "./facts.ts";
@@ -24,8 +24,12 @@ export interface Decision {
   readonly facts: RequestFacts | undefined;
 }
 
-
-function refuse(reason: string, code: string | undefined, request?: AuthzRequest, facts?: RequestFacts): Decision {
+function refuse(
+  reason: string,
+  code: string | undefined,
+  request?: AuthzRequest,
+  facts?: RequestFacts,
+): Decision {
   return { allow: false, decidedBy: "request", ruleId: undefined, reason, code, request, facts };
 }
 
@@ -34,7 +38,9 @@ export function buildFacts(text: string, phase: Phase): RequestFacts | Decision 
   try {
     request = parseAuthzRequest(text, phase);
   } catch (err) {
-    return isAgentError(err) ? refuse(err.message, err.code) : refuse("malformed plugin request", "ERR_REQUEST_JSON");
+    return isAgentError(err)
+      ? refuse(err.message, err.code)
+      : refuse("malformed plugin request", "ERR_REQUEST_JSON");
   }
   try {
     const uri = normalizeUri(request.uri);
@@ -47,7 +53,11 @@ export function buildFacts(text: string, phase: Phase): RequestFacts | Decision 
       );
     }
     if (hasFormBody(request)) {
-      return refuse("form-encoded request bodies are refused: dockerd would read parameters the plugin cannot see", "ERR_REQUEST_FIELD", request);
+      return refuse(
+        "form-encoded request bodies are refused: dockerd would read parameters the plugin cannot see",
+        "ERR_REQUEST_FIELD",
+        request,
+      );
     }
     const body = route?.write ? decodeJsonBody(request) : undefined;
     const leafCertificate = request.peerCertificates.length > 0
@@ -66,7 +76,12 @@ export function isDecision(value: RequestFacts | Decision): value is Decision {
 
 export async function decide(facts: RequestFacts, gates: readonly Gate[]): Promise<Decision> {
   if (facts.route === undefined) {
-    return refuse(`unknown API route ${facts.request.method} ${facts.uri.path}`, "ERR_ROUTE_UNKNOWN", facts.request, facts);
+    return refuse(
+      `unknown API route ${facts.request.method} ${facts.uri.path}`,
+      "ERR_ROUTE_UNKNOWN",
+      facts.request,
+      facts,
+    );
   }
   let last: { ruleId: string | undefined; reason: string } = { ruleId: undefined, reason: "allowed" };
   for (const gate of gates) {

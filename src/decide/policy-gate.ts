@@ -7,7 +7,9 @@ export function policyRequestOf(facts: RequestFacts): PolicyRequest {
   const leaf = facts.leafCertificate;
   return {
     user: facts.request.user,
-    certificate: leaf ? { organizations: leaf.organizations, organizationalUnits: leaf.organizationalUnits } : undefined,
+    certificate: leaf
+      ? { organizations: leaf.organizations, organizationalUnits: leaf.organizationalUnits }
+      : undefined,
     method: facts.request.method,
     uri: facts.uri.decoded,
     path: facts.uri.path,

@@ -28,7 +28,12 @@ export function cachedResolver(client: EngineClient): CachedResolver {
   const images = new Map<string, string | undefined>();
   const execs = new Map<string, string | undefined>();
 
-  async function lookup(cache: Map<string, string | undefined>, ref: string, path: string, pick: (doc: Record<string, unknown>) => unknown) {
+  async function lookup(
+    cache: Map<string, string | undefined>,
+    ref: string,
+    path: string,
+    pick: (doc: Record<string, unknown>) => unknown,
+  ) {
     if (cache.has(ref)) return cache.get(ref);
     const doc = await client.getJson(path);
     const id = doc && typeof doc === "object" ? pick(doc as Record<string, unknown>) : undefined;
@@ -38,9 +43,11 @@ export function cachedResolver(client: EngineClient): CachedResolver {
   }
 
   return {
-    resolveContainer: (ref) => lookup(containers, ref, `/containers/${encodeURIComponent(ref)}/json`, (d) => d["Id"]),
+    resolveContainer: (ref) =>
+      lookup(containers, ref, `/containers/${encodeURIComponent(ref)}/json`, (d) => d["Id"]),
     resolveImage: (ref) => lookup(images, ref, `/images/${encodeURIComponent(ref)}/json`, (d) => d["Id"]),
-    containerOfExec: (execId) => lookup(execs, execId, `/exec/${encodeURIComponent(execId)}/json`, (d) => d["ContainerID"]),
+    containerOfExec: (execId) =>
+      lookup(execs, execId, `/exec/${encodeURIComponent(execId)}/json`, (d) => d["ContainerID"]),
     onEvent(event) {
       if (typeof event !== "object" || event === null) return;
       const e = event as Record<string, unknown>;

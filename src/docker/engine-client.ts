@@ -31,7 +31,10 @@ export function engineClient(options: EngineClientOptions): EngineClient {
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch {
-        throw new AgentError("ERR_DOCKER_UNREACHABLE", `cannot reach the Docker daemon at ${options.socketPath}`);
+        throw new AgentError(
+          "ERR_DOCKER_UNREACHABLE",
+          `cannot reach the Docker daemon at ${options.socketPath}`,
+        );
       }
       if (response.status === 404) {
         await response.body?.cancel();
@@ -39,7 +42,10 @@ export function engineClient(options: EngineClientOptions): EngineClient {
       }
       if (!response.ok) {
         await response.body?.cancel();
-        throw new AgentError("ERR_DOCKER_RESPONSE", `the Docker daemon answered ${response.status} for a lookup`);
+        throw new AgentError(
+          "ERR_DOCKER_RESPONSE",
+          `the Docker daemon answered ${response.status} for a lookup`,
+        );
       }
       try {
         return await response.json();
@@ -48,10 +54,16 @@ export function engineClient(options: EngineClientOptions): EngineClient {
       }
     },
     async stream(path, onItem, signal) {
-      const response = await options.platform.unixFetch(options.socketPath, path, { headers: { ...options.headers() }, signal });
+      const response = await options.platform.unixFetch(options.socketPath, path, {
+        headers: { ...options.headers() },
+        signal,
+      });
       if (!response.ok || !response.body) {
         await response.body?.cancel();
-        throw new AgentError("ERR_DOCKER_RESPONSE", `the Docker daemon answered ${response.status} for ${path}`);
+        throw new AgentError(
+          "ERR_DOCKER_RESPONSE",
+          `the Docker daemon answered ${response.status} for ${path}`,
+        );
       }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffered = "";

@@ -124,7 +124,9 @@ function compileUri(uri: Located<string>, source: PolicySource): RegExp {
     return new RegExp(uri.value);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    return source.fail(uri.at, '"uri" is not a valid regular expression', detail);
+    // Keep only the engine's reason ("missing )"), not the pattern it may repeat.
+    const reason = detail.slice(detail.lastIndexOf(": ") + 2).slice(0, 120);
+    return source.fail(uri.at, `"uri" is not a valid regular expression (${reason})`, detail);
   }
 }
 

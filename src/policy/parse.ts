@@ -53,6 +53,14 @@ const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "*"];
 const FIRST_LINE = /^[^\n]*/;
 
+/** Plainer words than the YAML library's for the mistakes operators make most. */
+const YAML_MESSAGES: Readonly<Record<string, string>> = {
+  DUPLICATE_KEY: "duplicate key (the second value would silently replace the first)",
+  MULTIPLE_DOCS: "a policy file holds one YAML document (remove the extra ---)",
+  TAG_RESOLVE_FAILED: "unknown YAML tag (tags such as !name are not supported)",
+  TAB_AS_INDENT: "tabs are not allowed as indentation",
+};
+
 function parseYaml(text: string, source: PolicySource, lines: LineCounter): unknown {
   const doc = parseDocument(text, {
     lineCounter: lines,
@@ -66,7 +74,7 @@ function parseYaml(text: string, source: PolicySource, lines: LineCounter): unkn
   // Warnings (e.g. an unresolved tag) are errors here: a value that may not mean what it says is refused.
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem !== undefined) {
-    const message = FIRST_LINE.exec(problem.message)?.[0] ?? "invalid YAML";
+    const message = YAML_MESSAGES[problem.code] ?? FIRST_LINE.exec(problem.message)?.[0] ?? "syntax error";
     source.fail(problem.pos[0], `invalid YAML: ${message}`, problem.code);
   }
   if (doc.contents === null) source.fail(0, "policy file is empty (it needs at least version and rules)");
@@ -98,10 +106,11 @@ function readConditionValue(entry: Entry, reader: YamlReader): boolean | readonl
   if (spec.value === "boolean-or-names" && typeof reader.scalar(entry.node) === "boolean") {
     return reader.boolean(entry);
   }
-  if (spec.value === "boolean-or-names" && !reader.isSequence(entry.node)) {
+  const single = reader.scalar(entry.node);
+  if (spec.value === "boolean-or-names" && !reader.isSequence(entry.node) && typeof single !== "string") {
     reader.source.fail(entry.at, `${what} must be true, false or a list of names`);
   }
-  const items = reader.strings(entry, { scalarOk: spec.value === "patterns" }, what);
+  const items = reader.strings(entry, { scalarOk: true }, what);
   return items.map((item) => {
     const problem = spec.checkItem?.(item.value);
     if (problem !== undefined) reader.source.fail(item.at, problem);

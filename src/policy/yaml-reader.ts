@@ -15,7 +15,8 @@ export class PolicySource {
   constructor(readonly fileName: string, private readonly lines: LineCounter) {}
 
   position(at: number): string {
-    const { line, col } = this.lines.linePos(at);
+    // Before parsing (the size check) the counter knows no lines yet: report the file's start.
+    const { line, col } = this.lines.lineStarts.length === 0 ? { line: 1, col: 1 } : this.lines.linePos(at);
     return `${this.fileName}:${line}:${col}`;
   }
 
@@ -84,10 +85,6 @@ export class YamlReader {
 
   isSequence(node: unknown): boolean {
     return isSeq(node);
-  }
-
-  isScalar(node: unknown): boolean {
-    return isScalar(node);
   }
 
   /** The scalar's value, or undefined when the node is not a scalar. */

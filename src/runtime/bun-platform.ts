@@ -1,7 +1,7 @@
 /** Platform services on Bun: unix-socket HTTP server, signals, file watching, child processes. */
 import { chmod, rm } from "node:fs/promises";
-import { watch, type FSWatcher } from "node:fs";
-import { dirname, basename } from "node:path";
+import { type FSWatcher, watch } from "node:fs";
+import { basename, dirname } from "node:path";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
 async function serveUnix(options: ServeOptions): Promise<UnixServer> {
@@ -12,10 +12,17 @@ async function serveUnix(options: ServeOptions): Promise<UnixServer> {
     fetch: options.fetch,
     // Never Bun's HTML error page: dockerd forwards it verbatim to the docker user.
     error: () =>
-      new Response(JSON.stringify({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" }), {
-        status: 200,
-        headers: { "content-type": "application/json" },
-      }),
+      new Response(
+        JSON.stringify({
+          Allow: false,
+          Msg: "internal error in the authorization plugin",
+          Err: "internal error",
+        }),
+        {
+          status: 200,
+          headers: { "content-type": "application/json" },
+        },
+      ),
     development: false,
   });
   await chmod(options.socketPath, options.socketMode);

@@ -8,7 +8,11 @@ import type { Gate } from "../decide/gate.ts";
 import type { Clock, FileSystem } from "../ports.ts";
 import type { StateLayout } from "../store/layout.ts";
 
-export async function extraGates(fs: FileSystem, layout: StateLayout, clock: Clock): Promise<readonly Gate[]> {
+export async function extraGates(
+  fs: FileSystem,
+  layout: StateLayout,
+  clock: Clock,
+): Promise<readonly Gate[]> {
   const gates: Gate[] = [];
   const certificates = await loadCertificateGate(fs, layout.caDir, clock);
   if (certificates) gates.push(certificateGateOf(certificates));

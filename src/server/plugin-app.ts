@@ -103,7 +103,9 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
 
   app.notFound(() => json({ Err: "unknown plugin endpoint" }, 404));
   // Never an HTML page or a stack trace: dockerd forwards plugin errors verbatim to the docker user.
-  app.onError(() => json({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" }));
+  app.onError(() =>
+    json({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" })
+  );
   return app;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Loads what the plugin decides with — policy, macaroon keyring, certificate authority — into one
+ * Loads what the plugin decides with - policy, macaroon keyring, certificate authority - into one
  * immutable PluginState. A reload builds a new state and swaps it in only when every part loaded:
  * a broken policy at reload keeps the previous state (and says why).
  */
@@ -51,8 +51,8 @@ export async function loadPluginState(deps: StateLoaderDeps): Promise<LoadedStat
     policy,
     gates,
     policyHash: policy.hash,
-    summary: `policy ${policy.source} (${policy.ruleCount} rules, sha256 ${policy.hash.slice(0, 12)}); gates: ${
-      gates.map((g) => g.name).join(", ")
-    }`,
+    summary: `policy ${policy.source} (${policy.ruleCount} rules, sha256 ${
+      policy.hash.slice(0, 12)
+    }); gates: ${gates.map((g) => g.name).join(", ")}`,
   };
 }

@@ -52,17 +52,23 @@ maybe("agent ca with dockerd --tlsverify", () => {
   beforeAll(async () => {
     dir = tempDir("ca");
     state = join(dir, "state");
-    for (const args of [
-      ["init", "--name", "e2e-cluster"],
-      ["create-server-certificate", "localhost", "--out", join(dir, "server")],
-      ["create-api-certificate", "alice", "--ou", "ops", "--docker-layout", "--out", join(dir, "alice")],
-      ["create-api-certificate", "bob", "--docker-layout", "--out", join(dir, "bob")],
-    ]) {
+    for (
+      const args of [
+        ["init", "--name", "e2e-cluster"],
+        ["create-server-certificate", "localhost", "--out", join(dir, "server")],
+        ["create-api-certificate", "alice", "--ou", "ops", "--docker-layout", "--out", join(dir, "alice")],
+        ["create-api-certificate", "bob", "--docker-layout", "--out", join(dir, "bob")],
+      ]
+    ) {
       const r = await ca(args);
       if (r.code !== 0) throw new Error(`agent ca ${args.join(" ")} failed: ${r.stderr}`);
     }
     writeFileSync(join(dir, "policy.yaml"), POLICY);
-    agent = await startAgent({ stateDir: state, socket: join(dir, "agent.sock"), policyFile: join(dir, "policy.yaml") });
+    agent = await startAgent({
+      stateDir: state,
+      socket: join(dir, "agent.sock"),
+      policyFile: join(dir, "policy.yaml"),
+    });
     unregister = registerPlugin(plugin, agent.socket);
     dockerd = await startDockerd({
       dir: join(dir, "dockerd"),
@@ -88,7 +94,15 @@ maybe("agent ca with dockerd --tlsverify", () => {
   });
 
   test("alice (OU=ops) is allowed what the ops rule allows", async () => {
-    const r = await as("alice", ["run", "--rm", "--network", "none", "tiny:latest", "echo", "alice via agent ca"]);
+    const r = await as("alice", [
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "tiny:latest",
+      "echo",
+      "alice via agent ca",
+    ]);
     expect(r.stderr).toBe("");
     expect(r.stdout.trim()).toBe("alice via agent ca");
   });
@@ -102,7 +116,9 @@ maybe("agent ca with dockerd --tlsverify", () => {
 
   test("dockerd reports the CN unchanged as the user (seen in the audit log)", async () => {
     const r = await agentCli(["audit", "tail", "-n", "200", "--json", "--state-dir", state]);
-    const users = new Set(r.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { user: string | null }).user));
+    const users = new Set(
+      r.stdout.trim().split("\n").map((l) => (JSON.parse(l) as { user: string | null }).user),
+    );
     expect(users.has("alice")).toBe(true);
     expect(users.has("bob")).toBe(true);
   });
@@ -118,12 +134,26 @@ maybe("agent ca with dockerd --tlsverify", () => {
 
   test("a server certificate without the local SANs fails the docker CLI's host check", async () => {
     const out = join(dir, "nosan");
-    const made = await ca(["create-server-certificate", "docker1.example.com", "--no-local-sans", "--out", out]);
+    const made = await ca([
+      "create-server-certificate",
+      "docker1.example.com",
+      "--no-local-sans",
+      "--out",
+      out,
+    ]);
     expect(made.code).toBe(0);
     const port = 20000 + (process.pid % 20000);
     const server = Bun.spawn([
-      "openssl", "s_server", "-quiet", "-accept", String(port), "-cert", join(out, "docker1.example.com.crt"),
-      "-key", join(out, "docker1.example.com.key"), "-www",
+      "openssl",
+      "s_server",
+      "-quiet",
+      "-accept",
+      String(port),
+      "-cert",
+      join(out, "docker1.example.com.crt"),
+      "-key",
+      join(out, "docker1.example.com.key"),
+      "-www",
     ], { stdout: "ignore", stderr: "ignore" });
     try {
       await Bun.sleep(500);
@@ -152,7 +182,15 @@ maybe("agent ca with dockerd --tlsverify", () => {
   test("a fresh certificate for alice works after the revocation; renew refuses a revoked one", async () => {
     const renew = await ca(["renew", "alice", "--out", join(dir, "renewed")]);
     expect(renew.code).toBe(1);
-    const issued = await ca(["create-api-certificate", "alice", "--ou", "ops", "--docker-layout", "--out", join(dir, "alice2")]);
+    const issued = await ca([
+      "create-api-certificate",
+      "alice",
+      "--ou",
+      "ops",
+      "--docker-layout",
+      "--out",
+      join(dir, "alice2"),
+    ]);
     expect(issued.code).toBe(0);
     const r = await as("alice2", ["ps"]);
     expect(r.code).toBe(0);

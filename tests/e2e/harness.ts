@@ -3,7 +3,15 @@
  * plugin is the agent, driven with the real docker CLI. Everything started is stopped by pid, and every
  * spec file, socket, mount and directory made is removed.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..", "..");
@@ -20,7 +28,9 @@ export function e2eUnavailable(): string | undefined {
 }
 
 export function skipBanner(file: string, why: string): void {
-  console.log(`\n###### SKIP ${file}: e2e needs root, dockerd, docker, busybox and openssl (${why}) ######\n`);
+  console.log(
+    `\n###### SKIP ${file}: e2e needs root, dockerd, docker, busybox and openssl (${why}) ######\n`,
+  );
 }
 
 export interface RunResult {
@@ -29,7 +39,10 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-export async function run(cmd: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function run(
+  cmd: string[],
+  options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const proc = Bun.spawn(cmd, {
     env: { ...process.env, ...options.env },
     stdin: options.stdin === undefined ? "ignore" : new Blob([options.stdin]),
@@ -86,7 +99,14 @@ export function agentCli(args: string[], env: Record<string, string> = {}): Prom
 export async function startAgent(options: AgentOptions): Promise<AgentProcess> {
   const logFile = join(options.stateDir, "serve.log");
   mkdirSync(options.stateDir, { recursive: true });
-  const args = ["serve", "--state-dir", options.stateDir, "--socket", options.socket, ...(options.args ?? [])];
+  const args = [
+    "serve",
+    "--state-dir",
+    options.stateDir,
+    "--socket",
+    options.socket,
+    ...(options.args ?? []),
+  ];
   if (options.policyFile) args.push("--policy", options.policyFile);
   const proc = Bun.spawn([BUN, MAIN, ...args], {
     env: { ...process.env, ...options.env },
@@ -115,7 +135,11 @@ export async function startAgent(options: AgentOptions): Promise<AgentProcess> {
 }
 
 /** POSTs a raw plugin call to the agent's socket (what dockerd would send). */
-export async function pluginCall(socket: string, endpoint: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function pluginCall(
+  socket: string,
+  endpoint: string,
+  body: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`http://plugin${endpoint}`, { method: "POST", body, unix: socket } as RequestInit);
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
@@ -203,9 +227,21 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   const socket = join(d, "docker.sock");
   const logFile = join(d, "dockerd.log");
   const args = [
-    "dockerd", "--host", `unix://${socket}`, "--data-root", join(d, "data"), "--exec-root", join(d, "exec"),
-    "--pidfile", join(d, "docker.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none",
-    "--storage-driver=vfs", "--config-file", join(d, "daemon.json"),
+    "dockerd",
+    "--host",
+    `unix://${socket}`,
+    "--data-root",
+    join(d, "data"),
+    "--exec-root",
+    join(d, "exec"),
+    "--pidfile",
+    join(d, "docker.pid"),
+    "--iptables=false",
+    "--ip6tables=false",
+    "--bridge=none",
+    "--storage-driver=vfs",
+    "--config-file",
+    join(d, "daemon.json"),
   ];
   mkdirSync(d, { recursive: true });
   writeFileSync(join(d, "daemon.json"), "{}\n");
@@ -213,15 +249,30 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   let tcpPort: number | undefined;
   if (options.tls) {
     tcpPort = freePort();
-    args.push("--tlsverify", "--tlscacert", options.tls.ca, "--tlscert", options.tls.cert, "--tlskey", options.tls.key);
+    args.push(
+      "--tlsverify",
+      "--tlscacert",
+      options.tls.ca,
+      "--tlscert",
+      options.tls.cert,
+      "--tlskey",
+      options.tls.key,
+    );
     args.push("--host", `tcp://127.0.0.1:${tcpPort}`);
   }
-  const proc = Bun.spawn(args, { stdout: Bun.file(logFile), stderr: Bun.file(logFile), env: { ...process.env } });
+  const proc = Bun.spawn(args, {
+    stdout: Bun.file(logFile),
+    stderr: Bun.file(logFile),
+    env: { ...process.env },
+  });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   const config = join(d, "docker-config");
   mkdirSync(config, { recursive: true });
   const docker = (args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}) =>
-    run(["docker", "-H", `unix://${socket}`, ...args], { env: { DOCKER_CONFIG: config, ...opts.env }, stdin: opts.stdin });
+    run(["docker", "-H", `unix://${socket}`, ...args], {
+      env: { DOCKER_CONFIG: config, ...opts.env },
+      stdin: opts.stdin,
+    });
   const dockerTls = (certPath: string, args: string[], opts: { env?: Record<string, string> } = {}) =>
     run(["docker", "-H", `tcp://127.0.0.1:${tcpPort}`, "--tlsverify", ...args], {
       env: { DOCKER_CONFIG: config, DOCKER_CERT_PATH: certPath, ...opts.env },
@@ -279,6 +330,8 @@ export async function importTinyImage(dockerd: Dockerd, dir: string): Promise<vo
     stderr: "pipe",
     env: { ...process.env, DOCKER_CONFIG: join(dockerd.dir, "docker-config") },
   });
-  if ((await proc.exited) !== 0) throw new Error(`docker import failed: ${await new Response(proc.stderr).text()}`);
+  if ((await proc.exited) !== 0) {
+    throw new Error(`docker import failed: ${await new Response(proc.stderr).text()}`);
+  }
   rmSync(rootfs, { recursive: true, force: true });
 }

@@ -58,12 +58,27 @@ maybe("agent as dockerd's authorization plugin", () => {
   const bob = (args: string[]) => dockerd.dockerTls(tls.certPath("bob"), args);
   const curl = (user: string, method: string, path: string, extra: string[] = []) =>
     run([
-      "curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method,
-      "--cacert", tls.ca, "--cert", join(tls.certPath(user), "cert.pem"), "--key", join(tls.certPath(user), "key.pem"),
-      ...extra, `https://127.0.0.1:${dockerd.tcpPort}${path}`,
+      "curl",
+      "-sS",
+      "-o",
+      "-",
+      "-w",
+      "\n%{http_code}",
+      "-X",
+      method,
+      "--cacert",
+      tls.ca,
+      "--cert",
+      join(tls.certPath(user), "cert.pem"),
+      "--key",
+      join(tls.certPath(user), "key.pem"),
+      ...extra,
+      `https://127.0.0.1:${dockerd.tcpPort}${path}`,
     ]);
   const auditEvents = () =>
-    readFileSync(join(dir, "state", "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    readFileSync(join(dir, "state", "audit.log"), "utf8").trim().split("\n").map((l) =>
+      JSON.parse(l) as Record<string, unknown>
+    );
 
   beforeAll(async () => {
     dir = tempDir("plugin");
@@ -110,8 +125,17 @@ maybe("agent as dockerd's authorization plugin", () => {
   });
 
   test("the lower-case key spelling Go accepts does not dodge the privileged rule", async () => {
-    const body = JSON.stringify({ Image: "tiny:latest", Cmd: ["true"], hostconfig: { privileged: true, NetworkMode: "none" } });
-    const r = await curl("alice", "POST", "/v1.41/containers/create", ["-H", "Content-Type: application/json", "-d", body]);
+    const body = JSON.stringify({
+      Image: "tiny:latest",
+      Cmd: ["true"],
+      hostconfig: { privileged: true, NetworkMode: "none" },
+    });
+    const r = await curl("alice", "POST", "/v1.41/containers/create", [
+      "-H",
+      "Content-Type: application/json",
+      "-d",
+      body,
+    ]);
     expect(r.stdout.trim().split("\n").at(-1)).toBe("403");
     expect(r.stdout).toContain("nobody-privileged");
   });
@@ -127,9 +151,15 @@ maybe("agent as dockerd's authorization plugin", () => {
 
   test("a JSON body dockerd withholds (over 1 MiB) is denied, not executed unseen", async () => {
     const file = join(dir, "big.json");
-    writeFileSync(file, JSON.stringify({ Image: "tiny:latest", Cmd: ["true"], Labels: { pad: "x".repeat(1_200_000) } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ Image: "tiny:latest", Cmd: ["true"], Labels: { pad: "x".repeat(1_200_000) } }),
+    );
     const r = await curl("alice", "POST", "/v1.41/containers/create?name=big", [
-      "-H", "Content-Type: application/json", "--data-binary", `@${file}`,
+      "-H",
+      "Content-Type: application/json",
+      "--data-binary",
+      `@${file}`,
     ]);
     expect(r.stdout.trim().split("\n").at(-1)).toBe("403");
     expect(r.stdout).toContain("not forwarded");
@@ -138,7 +168,17 @@ maybe("agent as dockerd's authorization plugin", () => {
   });
 
   test("exec is decided at POST /containers/{id}/exec: bob cannot exec into alice's container", async () => {
-    const started = await alice(["run", "-d", "--name", "svc", "--network", "none", "tiny:latest", "sleep", "300"]);
+    const started = await alice([
+      "run",
+      "-d",
+      "--name",
+      "svc",
+      "--network",
+      "none",
+      "tiny:latest",
+      "sleep",
+      "300",
+    ]);
     expect(started.code).toBe(0);
     const ex = await bob(["exec", "svc", "echo", "nope"]);
     expect(ex.code).not.toBe(0);
@@ -164,20 +204,32 @@ maybe("agent as dockerd's authorization plugin", () => {
     expect(carol.stderr).toContain("authorization denied by plugin");
   });
 
-  test("the audit log records both phases with user, action, rule and decision id, but no body", async () => {
+  test("the audit log records both phases with user, action, rule and decision id, but no body", () => {
     const events = auditEvents();
-    const denied = events.find((e) => e["user"] === "bob" && e["action"] === "container:create" && e["allow"] === false);
+    const denied = events.find((e) =>
+      e["user"] === "bob" && e["action"] === "container:create" && e["allow"] === false
+    );
     expect(denied).toBeDefined();
     expect(denied!["decisionId"]).toMatch(/^[0-9a-f]{12}$/);
     expect(denied!["authMethod"]).toBe("TLS");
-    expect(events.some((e) => e["phase"] === "response" && e["user"] === "alice" && typeof e["status"] === "number")).toBe(true);
+    expect(
+      events.some((e) =>
+        e["phase"] === "response" && e["user"] === "alice" && typeof e["status"] === "number"
+      ),
+    ).toBe(true);
     const text = readFileSync(join(dir, "state", "audit.log"), "utf8");
     expect(text).not.toContain("hello from alice");
     expect(text).not.toContain("xxxxxxxxxx");
   });
 
   test("a policy edit applies while dockerd runs; a broken edit keeps the previous policy", async () => {
-    writeFileSync(policyFile, POLICY.replace('allow: ["container:list"', 'allow: ["container:create", "container:start", "container:attach", "container:wait", "container:remove", "container:list"'));
+    writeFileSync(
+      policyFile,
+      POLICY.replace(
+        'allow: ["container:list"',
+        'allow: ["container:create", "container:start", "container:attach", "container:wait", "container:remove", "container:list"',
+      ),
+    );
     await Bun.sleep(1500);
     const allowed = await bob(["run", "--rm", "--network", "none", "tiny:latest", "echo", "bob ran"]);
     expect(allowed.stdout.trim()).toBe("bob ran");

@@ -31,7 +31,11 @@ const event = (i: number): AuditEvent => ({
 describe("audit sink", () => {
   test("writes one JSON line per event", async () => {
     const dir = mkdtempSync(join(tmpdir(), "audit-"));
-    const sink = new AuditSink(nodeFileSystem, { path: join(dir, "audit.log"), onError: () => {}, nowMs: () => 0 });
+    const sink = new AuditSink(nodeFileSystem, {
+      path: join(dir, "audit.log"),
+      onError: () => {},
+      nowMs: () => 0,
+    });
     for (let i = 0; i < 5; i++) sink.write(event(i));
     await sink.flush();
     const lines = readFileSync(join(dir, "audit.log"), "utf8").trim().split("\n");
@@ -41,7 +45,13 @@ describe("audit sink", () => {
 
   test("rotates by size and keeps only N old files", async () => {
     const dir = mkdtempSync(join(tmpdir(), "audit-"));
-    const sink = new AuditSink(nodeFileSystem, { path: join(dir, "audit.log"), maxBytes: 2000, keep: 2, onError: () => {}, nowMs: () => 0 });
+    const sink = new AuditSink(nodeFileSystem, {
+      path: join(dir, "audit.log"),
+      maxBytes: 2000,
+      keep: 2,
+      onError: () => {},
+      nowMs: () => 0,
+    });
     for (let i = 0; i < 60; i++) {
       sink.write(event(i));
       await sink.flush();
@@ -58,10 +68,11 @@ describe("audit sink", () => {
     const errors: string[] = [];
     const fs = {
       ...nodeFileSystem,
-      stat: async () => undefined,
-      appendLine: async (_p: string, line: string) => {
-        if (failing) throw new AgentError("ERR_STATE_IO", "cannot access audit.log: ENOSPC");
+      stat: () => Promise.resolve(undefined),
+      appendLine: (_p: string, line: string) => {
+        if (failing) return Promise.reject(new AgentError("ERR_STATE_IO", "cannot access audit.log: ENOSPC"));
         written.push(line);
+        return Promise.resolve();
       },
     } as FileSystem;
     const sink = new AuditSink(fs, { path: "/x/audit.log", onError: (m) => errors.push(m), nowMs: () => 0 });

@@ -30,7 +30,18 @@ describe("normalizeUri", () => {
     expect(normalizeUri("/V1.41/containers/json").path).toBe("/V1.41/containers/json");
   });
 
-  for (const bad of ["", "containers/json", "/a/../b", "/a/./b", "//containers/json", "/a%2F..%2Fb", "/a%00b", "/%zz"]) {
+  for (
+    const bad of [
+      "",
+      "containers/json",
+      "/a/../b",
+      "/a/./b",
+      "//containers/json",
+      "/a%2F..%2Fb",
+      "/a%00b",
+      "/%zz",
+    ]
+  ) {
     test(`refuses ${JSON.stringify(bad)} with ERR_REQUEST_URI`, () => {
       let error: unknown;
       try {
@@ -44,7 +55,9 @@ describe("normalizeUri", () => {
   }
 
   test("refuses a URI over the length limit", () => {
-    expect(() => normalizeUri("/" + "a".repeat(20_000))).toThrow("request URI is missing, too long or not a path");
+    expect(() => normalizeUri("/" + "a".repeat(20_000))).toThrow(
+      "request URI is missing, too long or not a path",
+    );
   });
 });
 

@@ -39,7 +39,12 @@ describe("parseAuthzRequest", () => {
 
   test("accepts the seed docs' spellings (AuthenticationMethod, RequestURI) and plain-string headers", () => {
     const r = parseAuthzRequest(
-      JSON.stringify({ AuthenticationMethod: "TLS", RequestMethod: "GET", RequestURI: "/_ping", RequestHeaders: { Accept: "x" } }),
+      JSON.stringify({
+        AuthenticationMethod: "TLS",
+        RequestMethod: "GET",
+        RequestURI: "/_ping",
+        RequestHeaders: { Accept: "x" },
+      }),
       "request",
     );
     expect(r.authMethod).toBe("TLS");
@@ -59,14 +64,42 @@ describe("parseAuthzRequest", () => {
     ["a JSON array", "[]", "ERR_REQUEST_JSON"],
     ["JSON null", "null", "ERR_REQUEST_JSON"],
     ["no method", JSON.stringify({ RequestUri: "/_ping" }), "ERR_REQUEST_FIELD"],
-    ["a lower-case method", JSON.stringify({ RequestMethod: "get", RequestUri: "/_ping" }), "ERR_REQUEST_FIELD"],
-    ["a numeric user", JSON.stringify({ User: 5, RequestMethod: "GET", RequestUri: "/_ping" }), "ERR_REQUEST_FIELD"],
-    ["a user with a newline", JSON.stringify({ User: "a\nb", RequestMethod: "GET", RequestUri: "/" }), "ERR_REQUEST_FIELD"],
+    [
+      "a lower-case method",
+      JSON.stringify({ RequestMethod: "get", RequestUri: "/_ping" }),
+      "ERR_REQUEST_FIELD",
+    ],
+    [
+      "a numeric user",
+      JSON.stringify({ User: 5, RequestMethod: "GET", RequestUri: "/_ping" }),
+      "ERR_REQUEST_FIELD",
+    ],
+    [
+      "a user with a newline",
+      JSON.stringify({ User: "a\nb", RequestMethod: "GET", RequestUri: "/" }),
+      "ERR_REQUEST_FIELD",
+    ],
     ["no URI", JSON.stringify({ RequestMethod: "GET" }), "ERR_REQUEST_FIELD"],
-    ["headers as a list", JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestHeaders: [] }), "ERR_REQUEST_FIELD"],
-    ["header values as numbers", JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestHeaders: { A: [1] } }), "ERR_REQUEST_FIELD"],
-    ["certificates as a string", JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestPeerCertificates: "x" }), "ERR_REQUEST_FIELD"],
-    ["a fractional status", JSON.stringify({ RequestMethod: "GET", RequestUri: "/", ResponseStatusCode: 2.5 }), "ERR_REQUEST_FIELD"],
+    [
+      "headers as a list",
+      JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestHeaders: [] }),
+      "ERR_REQUEST_FIELD",
+    ],
+    [
+      "header values as numbers",
+      JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestHeaders: { A: [1] } }),
+      "ERR_REQUEST_FIELD",
+    ],
+    [
+      "certificates as a string",
+      JSON.stringify({ RequestMethod: "GET", RequestUri: "/", RequestPeerCertificates: "x" }),
+      "ERR_REQUEST_FIELD",
+    ],
+    [
+      "a fractional status",
+      JSON.stringify({ RequestMethod: "GET", RequestUri: "/", ResponseStatusCode: 2.5 }),
+      "ERR_REQUEST_FIELD",
+    ],
   ];
   for (const [what, text, code] of bad) {
     test(`refuses ${what} with ${code}`, () => {
@@ -77,10 +110,17 @@ describe("parseAuthzRequest", () => {
   test("never throws anything but AgentError on fuzzed input", () => {
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-    const base = JSON.stringify({ User: "bob", RequestMethod: "POST", RequestUri: "/v1.41/containers/create", RequestBody: b64("{}") });
+    const base = JSON.stringify({
+      User: "bob",
+      RequestMethod: "POST",
+      RequestUri: "/v1.41/containers/create",
+      RequestBody: b64("{}"),
+    });
     for (let i = 0; i < 2000; i++) {
       const chars = [...base];
-      for (let k = 0; k < 3; k++) chars[Math.floor(rnd() * chars.length)] = String.fromCharCode(Math.floor(rnd() * 128));
+      for (let k = 0; k < 3; k++) {
+        chars[Math.floor(rnd() * chars.length)] = String.fromCharCode(Math.floor(rnd() * 128));
+      }
       const code = codeOf(() => parseAuthzRequest(chars.join(""), "request"));
       expect(code === undefined || code.startsWith("ERR_REQUEST")).toBe(true);
     }
@@ -89,25 +129,37 @@ describe("parseAuthzRequest", () => {
 
 describe("request bodies", () => {
   const req = (fields: Record<string, unknown>) =>
-    parseAuthzRequest(JSON.stringify({ RequestMethod: "POST", RequestUri: "/containers/create", ...fields }), "request");
+    parseAuthzRequest(
+      JSON.stringify({ RequestMethod: "POST", RequestUri: "/containers/create", ...fields }),
+      "request",
+    );
 
   test("decodes a forwarded JSON body", () => {
     expect(decodeJsonBody(req({ RequestBody: b64('{"Image":"tiny"}') }))).toEqual({ Image: "tiny" });
   });
 
   test("a JSON POST with a length but no forwarded body was withheld", () => {
-    const r = req({ RequestHeaders: { "Content-Type": ["application/json"], "Content-Length": ["1600000"] } });
+    const r = req({
+      RequestHeaders: { "Content-Type": ["application/json"], "Content-Length": ["1600000"] },
+    });
     expect(bodyWithheld(r)).toBe(true);
   });
 
   test("a chunked JSON POST (no Content-Length) was withheld", () => {
-    expect(bodyWithheld(req({ RequestHeaders: { "Content-Type": ["application/json; charset=utf-8"] } }))).toBe(true);
+    expect(bodyWithheld(req({ RequestHeaders: { "Content-Type": ["application/json; charset=utf-8"] } })))
+      .toBe(true);
   });
 
   test("an empty JSON POST and a non-JSON POST were not withheld", () => {
-    expect(bodyWithheld(req({ RequestHeaders: { "Content-Type": ["application/json"], "Content-Length": ["0"] } }))).toBe(false);
+    expect(
+      bodyWithheld(
+        req({ RequestHeaders: { "Content-Type": ["application/json"], "Content-Length": ["0"] } }),
+      ),
+    ).toBe(false);
     expect(bodyWithheld(req({ RequestHeaders: { "Content-Type": ["text/plain"] } }))).toBe(false);
-    expect(bodyWithheld(req({ RequestBody: b64("{}"), RequestHeaders: { "Content-Type": ["application/json"] } }))).toBe(false);
+    expect(
+      bodyWithheld(req({ RequestBody: b64("{}"), RequestHeaders: { "Content-Type": ["application/json"] } })),
+    ).toBe(false);
   });
 
   test("refuses bad base64, bad UTF-8 and bad JSON with their own codes", () => {
@@ -117,7 +169,9 @@ describe("request bodies", () => {
   });
 
   test("refuses a body larger than the agent inspects", () => {
-    expect(codeOf(() => decodeJsonBody(req({ RequestBody: "A".repeat(6 * 1024 * 1024) })))).toBe("ERR_REQUEST_TOO_LARGE");
+    expect(codeOf(() => decodeJsonBody(req({ RequestBody: "A".repeat(6 * 1024 * 1024) })))).toBe(
+      "ERR_REQUEST_TOO_LARGE",
+    );
   });
 });
 
@@ -125,7 +179,14 @@ describe("form bodies", () => {
   test("a form-encoded or multipart write is recognised (its fields would override the query)", async () => {
     const { hasFormBody } = await import("../../../src/authz/body.ts");
     const req = (type: string, method = "POST") =>
-      parseAuthzRequest(JSON.stringify({ RequestMethod: method, RequestUri: "/images/create?fromImage=ok", RequestHeaders: { "Content-Type": [type] } }), "request");
+      parseAuthzRequest(
+        JSON.stringify({
+          RequestMethod: method,
+          RequestUri: "/images/create?fromImage=ok",
+          RequestHeaders: { "Content-Type": [type] },
+        }),
+        "request",
+      );
     expect(hasFormBody(req("application/x-www-form-urlencoded"))).toBe(true);
     expect(hasFormBody(req("multipart/form-data; boundary=x"))).toBe(true);
     expect(hasFormBody(req("application/json"))).toBe(false);

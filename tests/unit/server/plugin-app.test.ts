@@ -9,7 +9,11 @@ const readOnly: Gate = {
   check: (facts) =>
     facts.request.method === "GET" || facts.request.method === "HEAD"
       ? { allow: true, ruleId: "reads", reason: "allowed by rule reads" }
-      : { allow: false, ruleId: undefined, reason: `no rule allows ${facts.route?.action} for ${facts.request.user ?? "anonymous"}` },
+      : {
+        allow: false,
+        ruleId: undefined,
+        reason: `no rule allows ${facts.route?.action} for ${facts.request.user ?? "anonymous"}`,
+      },
 };
 const throwing: Gate = {
   name: "macaroon",
@@ -31,8 +35,15 @@ function makeApp(gates: readonly Gate[] = [readOnly]) {
     info: { name: "agent", version: "test", startedAt: new Date("2026-11-23T09:00:00Z") },
   });
   const call = async (path: string, body: unknown) => {
-    const res = await app.request(path, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
-    return { status: res.status, type: res.headers.get("content-type"), json: (await res.json()) as Record<string, unknown> };
+    const res = await app.request(path, {
+      method: "POST",
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+    return {
+      status: res.status,
+      type: res.headers.get("content-type"),
+      json: (await res.json()) as Record<string, unknown>,
+    };
   };
   return { app, events, call };
 }
@@ -45,28 +56,56 @@ describe("plugin endpoints", () => {
 
   test("AuthZReq allows what every gate allows and audits it", async () => {
     const { call, events } = makeApp();
-    const r = await call("/AuthZPlugin.AuthZReq", { User: "bob", UserAuthNMethod: "TLS", RequestMethod: "GET", RequestUri: "/v1.41/containers/json" });
+    const r = await call("/AuthZPlugin.AuthZReq", {
+      User: "bob",
+      UserAuthNMethod: "TLS",
+      RequestMethod: "GET",
+      RequestUri: "/v1.41/containers/json",
+    });
     expect(r.json).toEqual({ Allow: true });
-    expect(events[0]).toMatchObject({ user: "bob", action: "container:list", allow: true, ruleId: "reads", phase: "request", policyHash: "abc123" });
+    expect(events[0]).toMatchObject({
+      user: "bob",
+      action: "container:list",
+      allow: true,
+      ruleId: "reads",
+      phase: "request",
+      policyHash: "abc123",
+    });
   });
 
   test("AuthZReq denies with the reason and the decision id in Msg, as HTTP 200 JSON", async () => {
     const { call } = makeApp();
-    const r = await call("/AuthZPlugin.AuthZReq", { User: "bob", RequestMethod: "POST", RequestUri: "/v1.41/volumes/create" });
+    const r = await call("/AuthZPlugin.AuthZReq", {
+      User: "bob",
+      RequestMethod: "POST",
+      RequestUri: "/v1.41/volumes/create",
+    });
     expect(r.status).toBe(200);
     expect(r.type).toBe("application/json");
-    expect(r.json).toEqual({ Allow: false, Msg: "no rule allows volume:create for bob (decision d00000000001)" });
+    expect(r.json).toEqual({
+      Allow: false,
+      Msg: "no rule allows volume:create for bob (decision d00000000001)",
+    });
   });
 
   test("AuthZRes records the response status", async () => {
     const { call, events } = makeApp();
-    await call("/AuthZPlugin.AuthZRes", { User: "bob", RequestMethod: "GET", RequestUri: "/_ping", ResponseStatusCode: 200 });
+    await call("/AuthZPlugin.AuthZRes", {
+      User: "bob",
+      RequestMethod: "GET",
+      RequestUri: "/_ping",
+      ResponseStatusCode: 200,
+    });
     expect(events[0]).toMatchObject({ phase: "response", status: 200, action: "system:ping" });
   });
 
   test("an unknown Engine API route is denied", async () => {
     const { call } = makeApp();
-    const r = await call("/AuthZPlugin.AuthZReq", { User: "bob", RequestMethod: "GET", RequestUri: "/v1.41/nonsense" });
+    const r = await call("/AuthZPlugin.AuthZReq", {
+      User: "bob",
+      RequestMethod: "GET",
+      RequestUri: "/v1.41/nonsense",
+    });
     expect(r.json["Allow"]).toBe(false);
     expect(r.json["Msg"]).toContain("unknown API route GET /nonsense");
   });
@@ -81,7 +120,11 @@ describe("plugin endpoints", () => {
 
   test("a gate that throws yields a JSON deny that leaks nothing", async () => {
     const { call, events } = makeApp([readOnly, throwing]);
-    const r = await call("/AuthZPlugin.AuthZReq", { User: "bob", RequestMethod: "GET", RequestUri: "/_ping" });
+    const r = await call("/AuthZPlugin.AuthZReq", {
+      User: "bob",
+      RequestMethod: "GET",
+      RequestUri: "/_ping",
+    });
     expect(r.json["Allow"]).toBe(false);
     expect(r.json["Msg"]).toContain("internal error");
     expect(events[0]).toMatchObject({ allow: false, user: "bob", code: "ERR_INTERNAL" });
@@ -90,7 +133,10 @@ describe("plugin endpoints", () => {
   });
 
   test("a withheld JSON body is denied", async () => {
-    const { call } = makeApp([{ name: "policy", check: () => ({ allow: true, ruleId: "all", reason: "ok" }) }]);
+    const { call } = makeApp([{
+      name: "policy",
+      check: () => ({ allow: true, ruleId: "all", reason: "ok" }),
+    }]);
     const r = await call("/AuthZPlugin.AuthZReq", {
       User: "alice",
       RequestMethod: "POST",
@@ -113,7 +159,10 @@ describe("plugin endpoints", () => {
   });
 
   test("a form-encoded write is denied: its fields would override the query dockerd reads", async () => {
-    const { call } = makeApp([{ name: "policy", check: () => ({ allow: true, ruleId: "all", reason: "ok" }) }]);
+    const { call } = makeApp([{
+      name: "policy",
+      check: () => ({ allow: true, ruleId: "all", reason: "ok" }),
+    }]);
     const r = await call("/AuthZPlugin.AuthZReq", {
       User: "alice",
       RequestMethod: "POST",
@@ -126,7 +175,11 @@ describe("plugin endpoints", () => {
 
   test("no gates configured means deny", async () => {
     const { call } = makeApp([]);
-    const r = await call("/AuthZPlugin.AuthZReq", { User: "bob", RequestMethod: "GET", RequestUri: "/_ping" });
+    const r = await call("/AuthZPlugin.AuthZReq", {
+      User: "bob",
+      RequestMethod: "GET",
+      RequestUri: "/_ping",
+    });
     expect(r.json["Allow"]).toBe(false);
   });
 
@@ -140,6 +193,12 @@ describe("plugin endpoints", () => {
   test("GET / reports name, version, policy hash and uptime", async () => {
     const { app } = makeApp();
     const json = (await (await app.request("/")).json()) as Record<string, unknown>;
-    expect(json).toMatchObject({ name: "agent", version: "test", policyHash: "abc123", uptimeSeconds: 3600, gates: ["policy"] });
+    expect(json).toMatchObject({
+      name: "agent",
+      version: "test",
+      policyHash: "abc123",
+      uptimeSeconds: 3600,
+      gates: ["policy"],
+    });
   });
 });
