@@ -24,6 +24,8 @@ export type ErrorCode =
   | "ERR_MACAROON_KEY"
   | "ERR_MACAROON_REVOKED"
   | "ERR_MACAROON_MISSING"
+  | "ERR_MACAROON_NOT_INITIALISED"
+  | "ERR_MACAROON_NOT_ROOT"
   // certificate authority
   | "ERR_CA_MISSING"
   | "ERR_CA_EXISTS"
@@ -41,6 +43,9 @@ export type ErrorCode =
   | "ERR_DOCKER_UNREACHABLE"
   | "ERR_DOCKER_NOT_FOUND"
   | "ERR_DOCKER_RESPONSE"
+  // install, uninstall, doctor
+  | "ERR_DOCKER_CONFIG"
+  | "ERR_INSTALL"
   // command line
   | "ERR_USAGE"
   | "ERR_INTERNAL";

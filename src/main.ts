@@ -7,17 +7,21 @@ import { runCli } from "./cli/index.ts";
 import { commandGroups } from "./cli/commands.ts";
 import type { CliContext } from "./cli/context.ts";
 import { nodeFileSystem } from "./runtime/node-file-system.ts";
-import { bunPlatform } from "./runtime/bun-platform.ts";
+import { currentRuntime, loadPlatform, permissionTolerantEnv } from "./runtime/select-runtime.ts";
 
 // Replaced at build time by scripts/build (bun build --define).
 declare const AGENT_VERSION: string | undefined;
 declare const AGENT_COMMIT: string | undefined;
 
+// Bun for the compiled binary and `bun src/main.ts`; Deno for `deno run` (scripts/run-deno).
+const runtime = currentRuntime();
+
 const ctx: CliContext = {
   fs: nodeFileSystem,
   clock: () => new Date(),
   random: (n) => crypto.getRandomValues(new Uint8Array(n)),
-  env: process.env,
+  // Deno's process.env throws for names outside --allow-env; those count as unset.
+  env: runtime === "deno" ? permissionTolerantEnv(process.env) : process.env,
   output: {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
@@ -26,7 +30,7 @@ const ctx: CliContext = {
     version: typeof AGENT_VERSION === "string" ? AGENT_VERSION : "0.1.0-dev",
     commit: typeof AGENT_COMMIT === "string" ? AGENT_COMMIT : "unknown",
   },
-  platform: bunPlatform,
+  platform: await loadPlatform(runtime),
 };
 
 const code = await runCli(process.argv.slice(2), ctx, commandGroups);

@@ -14,6 +14,8 @@ export interface FileInfo {
   readonly size: number;
   readonly mtimeMs: number;
   readonly isDirectory: boolean;
+  /** Owner's user id, where the platform reports one (`agent doctor` checks who owns the state). */
+  readonly uid?: number;
 }
 
 /** The file operations the agent's state needs. Every write that matters is atomic. */
@@ -31,6 +33,8 @@ export interface FileSystem {
   list(dir: string): Promise<string[]>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
+  /** Remove a directory and everything under it (`agent uninstall --purge`); symbolic links are removed, never followed. */
+  removeTree(path: string): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
 }
 

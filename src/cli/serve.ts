@@ -4,9 +4,15 @@ import { AuditSink } from "../audit/sink.ts";
 import { isAgentError } from "../errors.ts";
 import { DEMO_POLICY } from "../policy/index.ts";
 import { createPluginApp } from "../server/plugin-app.ts";
-import { type LoadedState, loadPluginState, type PolicySource } from "../server/plugin-state.ts";
+import {
+  type LoadedState,
+  loadPluginState,
+  type PolicySource,
+  type StateLoaderDeps,
+} from "../server/plugin-state.ts";
 import { stateFingerprint } from "../server/state-fingerprint.ts";
 import { extraGates } from "../server/extra-gates.ts";
+import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
 import {
   type CliContext,
@@ -17,6 +23,7 @@ import {
 } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { hex } from "./hex.ts";
+import { dockerSocketPath } from "./id/docker-socket.ts";
 
 export interface ServeOptions {
   readonly stateDir?: string;
@@ -27,6 +34,7 @@ export interface ServeOptions {
   readonly auditLog?: string;
   readonly auditMaxBytes?: number;
   readonly reloadIntervalMs?: number;
+  readonly dockerSocket?: string;
 }
 
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
@@ -42,7 +50,22 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const socketMode = parseInt(options.socketMode ?? "660", 8);
 
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
-  const loaderDeps = { fs: ctx.fs, layout, policy, extraGates, clock: ctx.clock };
+  // The macaroon gate's name lookups and daemon event stream (idle until `agent id init`).
+  const dockerLink = macaroonDocker({
+    platform: ctx.platform,
+    socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
+    clock: ctx.clock,
+    gates: () => state.gates,
+    log,
+  });
+  const loaderDeps: StateLoaderDeps = {
+    fs: ctx.fs,
+    layout,
+    policy,
+    clock: ctx.clock,
+    extraGates: (fs, layout, clock) =>
+      extraGates(fs, layout, clock, { resolver: dockerLink.resolver, random: ctx.random }),
+  };
   let state: LoadedState;
   try {
     state = await loadPluginState(loaderDeps);
@@ -69,6 +92,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
   const server = await ctx.platform.serveUnix({ socketPath, socketMode, fetch: app.fetch });
   log(`listening on ${socketPath}; ${state.summary}`);
+  dockerLink.follow(state.gates);
 
   const watched =
     () => [...(policy.file ? [policy.file] : []), layout.root, layout.caDir, `${layout.root}/macaroon`];
@@ -81,6 +105,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       const next = await loadPluginState(loaderDeps);
       const changed = next.summary !== state.summary || next.policyHash !== state.policyHash;
       state = next;
+      dockerLink.follow(state.gates);
       log(`reloaded (${why}); ${changed ? state.summary : "no change in policy"}`);
     } catch (err) {
       log(
@@ -112,6 +137,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   offTerm();
   offInt();
   await server.stop();
+  await dockerLink.stop();
   await audit.flush();
   log("stopped");
   return 0;
@@ -131,6 +157,10 @@ export const serveCommands: CommandGroup = {
       .option("--socket-mode <octal>", "Socket file mode (default 660)")
       .option("--audit-log <file>", "Audit log (default <state-dir>/audit.log)")
       .option("--audit-max-bytes <n>", "Rotate the audit log past this size (default 52428800)")
+      .option(
+        "--docker-socket <path>",
+        "The daemon's socket, for the macaroon gate's name lookups (default $DOCKER_HOST if unix://, else /var/run/docker.sock)",
+      )
       .example("agent serve --policy /etc/agent/policy.yaml")
       .example("dockerd --authorization-plugin=agent   # then point dockerd at it")
       .usage(

@@ -5,6 +5,7 @@
  * (`ambiguous`). Conditions turn a fact into a match the way that denies (see conditions.ts).
  */
 import { fieldValues, foldsTo, isObject } from "./go-json.ts";
+import { imageForms } from "./image-reference.ts";
 
 export interface Fact<T> {
   readonly values: readonly T[];
@@ -111,6 +112,27 @@ function normalizeCapability(cap: string): string {
   return upper.startsWith("CAP_") ? upper.slice(4) : upper;
 }
 
+/** SecurityOpt entries (normalised "key=value") that switch off a confinement layer. */
+export function disablesConfinement(option: string): boolean {
+  const eq = option.indexOf("=");
+  const key = option.slice(0, eq).toLowerCase();
+  const value = option.slice(eq + 1).toLowerCase();
+  switch (key) {
+    case "seccomp":
+      // A custom profile arrives inline as JSON and may allow every syscall: only the built-in one confines.
+      return value !== "builtin";
+    case "apparmor":
+    case "systempaths":
+      return value === "unconfined";
+    case "label":
+      return value === "disable" || value.startsWith("type:spc_t");
+    case "writable-cgroups":
+      return value === "true";
+    default:
+      return false;
+  }
+}
+
 /** SecurityOpt entries as "key=value" (dockerd also takes "key:value", "disable" and "no-new-privileges"). */
 function normalizeSecurityOpt(opt: string): string | undefined {
   if (opt === "no-new-privileges") return "no-new-privileges=true";
@@ -128,17 +150,24 @@ function normalizeSecurityOpt(opt: string): string | undefined {
  * container:exec and volume:create read the top level.
  */
 export class BodyFacts {
-  private readonly memo = new Map<string, Fact<unknown>>();
+  // Explicit memo fields rather than a Map of closures: this runs on every container:create.
   private sources: Fact<Record<string, unknown>> | undefined;
+  private privilegedFact: Fact<boolean> | undefined;
+  private mountsFact: Fact<string> | undefined;
+  private capsFact: Fact<string> | undefined;
+  private devicesFact: Fact<unknown> | undefined;
+  private securityFact: Fact<string> | undefined;
+  private imageFact: Fact<string> | undefined;
+  private imageFormsFact: Fact<readonly string[]> | undefined;
+  private userFact: Fact<string> | undefined;
+  private modes: Record<string, Fact<string>> | undefined;
+  private unconfined: boolean | undefined;
 
   constructor(readonly action: string, private readonly body: unknown) {}
 
-  private cached<T>(key: string, compute: () => Fact<T>): Fact<T> {
-    const hit = this.memo.get(key);
-    if (hit !== undefined) return hit as Fact<T>;
-    const fact = compute();
-    this.memo.set(key, fact);
-    return fact;
+  /** Does some security option switch a confinement layer off? (computed once per request) */
+  disablesConfinement(): boolean {
+    return this.unconfined ??= this.securityOptions().values.some(disablesConfinement);
   }
 
   /** The objects a HostConfig field can come from. */
@@ -182,8 +211,9 @@ export class BodyFacts {
     out.unknown = raw.unknown;
     out.ambiguous = raw.ambiguous;
     for (const value of raw.values) {
-      if (typeof value === type) out.values.push(value as T);
-      else out.unknown = true;
+      if (type === "boolean" ? typeof value === "boolean" : typeof value === "string") {
+        out.values.push(value as T);
+      } else out.unknown = true;
     }
     if (raw.values.length === 0 && !raw.unknown) out.values.push(zero);
     return out;
@@ -213,101 +243,117 @@ export class BodyFacts {
   }
 
   privileged(): Fact<boolean> {
-    return this.cached("privileged", () => this.scalars("PRIVILEGED", "boolean", false));
+    return this.privilegedFact ??= this.scalars("PRIVILEGED", "boolean", false);
   }
 
   /** Host paths the request would mount: binds, bind mounts, and volumes backed by a host `device`. */
   hostMountSources(): Fact<string> {
-    return this.cached("mounts", () => {
-      const out = new Collector<string>();
-      if (this.action === "volume:create") {
-        if (!isObject(this.body)) return UNREADABLE;
-        const options = fieldValues(this.body, "DRIVEROPTS");
-        out.ambiguous = options.length > 1;
-        for (const o of options) addDeviceOptions(o, out);
-        return out;
-      }
-      const binds = this.strings("BINDS");
-      out.unknown = binds.unknown;
-      out.ambiguous = binds.ambiguous;
-      for (const spec of binds.values) {
-        const source = bindSource(spec);
-        if (source === undefined) out.unknown = true;
-        else if (source !== null) out.values.push(source);
-      }
-      const mounts = this.items("MOUNTS", false);
-      out.unknown ||= mounts.unknown;
-      out.ambiguous ||= mounts.ambiguous;
-      for (const mount of mounts.values) addMountSources(mount, out);
-      // VolumesFrom copies another container's mounts, which the policy cannot see: treat as unknown.
-      const from = this.strings("VOLUMESFROM");
-      if (from.unknown || from.values.length > 0) out.unknown = true;
+    return this.mountsFact ??= this.readHostMountSources();
+  }
+
+  private readHostMountSources(): Fact<string> {
+    const out = new Collector<string>();
+    if (this.action === "volume:create") {
+      if (!isObject(this.body)) return UNREADABLE;
+      const options = fieldValues(this.body, "DRIVEROPTS");
+      out.ambiguous = options.length > 1;
+      for (const o of options) addDeviceOptions(o, out);
       return out;
-    });
+    }
+    const binds = this.strings("BINDS");
+    out.unknown = binds.unknown;
+    out.ambiguous = binds.ambiguous;
+    for (const spec of binds.values) {
+      const source = bindSource(spec);
+      if (source === undefined) out.unknown = true;
+      else if (source !== null) out.values.push(source);
+    }
+    const mounts = this.items("MOUNTS", false);
+    out.unknown ||= mounts.unknown;
+    out.ambiguous ||= mounts.ambiguous;
+    for (const mount of mounts.values) addMountSources(mount, out);
+    // VolumesFrom copies another container's mounts, which the policy cannot see: treat as unknown.
+    const from = this.strings("VOLUMESFROM");
+    if (from.unknown || from.values.length > 0) out.unknown = true;
+    return out;
   }
 
   /** Added capabilities (CapAdd, and the full-set `Capabilities` of API 1.40), upper-case without CAP_. */
   addedCapabilities(): Fact<string> {
-    return this.cached("caps", () => {
-      const out = new Collector<string>();
-      for (const field of ["CAPADD", "CAPABILITIES"]) {
-        const list = this.strings(field);
-        out.unknown ||= list.unknown;
-        out.ambiguous ||= list.ambiguous;
-        for (const cap of list.values) out.values.push(normalizeCapability(cap));
-      }
-      return out;
-    });
+    if (this.capsFact !== undefined) return this.capsFact;
+    const out = new Collector<string>();
+    for (const field of ["CAPADD", "CAPABILITIES"]) {
+      const list = this.strings(field);
+      out.unknown ||= list.unknown;
+      out.ambiguous ||= list.ambiguous;
+      for (const cap of list.values) out.values.push(normalizeCapability(cap));
+    }
+    return this.capsFact = out;
   }
 
   /** One entry per device mapping, device request (GPUs) or device cgroup rule. */
   devices(): Fact<unknown> {
-    return this.cached("devices", () => {
-      const out = new Collector<unknown>();
-      out.absorb(this.items("DEVICES", false));
-      out.absorb(this.items("DEVICEREQUESTS", false));
-      out.absorb(this.strings("DEVICECGROUPRULES"));
-      return out;
-    });
+    if (this.devicesFact !== undefined) return this.devicesFact;
+    const out = new Collector<unknown>();
+    out.absorb(this.items("DEVICES", false));
+    out.absorb(this.items("DEVICEREQUESTS", false));
+    out.absorb(this.strings("DEVICECGROUPRULES"));
+    return this.devicesFact = out;
   }
 
   securityOptions(): Fact<string> {
-    return this.cached("securityopt", () => {
-      const list = this.strings("SECURITYOPT");
-      const out = new Collector<string>();
-      out.unknown = list.unknown;
-      out.ambiguous = list.ambiguous;
-      for (const opt of list.values) {
-        const normalized = normalizeSecurityOpt(opt);
-        if (normalized === undefined) out.unknown = true;
-        else out.values.push(normalized);
-      }
-      return out;
-    });
+    if (this.securityFact !== undefined) return this.securityFact;
+    const list = this.strings("SECURITYOPT");
+    const out = new Collector<string>();
+    out.unknown = list.unknown;
+    out.ambiguous = list.ambiguous;
+    for (const opt of list.values) {
+      const normalized = normalizeSecurityOpt(opt);
+      if (normalized === undefined) out.unknown = true;
+      else out.values.push(normalized);
+    }
+    return this.securityFact = out;
   }
 
   /** A namespace mode field (NETWORKMODE, PIDMODE, ...); an empty NetworkMode is "default", as dockerd sets. */
   mode(field: string): Fact<string> {
-    return this.cached(field, () => {
-      const fact = this.scalars<string>(field, "string", "");
-      if (field !== "NETWORKMODE" || !fact.values.includes("")) return fact;
-      return { ...fact, values: fact.values.map((v) => (v === "" ? "default" : v)) };
-    });
+    this.modes ??= {};
+    const hit = this.modes[field];
+    if (hit !== undefined) return hit;
+    let fact = this.scalars<string>(field, "string", "");
+    if (field === "NETWORKMODE" && fact.values.includes("")) {
+      fact = { ...fact, values: fact.values.map((v) => (v === "" ? "default" : v)) };
+    }
+    return this.modes[field] = fact;
   }
 
-  /** A top-level string naming something (Image of container:create, User of container:exec); "" is unknown. */
-  topLevelName(field: "IMAGE" | "USER"): Fact<string> {
-    return this.cached(field, () => {
-      if (!isObject(this.body)) return UNREADABLE;
-      const out = new Collector<string>();
-      const values = fieldValues(this.body, field);
-      if (values.length === 0) out.unknown = true;
-      if (values.length > 1) out.ambiguous = true;
-      for (const value of values) {
-        if (typeof value === "string" && value !== "") out.values.push(value);
-        else out.unknown = true;
-      }
-      return out;
-    });
+  /** Image of container:create; a missing or empty image is unknown. */
+  image(): Fact<string> {
+    return this.imageFact ??= this.topLevelName("IMAGE");
+  }
+
+  /** Each candidate image with its spellings (see image-reference.ts), computed once. */
+  imageSpellings(): Fact<readonly string[]> {
+    if (this.imageFormsFact !== undefined) return this.imageFormsFact;
+    const image = this.image();
+    return this.imageFormsFact = { ...image, values: image.values.map(imageForms) };
+  }
+
+  /** User of container:exec; a missing or empty user (the container's own user) is unknown. */
+  execUser(): Fact<string> {
+    return this.userFact ??= this.topLevelName("USER");
+  }
+
+  private topLevelName(field: "IMAGE" | "USER"): Fact<string> {
+    if (!isObject(this.body)) return UNREADABLE;
+    const out = new Collector<string>();
+    const values = fieldValues(this.body, field);
+    if (values.length === 0) out.unknown = true;
+    if (values.length > 1) out.ambiguous = true;
+    for (const value of values) {
+      if (typeof value === "string" && value !== "") out.values.push(value);
+      else out.unknown = true;
+    }
+    return out;
   }
 }

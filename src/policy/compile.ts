@@ -29,9 +29,29 @@ export interface CompiledRule {
   readonly decision: PolicyDecision;
 }
 
-export interface RuleList {
-  readonly rules: readonly CompiledRule[];
+/**
+ * The rules that can apply to one kind of requester, in file order, with the subset for each action
+ * worked out on first use (bounded: only actions of the route table are remembered).
+ */
+export class RuleList {
   readonly hasAllow: boolean;
+  private readonly byAction = new Map<string, readonly CompiledRule[]>();
+
+  constructor(readonly rules: readonly CompiledRule[], private readonly known: ReadonlySet<string>) {
+    this.hasAllow = rules.some((r) => r.effect === "allow");
+  }
+
+  /** Rules whose actions (and, with `when`, whose conditions) can apply to `action`. */
+  forAction(action: string): readonly CompiledRule[] {
+    const hit = this.byAction.get(action);
+    if (hit !== undefined) return hit;
+    const rules = this.rules.filter((rule) =>
+      (rule.actionTest === undefined || rule.actionTest(action)) &&
+      (rule.whenActions === undefined || rule.whenActions.has(action))
+    );
+    if (this.known.has(action)) this.byAction.set(action, rules);
+    return rules;
+  }
 }
 
 /** A set of requesters (the administrators list): users with groups expanded, and the special forms. */
@@ -68,7 +88,10 @@ function compileGroups(doc: PolicyDocument): Map<string, readonly string[]> {
         const who = parseWho(member.value);
         if (typeof who === "string") doc.source.fail(member.at, who);
         if (who.kind !== "user") {
-          doc.source.fail(member.at, 'group members are user names ("user:NAME" for a name such as "anonymous")');
+          doc.source.fail(
+            member.at,
+            'group members are user names ("user:NAME" for a name such as "anonymous")',
+          );
         }
         return who.name;
       }),
@@ -81,7 +104,11 @@ type Resolved =
   | { readonly kind: "users"; readonly names: readonly string[] }
   | Exclude<Who, { kind: "user" } | { kind: "group" }>;
 
-function resolveWho(entry: Located<string>, groups: Map<string, readonly string[]>, source: PolicySource): Resolved {
+function resolveWho(
+  entry: Located<string>,
+  groups: Map<string, readonly string[]>,
+  source: PolicySource,
+): Resolved {
   const who = parseWho(entry.value);
   if (typeof who === "string") source.fail(entry.at, who);
   if (who.kind === "user") return { kind: "users", names: [who.name] };
@@ -96,10 +123,16 @@ function compileRequesters(
   groups: Map<string, readonly string[]>,
   source: PolicySource,
 ): RequesterSet {
-  const set = { users: new Set<string>(), anyUser: false, anonymous: false, ous: new Set<string>(), os: new Set<string>() };
+  const set = {
+    users: new Set<string>(),
+    anyUser: false,
+    anonymous: false,
+    ous: new Set<string>(),
+    os: new Set<string>(),
+  };
   for (const entry of entries) {
     const who = resolveWho(entry, groups, source);
-    if (who.kind === "users") for (const name of who.names) set.users.add(name);
+    if (who.kind === "users") { for (const name of who.names) set.users.add(name); }
     else if (who.kind === "any") set.anyUser = true;
     else if (who.kind === "anonymous") set.anonymous = true;
     else if (who.kind === "ou") set.ous.add(who.name);
@@ -108,18 +141,27 @@ function compileRequesters(
   return set;
 }
 
-function compileActions(patterns: readonly Located<string>[], known: readonly string[], source: PolicySource): StringMatcher {
+function compileActions(
+  patterns: readonly Located<string>[],
+  known: readonly string[],
+  source: PolicySource,
+): StringMatcher {
   for (const pattern of patterns) {
     const test = compileGlob(pattern.value, "plain", false);
     if (!known.some(test)) {
-      source.fail(pattern.at, `action pattern "${pattern.value}" matches no known action (see: agent policy actions)`);
+      source.fail(
+        pattern.at,
+        `action pattern "${pattern.value}" matches no known action (see: agent policy actions)`,
+      );
     }
   }
   return compileGlobs(patterns.map((p) => p.value), "plain", false);
 }
 
 function compileUri(uri: Located<string>, source: PolicySource): RegExp {
-  if (uri.value.length > MAX_REGEX_LENGTH) source.fail(uri.at, `"uri" is longer than ${MAX_REGEX_LENGTH} characters`);
+  if (uri.value.length > MAX_REGEX_LENGTH) {
+    source.fail(uri.at, `"uri" is longer than ${MAX_REGEX_LENGTH} characters`);
+  }
   try {
     return new RegExp(uri.value);
   } catch (error) {
@@ -145,12 +187,17 @@ function compileConditions(
   });
   const keys = when.conditions.map((c) => c.key).join(", ");
   if (actions === undefined || actions.length === 0) {
-    source.fail(when.at, `conditions ${keys} never read the same request body; split them into separate rules`);
+    source.fail(
+      when.at,
+      `conditions ${keys} never read the same request body; split them into separate rules`,
+    );
   }
   if (actionTest !== undefined && !actions.some(actionTest)) {
     source.fail(
       when.at,
-      `"when" reads the bodies of ${actions.join(", ")}, and this rule names none of them, so it could never match`,
+      `"when" reads the bodies of ${
+        actions.join(", ")
+      }, and this rule names none of them, so it could never match`,
     );
   }
   return { actions: new Set(actions), conditions };
@@ -158,12 +205,18 @@ function compileConditions(
 
 function decisionOf(rule: RuleSource, conditions: readonly CompiledCondition[]): PolicyDecision {
   const id = rule.id.value;
-  if (rule.effect === "allow") return Object.freeze({ allow: true, ruleId: id, reason: `allowed by rule ${id}` });
+  if (rule.effect === "allow") {
+    return Object.freeze({ allow: true, ruleId: id, reason: `allowed by rule ${id}` });
+  }
   const firstLine = rule.description?.split("\n")[0]?.trim().slice(0, SHOWN_DESCRIPTION_LENGTH);
   const why = firstLine !== undefined && firstLine !== ""
     ? firstLine
     : conditions.map((c) => c.label).join(" and ");
-  return Object.freeze({ allow: false, ruleId: id, reason: why === "" ? `denied by rule ${id}` : `denied by rule ${id}: ${why}` });
+  return Object.freeze({
+    allow: false,
+    ruleId: id,
+    reason: why === "" ? `denied by rule ${id}` : `denied by rule ${id}: ${why}`,
+  });
 }
 
 function compileRule(rule: RuleSource, known: readonly string[], source: PolicySource): CompiledRule {
@@ -199,20 +252,17 @@ class ListBuilder {
     else if (list[list.length - 1] !== rule) list.push(rule);
   }
 
-  build(): Map<string, RuleList> {
+  build(known: ReadonlySet<string>): Map<string, RuleList> {
     const out = new Map<string, RuleList>();
-    for (const [key, rules] of this.lists) out.set(key, toList(rules));
+    for (const [key, rules] of this.lists) out.set(key, new RuleList(rules, known));
     return out;
   }
-}
-
-function toList(rules: readonly CompiledRule[]): RuleList {
-  return Object.freeze({ rules, hasAllow: rules.some((r) => r.effect === "allow") });
 }
 
 export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
   const source = doc.source;
   const known = actionNames();
+  const knownSet = new Set(known);
   const groups = compileGroups(doc);
   const seenIds = new Map<string, number>();
   const byUser = new ListBuilder();
@@ -223,13 +273,16 @@ export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
   for (const rule of doc.rules) {
     const first = seenIds.get(rule.id.value);
     if (first !== undefined) {
-      source.fail(rule.id.at, `duplicate rule id "${rule.id.value}" (first used at ${source.position(first)})`);
+      source.fail(
+        rule.id.at,
+        `duplicate rule id "${rule.id.value}" (first used at ${source.position(first)})`,
+      );
     }
     seenIds.set(rule.id.value, rule.id.at);
     const compiled = compileRule(rule, known, source);
     for (const entry of rule.who) {
       const who = resolveWho(entry, groups, source);
-      if (who.kind === "users") for (const name of who.names) byUser.add(name, compiled);
+      if (who.kind === "users") { for (const name of who.names) byUser.add(name, compiled); }
       else if (who.kind === "any") {
         if (anyUser[anyUser.length - 1] !== compiled) anyUser.push(compiled);
       } else if (who.kind === "anonymous") {
@@ -238,13 +291,13 @@ export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
       else byO.add(who.name, compiled);
     }
   }
-  const ous = byOu.build();
-  const os = byO.build();
+  const ous = byOu.build(knownSet);
+  const os = byO.build(knownSet);
   return {
     ruleCount: doc.rules.length,
-    byUser: byUser.build(),
-    anyUser: toList(anyUser),
-    anonymous: toList(anonymous),
+    byUser: byUser.build(knownSet),
+    anyUser: new RuleList(anyUser, knownSet),
+    anonymous: new RuleList(anonymous, knownSet),
     byOu: ous,
     byO: os,
     hasCertificateRules: ous.size > 0 || os.size > 0,

@@ -13,7 +13,6 @@
  */
 import type { BodyFacts, Fact } from "./body-facts.ts";
 import { compileAncestorTest, compileGlobs, type StringMatcher } from "./glob.ts";
-import { imageForms } from "./image-reference.ts";
 
 export type Effect = "allow" | "deny";
 
@@ -57,8 +56,7 @@ function someOrEvery<T>(fact: Fact<T>, test: (value: T) => boolean, effect: Effe
 }
 
 /** "The request has at least one such item" equals `expected`; competing keys leave either possible. */
-function existence<T>(fact: Fact<T>, expected: boolean, effect: Effect, test?: (value: T) => boolean): boolean {
-  const exists = test === undefined ? fact.values.length > 0 : fact.values.some(test);
+function existence(fact: Fact<unknown>, exists: boolean, expected: boolean, effect: Effect): boolean {
   if (effect === "deny") return fact.unknown || (expected ? exists : !exists || fact.ambiguous);
   return !fact.unknown && (expected ? exists && !fact.ambiguous : !exists);
 }
@@ -71,12 +69,13 @@ function asList(value: boolean | readonly string[]): readonly string[] {
   return typeof value === "boolean" ? [] : value;
 }
 
+/** A true/false condition on whether the request has some item (a host mount, a device, ...). */
 function booleanCondition(
   key: string,
   appliesTo: readonly string[],
   labels: readonly [whenTrue: string, whenFalse: string],
   read: (facts: BodyFacts) => Fact<unknown>,
-  test?: (value: unknown) => boolean,
+  exists: (facts: BodyFacts, fact: Fact<unknown>) => boolean = (_, fact) => fact.values.length > 0,
 ): ConditionSpec {
   return {
     key,
@@ -87,31 +86,13 @@ function booleanCondition(
       return {
         key,
         label: expected ? labels[0] : labels[1],
-        holds: (facts) => existence(read(facts), expected, effect, test),
+        holds(facts) {
+          const fact = read(facts);
+          return existence(fact, exists(facts, fact), expected, effect);
+        },
       };
     },
   };
-}
-
-/** SecurityOpt entries (normalised "key=value") that switch off a confinement layer. */
-export function disablesConfinement(option: string): boolean {
-  const eq = option.indexOf("=");
-  const key = option.slice(0, eq).toLowerCase();
-  const value = option.slice(eq + 1).toLowerCase();
-  switch (key) {
-    case "seccomp":
-      // A custom profile arrives inline as JSON and may allow every syscall: only the built-in one confines.
-      return value !== "builtin";
-    case "apparmor":
-    case "systempaths":
-      return value === "unconfined";
-    case "label":
-      return value === "disable" || value.startsWith("type:spc_t");
-    case "writable-cgroups":
-      return value === "true";
-    default:
-      return false;
-  }
 }
 
 /** uid 0: "root", "0", "+0", with or without ":group"; undefined when the user is left to the image. */
@@ -206,7 +187,10 @@ const capAdd: ConditionSpec = {
       return {
         key: "cap_add",
         label: value ? "added capabilities" : "no added capabilities",
-        holds: (facts) => existence(facts.addedCapabilities(), value, effect),
+        holds(facts) {
+          const fact = facts.addedCapabilities();
+          return existence(fact, fact.values.length > 0, value, effect);
+        },
       };
     }
     const listed = new Set(value);
@@ -234,7 +218,7 @@ const unconfined = booleanCondition(
   [CREATE],
   ["disabled confinement (seccomp, AppArmor, SELinux)", "confined containers"],
   (facts) => facts.securityOptions(),
-  (option) => disablesConfinement(option as string),
+  (facts) => facts.disablesConfinement(),
 );
 
 const securityOpt: ConditionSpec = {
@@ -260,12 +244,12 @@ function imageCondition(key: "image" | "image_not"): ConditionSpec {
     compile(value, effect) {
       const patterns = asList(value);
       const matches = compileGlobs(patterns, "reference", effect === "deny");
-      const listed = (image: string) => imageForms(image).some(matches);
+      const listed = (forms: readonly string[]) => forms.some(matches);
+      const test = key === "image" ? listed : (forms: readonly string[]) => !listed(forms);
       return {
         key,
         label: key === "image" ? `images ${patterns.join(", ")}` : `images other than ${patterns.join(", ")}`,
-        holds: (facts) =>
-          someOrEvery(facts.topLevelName("IMAGE"), key === "image" ? listed : (i) => !listed(i), effect),
+        holds: (facts) => someOrEvery(facts.imageSpellings(), test, effect),
       };
     },
   };
@@ -287,7 +271,7 @@ const execUserRoot: ConditionSpec = {
     return {
       key: "exec_user_root",
       label: expected ? "exec as root" : "exec as a non-root user",
-      holds: (facts) => someOrEvery(facts.topLevelName("USER"), test, effect),
+      holds: (facts) => someOrEvery(facts.execUser(), test, effect),
     };
   },
 };

@@ -68,7 +68,7 @@ class Scan {
   list(list: RuleList | undefined): void {
     if (list === undefined) return;
     if (list.hasAllow) this.hasAllow = true;
-    for (const rule of list.rules) {
+    for (const rule of list.forAction(this.action)) {
       if (rule.effect === "deny") {
         if (this.deny !== undefined && this.deny.index <= rule.index) continue;
         if (this.matches(rule)) this.deny = rule;
@@ -79,14 +79,13 @@ class Scan {
     }
   }
 
+  /** `rule` comes from RuleList.forAction: its action patterns and `when` actions already fit. */
   private matches(rule: CompiledRule): boolean {
-    if (rule.actionTest !== undefined && !rule.actionTest(this.action)) return false;
     if (rule.uri !== undefined) {
       if (rule.methods !== undefined && !rule.methods.has(this.request.method)) return false;
       if (!this.uriMatches(rule.uri, rule.effect)) return false;
     }
-    if (rule.whenActions === undefined) return true;
-    if (!rule.whenActions.has(this.action)) return false;
+    if (rule.conditions.length === 0) return true;
     this.facts ??= new BodyFacts(this.action, this.request.body);
     for (const condition of rule.conditions) if (!condition.holds(this.facts)) return false;
     return true;
@@ -128,5 +127,9 @@ export function evaluatePolicy(policy: CompiledPolicy, request: PolicyRequest): 
   if (scan.allow !== undefined) return scan.allow.decision;
   // The docker CLI pings before every command; denying it breaks version negotiation.
   if (action === "system:ping" && scan.hasAllow) return PING;
-  return { allow: false, ruleId: undefined, reason: `no rule allows ${action} for ${describeRequester(user)}` };
+  return {
+    allow: false,
+    ruleId: undefined,
+    reason: `no rule allows ${action} for ${describeRequester(user)}`,
+  };
 }

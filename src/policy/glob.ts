@@ -50,19 +50,23 @@ export function compileGlob(pattern: string, flavor: GlobFlavor, ignoreCase: boo
     return (value) => value.toLowerCase() === lower;
   }
   if (pattern === "**" || (flavor === "plain" && pattern === "*")) return () => true;
-  const star = pattern.indexOf("*");
-  if (
-    !ignoreCase && flavor === "plain" && star === pattern.length - 1 && !pattern.includes("?")
-  ) {
-    const prefix = pattern.slice(0, -1);
-    return (value) => value.startsWith(prefix);
+  // The common "container:*" and "registry.local/**" shapes are a prefix test, no regex needed.
+  const trailing = flavor === "plain" ? "*" : flavor === "reference" ? "**" : undefined;
+  if (trailing !== undefined && pattern.endsWith(trailing)) {
+    const prefix = pattern.slice(0, -trailing.length);
+    // Case-insensitive prefixes stay regexes: measured faster than lower-casing every value.
+    if (!ignoreCase && !hasWildcard(prefix)) return (value) => value.startsWith(prefix);
   }
   const regex = new RegExp(globRegexSource(pattern, flavor), ignoreCase ? "is" : "s");
   return (value) => regex.test(value);
 }
 
 /** Any of several patterns. */
-export function compileGlobs(patterns: readonly string[], flavor: GlobFlavor, ignoreCase: boolean): StringMatcher {
+export function compileGlobs(
+  patterns: readonly string[],
+  flavor: GlobFlavor,
+  ignoreCase: boolean,
+): StringMatcher {
   const matchers = patterns.map((p) => compileGlob(p, flavor, ignoreCase));
   if (matchers.length === 1) return matchers[0] as StringMatcher;
   return (value) => {

@@ -39,11 +39,14 @@ export function imageForms(reference: string): readonly string[] {
     const familiar = full.startsWith("library/") && full.indexOf("/", 8) < 0 ? full.slice(8) : full;
     repositories.push(familiar, `docker.io/${full}`);
   }
-  const suffix = digest !== "" ? `${tag !== "" ? `:${tag}` : ""}${digest}` : `:${tag !== "" ? tag : "latest"}`;
-  const forms = new Set<string>([reference]);
+  const suffix = digest !== ""
+    ? `${tag !== "" ? `:${tag}` : ""}${digest}`
+    : `:${tag !== "" ? tag : "latest"}`;
+  const forms = [reference];
   for (const repository of repositories) {
-    forms.add(repository);
-    forms.add(repository + suffix);
+    if (!forms.includes(repository)) forms.push(repository);
+    const tagged = repository + suffix;
+    if (!forms.includes(tagged)) forms.push(tagged);
   }
-  return [...forms];
+  return forms;
 }

@@ -18,7 +18,9 @@ const EVALUATION_FAILED: PolicyDecision = Object.freeze({
  * problem: YAML syntax, unknown keys, wrong types, unknown groups or actions, bad regexes, limits.
  */
 export function loadPolicy(text: string, fileName: string): Policy {
-  if (typeof text !== "string") throw new AgentError("ERR_POLICY_INVALID", `${fileName}:1:1: policy is not text`);
+  if (typeof text !== "string") {
+    throw new AgentError("ERR_POLICY_INVALID", `${fileName}:1:1: policy is not text`);
+  }
   let compiled: CompiledPolicy;
   try {
     compiled = compilePolicy(parsePolicy(text, fileName));

@@ -119,7 +119,8 @@ function readConditionValue(entry: Entry, reader: YamlReader): boolean | readonl
 }
 
 function readRule(node: unknown, at: number, index: number, reader: YamlReader): RuleSource {
-  const fail: (where: number, message: string) => never = (where, message) => reader.source.fail(where, message);
+  const fail: (where: number, message: string) => never = (where, message) =>
+    reader.source.fail(where, message);
   const entries = reader.mapping(node, at, "a rule", RULE_KEYS);
   const idEntry = entries.get("id");
   if (idEntry === undefined) fail(at, 'rule is missing "id"');
@@ -147,7 +148,10 @@ function readRule(node: unknown, at: number, index: number, reader: YamlReader):
     fail(seedEntry.keyAt, `rule ${id} mixes "${actionsEntry.key}" with "${seedEntry.key}"; use one form`);
   }
   if (actionsEntry !== undefined && effectEntry !== undefined) {
-    fail(effectEntry.keyAt, `"effect" belongs to the methods + uri form; rule ${id} already says "${actionsEntry.key}"`);
+    fail(
+      effectEntry.keyAt,
+      `"effect" belongs to the methods + uri form; rule ${id} already says "${actionsEntry.key}"`,
+    );
   }
   if (actionsEntry === undefined && seedEntry === undefined) {
     fail(at, `rule ${id} needs "allow", "deny", or "methods" and "uri"`);
@@ -161,11 +165,15 @@ function readRule(node: unknown, at: number, index: number, reader: YamlReader):
     effect = actionsEntry.key === "allow" ? "allow" : "deny";
     actions = reader.strings(actionsEntry, { scalarOk: true });
   } else {
-    if (methodsEntry === undefined) fail(at, `rule ${id} has "uri" but no "methods" (use [\"*\"] for any method)`);
+    if (methodsEntry === undefined) {
+      fail(at, `rule ${id} has "uri" but no "methods" (use [\"*\"] for any method)`);
+    }
     if (uriEntry === undefined) fail(at, `rule ${id} has "methods" but no "uri"`);
     methods = reader.strings(methodsEntry, { scalarOk: true }).map((m) => {
       const upper = m.value.toUpperCase();
-      if (!METHODS.includes(upper)) fail(m.at, `unknown HTTP method (expected one of: ${METHODS.join(", ")})`);
+      if (!METHODS.includes(upper)) {
+        fail(m.at, `unknown HTTP method (expected one of: ${METHODS.join(", ")})`);
+      }
       return { value: upper, at: m.at };
     });
     uri = { value: reader.string(uriEntry), at: uriEntry.at };
@@ -178,7 +186,18 @@ function readRule(node: unknown, at: number, index: number, reader: YamlReader):
   }
   const whenEntry = entries.get("when");
   const when = whenEntry === undefined ? undefined : readWhen(whenEntry, reader);
-  return { index, at, id: { value: id, at: idEntry.at }, description, who, effect, actions, methods, uri, when };
+  return {
+    index,
+    at,
+    id: { value: id, at: idEntry.at },
+    description,
+    who,
+    effect,
+    actions,
+    methods,
+    uri,
+    when,
+  };
 }
 
 /** Reads and checks the policy's shape; throws AgentError("ERR_POLICY_INVALID", "file:line:col: ..."). */
@@ -199,7 +218,9 @@ export function parsePolicy(text: string, fileName: string): PolicyDocument {
   const groups = readGroups(top.get("groups"), reader);
 
   const rulesEntry = top.get("rules");
-  if (rulesEntry === undefined) source.fail(rootAt, 'missing "rules" (a list; an empty list denies everything)');
+  if (rulesEntry === undefined) {
+    source.fail(rootAt, 'missing "rules" (a list; an empty list denies everything)');
+  }
   const items = reader.sequence(rulesEntry.node, rulesEntry.at, '"rules"');
   if (items.length > MAX_RULES) source.fail(rulesEntry.at, `too many rules (at most ${MAX_RULES})`);
   const rules = items.map((item, index) => readRule(item.value, item.at, index, reader));

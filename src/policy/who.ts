@@ -15,11 +15,19 @@ export type Who =
 /** Group names: the same characters as rule ids, so "group:NAME" is unambiguous. */
 export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
 /** Why `name` cannot be a user name, or undefined when it can. */
 export function userNameProblem(name: string): string | undefined {
   if (name === "") return "user name must not be empty";
   if (name.length > MAX_NAME_LENGTH) return `user name is longer than ${MAX_NAME_LENGTH} characters`;
-  if (/[\u0000-\u001f\u007f]/.test(name)) return "user name must not contain control characters";
+  if (hasControlCharacter(name)) return "user name must not contain control characters";
   if (name.trim() !== name) return "user name must not start or end with spaces";
   return undefined;
 }

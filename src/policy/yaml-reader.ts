@@ -46,7 +46,9 @@ export class YamlReader {
   constructor(readonly source: PolicySource) {}
 
   private check(node: unknown, at: number): void {
-    if (isAlias(node)) this.source.fail(at, "aliases (*name) are not supported; use groups to share lists of users");
+    if (isAlias(node)) {
+      this.source.fail(at, "aliases (*name) are not supported; use groups to share lists of users");
+    }
   }
 
   /** A mapping whose keys must all be in `allowed` (when given): an unknown key is an error, never ignored. */
@@ -115,7 +117,10 @@ export class YamlReader {
       return [{ value: single, at: entry.at }];
     }
     if (!isSeq(entry.node)) {
-      this.source.fail(entry.at, `${what} must be a list of strings${options.scalarOk ? " (or one string)" : ""}`);
+      this.source.fail(
+        entry.at,
+        `${what} must be a list of strings${options.scalarOk ? " (or one string)" : ""}`,
+      );
     }
     const items = this.sequence(entry.node, entry.at, what);
     if (items.length === 0) this.source.fail(entry.at, `${what} must not be empty`);

@@ -54,11 +54,23 @@ describe("globs", () => {
 
   test("ancestor test: parents of what a pattern matches", () => {
     const sock = compileAncestorTest("/var/run/docker.sock", false);
-    expect([sock("/"), sock("/var"), sock("/var/run"), sock("/var/run/docker.sock"), sock("/var/lib"), sock("/run")])
+    expect([
+      sock("/"),
+      sock("/var"),
+      sock("/var/run"),
+      sock("/var/run/docker.sock"),
+      sock("/var/lib"),
+      sock("/run"),
+    ])
       .toEqual([true, true, true, false, false, false]);
     const etc = compileAncestorTest("/etc/**", false);
     expect([etc("/"), etc("/etc"), etc("/etc/ssh"), etc("/usr")]).toEqual([true, true, true, false]);
     const wild = compileAncestorTest("/home/*/.ssh", false);
-    expect([wild("/home"), wild("/home/bob"), wild("/home/bob/.ssh"), wild("/srv")]).toEqual([true, true, false, false]);
+    expect([wild("/home"), wild("/home/bob"), wild("/home/bob/.ssh"), wild("/srv")]).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ]);
   });
 });

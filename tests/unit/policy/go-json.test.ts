@@ -3,7 +3,8 @@ import { fieldValues, foldsTo } from "../../../src/policy/go-json.ts";
 
 describe("Go-style key folding", () => {
   test("matches ASCII keys in any case", () => {
-    expect(["Privileged", "privileged", "PRIVILEGED", "pRiViLeGeD"].every((k) => foldsTo(k, "PRIVILEGED"))).toBe(true);
+    expect(["Privileged", "privileged", "PRIVILEGED", "pRiViLeGeD"].every((k) => foldsTo(k, "PRIVILEGED")))
+      .toBe(true);
   });
 
   test("folds the long s, the Kelvin sign and both Turkish i's like Go does", () => {

@@ -37,7 +37,10 @@ describe("YAML syntax errors", () => {
   });
 
   test("rejects tabs used as indentation", () => {
-    expectInvalid("version: 1\nrules:\n\t- id: a\n", "policy.yaml:3:1: invalid YAML: tabs are not allowed as indentation");
+    expectInvalid(
+      "version: 1\nrules:\n\t- id: a\n",
+      "policy.yaml:3:1: invalid YAML: tabs are not allowed as indentation",
+    );
   });
 
   test("rejects a duplicate key instead of letting the second value win", () => {
@@ -84,7 +87,10 @@ describe("YAML syntax errors", () => {
 
   test("rejects an empty file and a file of comments", () => {
     expectInvalid("", "policy.yaml:1:1: policy file is empty (it needs at least version and rules)");
-    expectInvalid("# nothing\n", "policy.yaml:1:1: policy file is empty (it needs at least version and rules)");
+    expectInvalid(
+      "# nothing\n",
+      "policy.yaml:1:1: policy file is empty (it needs at least version and rules)",
+    );
   });
 
   test("names the file it was given", () => {
@@ -123,7 +129,10 @@ describe("unknown keys", () => {
   });
 
   test("rejects a key that is not a string", () => {
-    expectInvalid("version: 1\n1: x\nrules: []\n", "policy.yaml:2:1: keys in the policy file must be plain strings");
+    expectInvalid(
+      "version: 1\n1: x\nrules: []\n",
+      "policy.yaml:2:1: keys in the policy file must be plain strings",
+    );
   });
 });
 
@@ -143,7 +152,10 @@ describe("version", () => {
 
 describe("rules", () => {
   test("rejects a missing rules list", () => {
-    expectInvalid("version: 1\n", 'policy.yaml:1:1: missing "rules" (a list; an empty list denies everything)');
+    expectInvalid(
+      "version: 1\n",
+      'policy.yaml:1:1: missing "rules" (a list; an empty list denies everything)',
+    );
   });
 
   test("rejects rules that are not a list", () => {
@@ -167,9 +179,18 @@ describe("rules", () => {
 
   test("rejects rule ids with spaces or colons (builtin: ids are reserved)", () => {
     const message = "rule id must be letters, digits, '.', '_' or '-' (at most 128)";
-    expectInvalid(withRules("  - id: 'has space'\n    who: bob\n    allow: ['*']\n"), `policy.yaml:3:9: ${message}`);
-    expectInvalid(withRules("  - id: 'builtin:ping'\n    who: bob\n    allow: ['*']\n"), `policy.yaml:3:9: ${message}`);
-    expectInvalid(withRules(`  - id: ${"a".repeat(129)}\n    who: bob\n    allow: ['*']\n`), `policy.yaml:3:9: ${message}`);
+    expectInvalid(
+      withRules("  - id: 'has space'\n    who: bob\n    allow: ['*']\n"),
+      `policy.yaml:3:9: ${message}`,
+    );
+    expectInvalid(
+      withRules("  - id: 'builtin:ping'\n    who: bob\n    allow: ['*']\n"),
+      `policy.yaml:3:9: ${message}`,
+    );
+    expectInvalid(
+      withRules(`  - id: ${"a".repeat(129)}\n    who: bob\n    allow: ['*']\n`),
+      `policy.yaml:3:9: ${message}`,
+    );
   });
 
   test("rejects a rule with both allow and deny", () => {
@@ -180,7 +201,10 @@ describe("rules", () => {
   });
 
   test("rejects a rule with neither allow, deny nor methods + uri", () => {
-    expectInvalid(withRules("  - id: a\n    who: bob\n"), 'policy.yaml:3:5: rule a needs "allow", "deny", or "methods" and "uri"');
+    expectInvalid(
+      withRules("  - id: a\n    who: bob\n"),
+      'policy.yaml:3:5: rule a needs "allow", "deny", or "methods" and "uri"',
+    );
   });
 
   test("rejects a rule mixing allow with the seed form", () => {
@@ -198,7 +222,10 @@ describe("rules", () => {
   });
 
   test("rejects an empty allow list and an allow key without a value", () => {
-    expectInvalid(withRules("  - id: a\n    who: bob\n    allow: []\n"), 'policy.yaml:5:12: "allow" must not be empty');
+    expectInvalid(
+      withRules("  - id: a\n    who: bob\n    allow: []\n"),
+      'policy.yaml:5:12: "allow" must not be empty',
+    );
     expectInvalid(
       withRules("  - id: a\n    who: bob\n    allow:\n"),
       'policy.yaml:5:11: "allow" must be a list of strings (or one string)',
@@ -253,7 +280,10 @@ describe("who and groups", () => {
   });
 
   test("rejects an empty who list", () => {
-    expectInvalid(withRules("  - id: a\n    who: []\n    allow: ['*']\n"), 'policy.yaml:4:10: "who" must not be empty');
+    expectInvalid(
+      withRules("  - id: a\n    who: []\n    allow: ['*']\n"),
+      'policy.yaml:4:10: "who" must not be empty',
+    );
   });
 
   test("rejects a rule without who", () => {
@@ -284,9 +314,13 @@ describe("who and groups", () => {
 
 describe("seed form (methods + uri)", () => {
   test("rejects a regular expression that does not compile", () => {
-    const error = loadError(withRules('  - id: a\n    who: bob\n    methods: [GET]\n    uri: "^/v1\\\\.[0-9+/x"\n'));
+    const error = loadError(
+      withRules('  - id: a\n    who: bob\n    methods: [GET]\n    uri: "^/v1\\\\.[0-9+/x"\n'),
+    );
     expect(error.code).toBe("ERR_POLICY_INVALID");
-    expect(error.message.startsWith('policy.yaml:6:10: "uri" is not a valid regular expression (')).toBe(true);
+    expect(error.message.startsWith('policy.yaml:6:10: "uri" is not a valid regular expression (')).toBe(
+      true,
+    );
   });
 
   test("rejects an overlong regular expression", () => {
@@ -297,7 +331,10 @@ describe("seed form (methods + uri)", () => {
   });
 
   test("rejects methods without uri and uri without methods", () => {
-    expectInvalid(withRules("  - id: a\n    who: bob\n    methods: [GET]\n"), 'policy.yaml:3:5: rule a has "methods" but no "uri"');
+    expectInvalid(
+      withRules("  - id: a\n    who: bob\n    methods: [GET]\n"),
+      'policy.yaml:3:5: rule a has "methods" but no "uri"',
+    );
     expectInvalid(
       withRules("  - id: a\n    who: bob\n    uri: '^/'\n"),
       'policy.yaml:3:5: rule a has "uri" but no "methods" (use ["*"] for any method)',
@@ -334,7 +371,10 @@ describe("conditions", () => {
   });
 
   test("rejects relative bind_sources patterns", () => {
-    expectInvalid(deny("{bind_sources: [etc/**]}"), "policy.yaml:6:27: bind_sources patterns must be absolute paths");
+    expectInvalid(
+      deny("{bind_sources: [etc/**]}"),
+      "policy.yaml:6:27: bind_sources patterns must be absolute paths",
+    );
   });
 
   test("rejects ALL in a cap_add list", () => {

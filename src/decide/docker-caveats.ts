@@ -1,0 +1,178 @@
+/**
+ * The Docker caveats judged against one request: which methods read and which write, which container or
+ * image a request acts on (names, short ids and exec ids resolved to full ids through the daemon), expiry,
+ * and the client address (which plugins are never told). Pure: the resolver and the time are passed in.
+ */
+import type { RouteMatch } from "../authz/routes.ts";
+import type { DockerResolver } from "../docker/resolver.ts";
+import { AgentError } from "../errors.ts";
+import type { DockerCaveat } from "../macaroon/index.ts";
+
+/** What the caveats look at in a request (taken from RequestFacts). */
+export interface CaveatRequest {
+  readonly method: string;
+  readonly action: string;
+  readonly resources: RouteMatch["resources"];
+  /** Parsed JSON body (container creation names its image there). */
+  readonly body: unknown;
+}
+
+/** `true` when the caveat holds, otherwise why not (safe text: no token, no body). */
+export type CaveatResult = true | string;
+
+const READ_METHODS = new Set(["GET", "HEAD"]);
+const WRITE_METHODS = new Set(["POST", "PUT", "DELETE", "PATCH"]);
+const MAX_SHOWN_REF = 80;
+
+export const IP_CAVEAT_UNCHECKABLE =
+  "ip caveat cannot be checked: dockerd does not tell plugins the client address";
+
+/** A name from the request, bounded and quoted for a message. */
+function shown(ref: string): string {
+  return JSON.stringify(ref.length > MAX_SHOWN_REF ? `${ref.slice(0, MAX_SHOWN_REF)}...` : ref);
+}
+
+/**
+ * The caveats that need no lookup: op, expires, ip. Returns undefined for container_id and image_id, which
+ * need the daemon (see RequestTargets).
+ */
+export function checkLocalCaveat(c: DockerCaveat, request: CaveatRequest, nowMs: number): CaveatResult | undefined {
+  switch (c.name) {
+    case "op": {
+      const method = request.method;
+      if (READ_METHODS.has(method)) return c.read || `${method} is a read request`;
+      if (WRITE_METHODS.has(method)) return c.write || `${method} is a write request`;
+      return `${method} is neither a read nor a write request`;
+    }
+    case "expires":
+      return nowMs < c.atMs || `expired at ${new Date(c.atMs).toISOString()}`;
+    case "ip":
+      return IP_CAVEAT_UNCHECKABLE;
+    case "container_id":
+    case "image_id":
+      return undefined;
+  }
+}
+
+/** What a request acts on: resolved full ids, or why it acts on no such object. */
+type Target =
+  | { readonly kind: "none"; readonly why: string }
+  | { readonly kind: "refs"; readonly list: readonly { readonly ref: string; readonly id: string | undefined }[] };
+
+/**
+ * The container and images one request acts on, each resolved once per request (several caveats may ask).
+ * Every lookup has a deadline: dockerd waits on the plugin without a timeout of its own, so a stuck lookup
+ * must end in a deny, never in a hang.
+ */
+export class RequestTargets {
+  readonly #request: CaveatRequest;
+  readonly #resolver: DockerResolver;
+  readonly #timeoutMs: number;
+  #container: Promise<Target> | undefined;
+  #images: Promise<Target> | undefined;
+
+  constructor(request: CaveatRequest, resolver: DockerResolver, timeoutMs: number) {
+    this.#request = request;
+    this.#resolver = resolver;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  container(): Promise<Target> {
+    this.#container ??= this.#findContainer();
+    return this.#container;
+  }
+
+  images(): Promise<Target> {
+    this.#images ??= this.#findImages();
+    return this.#images;
+  }
+
+  async #findContainer(): Promise<Target> {
+    const { action, resources } = this.#request;
+    // The name in a create request is the new container's; an old container of that name is not it.
+    if (action === "container:create") {
+      return { kind: "none", why: "container creation does not act on an existing container" };
+    }
+    if (resources.container !== undefined) {
+      const ref = resources.container;
+      return { kind: "refs", list: [{ ref, id: await this.#lookup(this.#resolver.resolveContainer(ref)) }] };
+    }
+    if (resources.exec !== undefined) {
+      const ref = resources.exec;
+      const id = await this.#lookup(this.#resolver.containerOfExec(ref));
+      return { kind: "refs", list: [{ ref: `exec ${ref}`, id }] };
+    }
+    return { kind: "none", why: `${action} does not act on a container` };
+  }
+
+  async #findImages(): Promise<Target> {
+    const { action, resources, body } = this.#request;
+    if (action === "container:create") {
+      const names = imageFieldValues(body);
+      if (names.length === 0) return { kind: "none", why: "the container creation request names no image" };
+      const list = [];
+      for (const ref of names) {
+        if (typeof ref !== "string" || ref === "") {
+          return { kind: "none", why: "the container creation request's Image is not a name" };
+        }
+        list.push({ ref, id: await this.#lookup(this.#resolver.resolveImage(ref)) });
+      }
+      return { kind: "refs", list };
+    }
+    if (resources.image !== undefined) {
+      const ref = resources.image;
+      return { kind: "refs", list: [{ ref, id: await this.#lookup(this.#resolver.resolveImage(ref)) }] };
+    }
+    return { kind: "none", why: `${action} does not act on an image` };
+  }
+
+  #lookup(lookup: Promise<string | undefined>): Promise<string | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon did not answer a lookup in time")),
+        this.#timeoutMs,
+      );
+    });
+    return Promise.race([lookup, deadline]).finally(() => clearTimeout(timer));
+  }
+}
+
+/** container_id and image_id: every object the request acts on must resolve to the caveat's full id. */
+export async function checkTargetCaveat(c: DockerCaveat, targets: RequestTargets): Promise<CaveatResult> {
+  if (c.name !== "container_id" && c.name !== "image_id") return true;
+  const kind = c.name === "container_id" ? "container" : "image";
+  const target = c.name === "container_id" ? await targets.container() : await targets.images();
+  if (target.kind === "none") return target.why;
+  for (const { ref, id } of target.list) {
+    if (id === undefined) return `no such ${kind} ${shown(ref)} on this host`;
+    if (id !== c.id) return `the request acts on ${kind} ${shown(ref)}, not on this token's ${kind}`;
+  }
+  return true;
+}
+
+/**
+ * The values dockerd would decode into the create body's `Image` field. Go's encoding/json matches keys
+ * case-insensitively (folding U+0130 and U+0131 onto I), so `{"image": ...}` counts; every candidate must pass.
+ */
+function imageFieldValues(body: unknown): unknown[] {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return [];
+  const out: unknown[] = [];
+  for (const key of Object.keys(body)) {
+    if (key.length !== 5 || !foldsToImage(key)) continue;
+    const value = (body as Record<string, unknown>)[key];
+    if (value !== null) out.push(value); // Go leaves a field untouched for JSON null
+  }
+  return out;
+}
+
+function foldsToImage(key: string): boolean {
+  const expected = "IMAGE";
+  for (let i = 0; i < 5; i++) {
+    let c = key.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    else if (c === 0x0130 || c === 0x0131) c = 0x49;
+    if (c !== expected.charCodeAt(i)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,115 @@
+/**
+ * The macaroon gate's link to the local daemon while `agent serve` runs: a cached resolver for names, short
+ * ids and exec ids, kept correct by the daemon's event stream. The stream runs only while the macaroon gate
+ * is on, reconnects with backoff, and asks for events since just before it connected, so nothing that
+ * happened while it was down is missed. While it is down the cache is not trusted: every lookup asks the
+ * daemon. The agent's own calls carry its internal token (see decide/internal-token.ts).
+ */
+import { cachedResolver } from "../docker/cached-resolver.ts";
+import { engineClient } from "../docker/engine-client.ts";
+import type { DockerResolver } from "../docker/resolver.ts";
+import type { Gate } from "../decide/gate.ts";
+import { isMacaroonGate } from "../decide/macaroon-gate.ts";
+import { isAgentError } from "../errors.ts";
+import type { Clock, Platform } from "../ports.ts";
+
+export interface MacaroonDockerOptions {
+  readonly platform: Platform;
+  readonly socketPath: string;
+  readonly clock: Clock;
+  /** The gates in force (the X-Macaroon for the agent's own calls comes from the macaroon gate). */
+  readonly gates: () => readonly Gate[];
+  readonly log: (message: string) => void;
+  /** Deadline for one lookup (default 4 s, below the gate's own deadline). */
+  readonly timeoutMs?: number;
+}
+
+export interface MacaroonDocker {
+  readonly resolver: DockerResolver;
+  /** Runs the event stream while the macaroon gate is on; call after every state (re)load. */
+  follow(gates: readonly Gate[]): void;
+  stop(): Promise<void>;
+}
+
+const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ["container", "image"] }));
+const MAX_BACKOFF_MS = 5_000;
+/** A stream that lasted this long counts as a recovery: the next failure is reported again. */
+const HEALTHY_MS = 10_000;
+
+/** The X-Macaroon the agent sends on its own calls, from the macaroon gate in force (none when it is off). */
+export function internalHeadersOf(gates: readonly Gate[]): Readonly<Record<string, string>> {
+  const gate = gates.find(isMacaroonGate);
+  return gate ? gate.internalHeaders() : {};
+}
+
+export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
+  const { platform, clock, log } = options;
+  const client = engineClient({
+    platform,
+    socketPath: options.socketPath,
+    headers: () => internalHeadersOf(options.gates()),
+    timeoutMs: options.timeoutMs ?? 4_000,
+  });
+  const cache = cachedResolver(client);
+  let live = false;
+  let abort: AbortController | undefined;
+  let loop: Promise<void> | undefined;
+
+  const fresh = () => {
+    if (!live) cache.clear();
+    return cache;
+  };
+  const resolver: DockerResolver = {
+    resolveContainer: (ref) => fresh().resolveContainer(ref),
+    resolveImage: (ref) => fresh().resolveImage(ref),
+    containerOfExec: (id) => fresh().containerOfExec(id),
+  };
+
+  async function follow(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      // Events since a second before connecting: what happens while connecting is replayed, not lost.
+      const since = Math.floor(clock().getTime() / 1000) - 1;
+      const started = platform.monotonicMs();
+      live = true;
+      cache.clear();
+      let why = "the daemon closed it";
+      try {
+        await client.stream(`/events?since=${since}&filters=${EVENT_FILTERS}`, (e) => cache.onEvent(e), signal);
+      } catch (err) {
+        why = isAgentError(err) ? err.message : "cannot reach the Docker daemon";
+      }
+      // A stopped loop leaves the state alone: a newer loop may own it already.
+      if (signal.aborted) break;
+      live = false;
+      cache.clear();
+      if (platform.monotonicMs() - started > HEALTHY_MS) failures = 0;
+      failures++;
+      if (failures === 1) {
+        log(`docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`);
+      }
+      await platform.sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)));
+    }
+  }
+
+  return {
+    resolver,
+    follow(gates) {
+      const on = gates.some(isMacaroonGate);
+      if (on && loop === undefined) {
+        abort = new AbortController();
+        loop = follow(abort.signal);
+      } else if (!on && loop !== undefined) {
+        abort?.abort();
+        loop = undefined;
+        live = false;
+        cache.clear();
+      }
+    },
+    async stop() {
+      abort?.abort();
+      await loop;
+      loop = undefined;
+    },
+  };
+}
