@@ -24,6 +24,8 @@ async function serveUnix(options: ServeOptions): Promise<UnixServer> {
         },
       ),
     development: false,
+    // Beyond the plugin's own 8 MiB limit (checked in the app), Bun refuses the body outright.
+    maxRequestBodySize: 16 * 1024 * 1024,
   });
   await chmod(options.socketPath, options.socketMode);
   return {

@@ -4,6 +4,8 @@
  * `--allow-net=unix:PATH`; spawn needs `--allow-run`, which `serve` never uses.
  */
 import { chmod, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { Readable } from "node:stream";
 import { basename, dirname } from "node:path";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
@@ -67,16 +69,41 @@ function watchFile(path: string, onChange: () => void): () => void {
   };
 }
 
-// One HTTP client per socket keeps connections pooled across calls.
-const clients = new Map<string, Deno.HttpClient>();
-
-async function unixFetch(socketPath: string, path: string, init?: RequestInit): Promise<Response> {
-  let client = clients.get(socketPath);
-  if (client === undefined) {
-    client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
-    clients.set(socketPath, client);
+/**
+ * HTTP over a unix socket with node:http's `socketPath`. Deno's own fetch would need a net permission for
+ * the URL's host even through a unix-socket client; node:http needs only `--allow-net=unix:PATH` (plus
+ * read and write on PATH), which keeps the agent off TCP entirely.
+ */
+function unixFetch(socketPath: string, path: string, init: RequestInit = {}): Promise<Response> {
+  const method = (init.method ?? "GET").toUpperCase();
+  const headers: Record<string, string> = {};
+  new Headers(init.headers).forEach((value, key) => (headers[key] = value));
+  headers["host"] ??= "localhost";
+  const body = typeof init.body === "string" ? init.body : undefined;
+  if (init.body !== undefined && init.body !== null && body === undefined) {
+    return Promise.reject(new TypeError("unixFetch on Deno sends string bodies only"));
   }
-  return await fetch(`http://localhost${path}`, { ...init, client } as RequestInit);
+  const signal = init.signal ?? undefined;
+  return new Promise<Response>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const request = httpRequest({ socketPath, path, method, headers }, (incoming) => {
+      const status = incoming.statusCode ?? 502;
+      const responseHeaders = new Headers();
+      for (let i = 0; i + 1 < incoming.rawHeaders.length; i += 2) {
+        responseHeaders.append(incoming.rawHeaders[i]!, incoming.rawHeaders[i + 1]!);
+      }
+      const bodyless = method === "HEAD" || status === 204 || status === 304;
+      if (bodyless) incoming.resume();
+      // node:stream/web's ReadableStream is the web one at run time; only the declared types differ.
+      const stream = bodyless ? null : (Readable.toWeb(incoming) as unknown as ReadableStream<Uint8Array>);
+      resolve(new Response(stream, { status, headers: responseHeaders }));
+    });
+    const onAbort = () => request.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    request.on("close", () => signal?.removeEventListener("abort", onAbort));
+    request.on("error", reject);
+    request.end(body);
+  });
 }
 
 async function spawn(

@@ -6,6 +6,7 @@
 
 declare namespace Deno {
   export const pid: number;
+  export const args: readonly string[];
 
   export interface UnixAddr {
     readonly transport: "unix" | "unixpacket";
@@ -44,14 +45,6 @@ declare namespace Deno {
   }
 
   export function watchFs(paths: string | string[], options?: { recursive?: boolean }): FsWatcher;
-
-  export interface HttpClient {
-    close(): void;
-  }
-
-  export function createHttpClient(options: {
-    proxy?: { transport: "unix"; path: string };
-  }): HttpClient;
 
   export interface CommandOptions {
     args?: string[];

@@ -109,30 +109,14 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
   return app;
 }
 
-/** Reads the body as text, or undefined when it is larger than `limit` bytes. */
+/**
+ * Reads the body as text, or undefined when it is larger than `limit` bytes. dockerd always sends a
+ * Content-Length; a body without one is read whole (the server caps it) and then measured. Bun's
+ * `text()` is several times faster than reading the stream chunk by chunk, and this is the hot path.
+ */
 async function readLimited(request: Request, limit: number): Promise<string | undefined> {
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > limit) return undefined;
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return new TextDecoder().decode(chunks[0]);
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const text = await request.text();
+  return text.length > limit ? undefined : text;
 }

@@ -89,6 +89,8 @@ export interface AgentOptions {
   readonly policyFile?: string;
   readonly args?: string[];
   readonly env?: Record<string, string>;
+  /** The program (and its leading arguments) that runs the agent; default `bun src/main.ts`. */
+  readonly command?: readonly string[];
 }
 
 /** Runs `agent <args>` from source and returns its result (for CLI commands). */
@@ -108,7 +110,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentProcess> {
     ...(options.args ?? []),
   ];
   if (options.policyFile) args.push("--policy", options.policyFile);
-  const proc = Bun.spawn([BUN, MAIN, ...args], {
+  const proc = Bun.spawn([...(options.command ?? [BUN, MAIN]), ...args], {
     env: { ...process.env, ...options.env },
     stdout: Bun.file(logFile),
     stderr: Bun.file(logFile),
