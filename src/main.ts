@@ -16,6 +16,12 @@ declare const AGENT_COMMIT: string | undefined;
 // Bun for the compiled binary and `bun src/main.ts`; Deno for `deno run` (scripts/run-deno).
 const runtime = currentRuntime();
 
+// `agent policy actions | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 const ctx: CliContext = {
   fs: nodeFileSystem,
   clock: () => new Date(),

@@ -4,5 +4,6 @@ import { serveCommands } from "./serve.ts";
 import { policyCommands } from "./policy.ts";
 import { auditCommands } from "./audit.ts";
 import { caCommands } from "./ca.ts";
+import { idCommands } from "./id.ts";
 
-export const commandGroups: CommandGroup[] = [serveCommands, policyCommands, auditCommands, caCommands];
+export const commandGroups: CommandGroup[] = [serveCommands, policyCommands, auditCommands, caCommands, idCommands];

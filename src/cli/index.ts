@@ -34,6 +34,7 @@ async function dispatch(
   const topLevel = groups.find((g) => g.name === "");
   const cli = group ? group.build(ctx) : topLevel?.build(ctx);
   if (!cli) throw new AgentError("ERR_USAGE", `unknown command: ${first}`);
+  cli.help(); // makes --help print the command's usage, options and examples
   const rest = group ? argv.slice(1) : argv;
   if (group && (rest.length === 0 || rest[0] === "help")) {
     cli.outputHelp();

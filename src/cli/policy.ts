@@ -58,6 +58,7 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
   const facts = buildFacts(wire, "request");
   const decision = isDecision(facts) ? facts : await decide(facts, [policyGate(policy)]);
   const action = decision.facts?.route?.action ?? null;
+  const actionText = action ?? (decision.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
   if (options.json) {
     ctx.output.out(
       JSON.stringify({
@@ -71,7 +72,7 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
     );
   } else {
     ctx.output.out(
-      `${decision.allow ? "allow" : "deny"}  action=${action ?? "(unknown route)"}  rule=${
+      `${decision.allow ? "allow" : "deny"}  action=${actionText}  rule=${
         decision.ruleId ?? "(none)"
       }\n  ${decision.reason}\n`,
     );

@@ -23,6 +23,7 @@ import {
 } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { hex } from "./hex.ts";
+import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
 
 export interface ServeOptions {
@@ -169,6 +170,6 @@ export const serveCommands: CommandGroup = {
           "SIGTERM/SIGINT stop it cleanly. Exit codes: 0 stopped cleanly, 1 could not start (reason on stderr).",
       )
       .action((options: ServeOptions) => serve(ctx, options));
-    return cli;
+    return addInstallCommands(cli, ctx); // install, uninstall, doctor (src/cli/install.ts)
   },
 };

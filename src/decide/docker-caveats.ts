@@ -36,7 +36,11 @@ function shown(ref: string): string {
  * The caveats that need no lookup: op, expires, ip. Returns undefined for container_id and image_id, which
  * need the daemon (see RequestTargets).
  */
-export function checkLocalCaveat(c: DockerCaveat, request: CaveatRequest, nowMs: number): CaveatResult | undefined {
+export function checkLocalCaveat(
+  c: DockerCaveat,
+  request: CaveatRequest,
+  nowMs: number,
+): CaveatResult | undefined {
   switch (c.name) {
     case "op": {
       const method = request.method;
@@ -57,7 +61,10 @@ export function checkLocalCaveat(c: DockerCaveat, request: CaveatRequest, nowMs:
 /** What a request acts on: resolved full ids, or why it acts on no such object. */
 type Target =
   | { readonly kind: "none"; readonly why: string }
-  | { readonly kind: "refs"; readonly list: readonly { readonly ref: string; readonly id: string | undefined }[] };
+  | {
+    readonly kind: "refs";
+    readonly list: readonly { readonly ref: string; readonly id: string | undefined }[];
+  };
 
 /**
  * The container and images one request acts on, each resolved once per request (several caveats may ask).
@@ -130,7 +137,10 @@ export class RequestTargets {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon did not answer a lookup in time")),
+        () =>
+          reject(
+            new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon did not answer a lookup in time"),
+          ),
         this.#timeoutMs,
       );
     });

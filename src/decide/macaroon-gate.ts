@@ -66,7 +66,11 @@ type Verification =
   | { readonly ok: false; readonly verdict: GateVerdict };
 
 const deny = (ruleId: string, reason: string): GateVerdict => ({ allow: false, ruleId, reason });
-const PING: GateVerdict = { allow: true, ruleId: "macaroon:ping", reason: "ping is reachable without a macaroon" };
+const PING: GateVerdict = {
+  allow: true,
+  ruleId: "macaroon:ping",
+  reason: "ping is reachable without a macaroon",
+};
 const MISSING: GateVerdict = deny("macaroon:missing", MISSING_MACAROON);
 const VALID: GateVerdict = { allow: true, ruleId: "macaroon", reason: "macaroon verified" };
 
@@ -82,7 +86,10 @@ const RULE_FOR_CODE: Readonly<Record<string, string>> = {
 /** The verdict for a token that failed verification; messages are the library's fixed texts. */
 function failed(err: AgentError, predicate: string | undefined): GateVerdict {
   if (err.code === "ERR_MACAROON_CAVEAT") {
-    return deny(caveatRule(predicate), err.message.startsWith("caveat ") ? `macaroon ${err.message}` : err.message);
+    return deny(
+      caveatRule(predicate),
+      err.message.startsWith("caveat ") ? `macaroon ${err.message}` : err.message,
+    );
   }
   return deny(RULE_FOR_CODE[err.code] ?? "macaroon:invalid", err.message);
 }
@@ -119,7 +126,9 @@ function verifyHeader(header: string, keyring: Keyring, revocations: Revocations
   try {
     verifyToken(header, { keyring, revocations, check });
   } catch (err) {
-    if (err instanceof AgentError && err.code !== "ERR_INTERNAL") return { ok: false, verdict: failed(err, current) };
+    if (err instanceof AgentError && err.code !== "ERR_INTERNAL") {
+      return { ok: false, verdict: failed(err, current) };
+    }
     throw err;
   }
   return { ok: true, caveats };
@@ -143,7 +152,9 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
 
   const verification = (header: string): Verification => {
     // Oversized headers fail verification anyway; keeping them out bounds the cache's memory.
-    if (header.length > DEFAULT_MACAROON_LIMITS.maxTextLength) return verifyHeader(header, keyring, revocations);
+    if (header.length > DEFAULT_MACAROON_LIMITS.maxTextLength) {
+      return verifyHeader(header, keyring, revocations);
+    }
     let result = cache.get(header);
     if (result === undefined) {
       result = verifyHeader(header, keyring, revocations);

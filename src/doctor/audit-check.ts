@@ -14,7 +14,10 @@ export async function checkAuditLog(deps: DoctorDeps, target: DoctorTarget): Pro
     const dir = dirName(file);
     const dirInfo = await deps.fs.stat(dir);
     if (dirInfo === undefined) {
-      return warn("audit", `neither ${file} nor its directory exists yet: agent serve creates them when it starts.`);
+      return warn(
+        "audit",
+        `neither ${file} nor its directory exists yet: agent serve creates them when it starts.`,
+      );
     }
     if (!dirInfo.isDirectory || (dirInfo.mode & 0o200) === 0) {
       return fail("audit", `${file} cannot be created: ${dir} is not a directory its owner can write.`);
@@ -23,7 +26,10 @@ export async function checkAuditLog(deps: DoctorDeps, target: DoctorTarget): Pro
   }
   if (info.isDirectory) return fail("audit", `${file} is a directory, not the audit log: move it away.`);
   if ((info.mode & 0o200) === 0) {
-    return fail("audit", `${file} is not writable (mode ${octal(info.mode)}): decisions are not recorded. chmod 600 ${file}`);
+    return fail(
+      "audit",
+      `${file} is not writable (mode ${octal(info.mode)}): decisions are not recorded. chmod 600 ${file}`,
+    );
   }
   if (info.uid !== undefined && deps.uid !== undefined && info.uid !== deps.uid) {
     return warn(
@@ -34,7 +40,9 @@ export async function checkAuditLog(deps: DoctorDeps, target: DoctorTarget): Pro
   if ((info.mode & 0o077) !== 0) {
     return warn(
       "audit",
-      `${file} is readable by group or others (mode ${octal(info.mode)}): it records who did what. chmod 600 ${file}`,
+      `${file} is readable by group or others (mode ${
+        octal(info.mode)
+      }): it records who did what. chmod 600 ${file}`,
     );
   }
   return ok("audit", `${file} is writable (${mib(info.size)}).`);

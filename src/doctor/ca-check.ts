@@ -7,7 +7,14 @@ import { X509Certificate, X509Crl } from "@peculiar/x509";
 import { caFiles, type IssuedCertificate, loadCertificateGate, readIndex } from "../ca/index.ts";
 import { isAgentError } from "../errors.ts";
 import { stateLayout } from "../store/layout.ts";
-import { daysUntil, type DoctorDeps, type DoctorTarget, EXPIRY_WARNING_DAYS, isoDay, octal } from "./context.ts";
+import {
+  daysUntil,
+  type DoctorDeps,
+  type DoctorTarget,
+  EXPIRY_WARNING_DAYS,
+  isoDay,
+  octal,
+} from "./context.ts";
 import { fail, type Finding, ok, warn } from "./finding.ts";
 
 export interface CaCheck {
@@ -21,7 +28,9 @@ function safeMessage(err: unknown, fallback: string): string {
 
 function expiry(what: string, notAfter: Date, now: Date): { status: "ok" | "warn" | "fail"; text: string } {
   const days = daysUntil(notAfter, now);
-  if (notAfter.getTime() <= now.getTime()) return { status: "fail", text: `${what} expired on ${isoDay(notAfter)}` };
+  if (notAfter.getTime() <= now.getTime()) {
+    return { status: "fail", text: `${what} expired on ${isoDay(notAfter)}` };
+  }
   const text = `${what} expires on ${isoDay(notAfter)} (in ${days} days)`;
   return { status: days < EXPIRY_WARNING_DAYS ? "warn" : "ok", text };
 }
@@ -43,13 +52,18 @@ async function checkAuthority(deps: DoctorDeps, certificatePath: string, keyPath
   try {
     certificate = new X509Certificate(await deps.fs.readText(certificatePath));
   } catch (err) {
-    return fail("ca", `${certificatePath} is not a readable certificate (${safeMessage(err, "unparsable")}).`);
+    return fail(
+      "ca",
+      `${certificatePath} is not a readable certificate (${safeMessage(err, "unparsable")}).`,
+    );
   }
   const key = await deps.fs.stat(keyPath);
   if (key !== undefined && (key.mode & 0o077) !== 0) {
     return fail(
       "ca",
-      `${keyPath} is readable by group or others (mode ${octal(key.mode)}): whoever reads it can issue certificates. chmod 600 ${keyPath}`,
+      `${keyPath} is readable by group or others (mode ${
+        octal(key.mode)
+      }): whoever reads it can issue certificates. chmod 600 ${keyPath}`,
     );
   }
   const now = deps.clock();
@@ -75,10 +89,16 @@ async function checkServerCertificates(deps: DoctorDeps, indexPath: string): Pro
   const now = deps.clock();
   const soon = servers.filter((cert) => daysUntil(new Date(cert.notAfter), now) < EXPIRY_WARNING_DAYS);
   if (soon.length > 0) {
-    const list = soon.map((cert) => expiry(`${cert.kind} certificate ${cert.name}`, new Date(cert.notAfter), now).text);
+    const list = soon.map((cert) =>
+      expiry(`${cert.kind} certificate ${cert.name}`, new Date(cert.notAfter), now).text
+    );
     return warn("certificates", `${list.join("; ")}. Renew with: agent ca renew NAME --kind server|node`);
   }
-  const { text } = expiry(`the first, ${first.kind} certificate ${first.name},`, new Date(first.notAfter), now);
+  const { text } = expiry(
+    `the first, ${first.kind} certificate ${first.name},`,
+    new Date(first.notAfter),
+    now,
+  );
   return ok("certificates", `${servers.length} server/node certificate(s) in use; ${text}.`);
 }
 
@@ -93,7 +113,10 @@ async function checkCrl(deps: DoctorDeps, caDir: string, crlPath: string): Promi
     // The same load the agent does: a CRL that is corrupt or not signed by this CA stops it from starting.
     await loadCertificateGate(deps.fs, caDir, deps.clock);
   } catch (err) {
-    return fail("crl", `${safeMessage(err, "the CRL could not be loaded")}: the agent will not start (or reload) with it.`);
+    return fail(
+      "crl",
+      `${safeMessage(err, "the CRL could not be loaded")}: the agent will not start (or reload) with it.`,
+    );
   }
   const crl = new X509Crl(await deps.fs.readText(crlPath));
   const revoked = `${crl.entries.length} revoked`;
@@ -105,7 +128,10 @@ async function checkCrl(deps: DoctorDeps, caDir: string, crlPath: string): Promi
         "OpenSSL-based tools refuse it. Run agent ca update-crl on the CA's host and copy it to every host.",
     );
   }
-  return ok("crl", `${crlPath} is signed by this CA: ${revoked}${next ? `, next update ${isoDay(next)}` : ""}.`);
+  return ok(
+    "crl",
+    `${crlPath} is signed by this CA: ${revoked}${next ? `, next update ${isoDay(next)}` : ""}.`,
+  );
 }
 
 export async function checkCertificateAuthority(deps: DoctorDeps, target: DoctorTarget): Promise<CaCheck> {

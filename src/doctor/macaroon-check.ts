@@ -22,7 +22,10 @@ export async function checkMacaroons(deps: DoctorDeps, target: DoctorTarget): Pr
   }
   if (keyring === undefined) {
     return {
-      finding: ok("macaroon", `macaroon gate off (no ${file}): requests need no macaroon; agent id init turns it on.`),
+      finding: ok(
+        "macaroon",
+        `macaroon gate off (no ${file}): requests need no macaroon; agent id init turns it on.`,
+      ),
       gateOn: false,
     };
   }
@@ -31,14 +34,19 @@ export async function checkMacaroons(deps: DoctorDeps, target: DoctorTarget): Pr
     return {
       finding: fail(
         "macaroon",
-        `${file} is readable by group or others (mode ${octal(info.mode)}): whoever reads it can mint tokens. chmod 600 ${file}`,
+        `${file} is readable by group or others (mode ${
+          octal(info.mode)
+        }): whoever reads it can mint tokens. chmod 600 ${file}`,
       ),
       gateOn: true,
     };
   }
   const active = keyring.keys.filter((key) => key.retiredAt === undefined).length;
   return {
-    finding: ok("macaroon", `macaroon gate on: ${active} active root key(s), current key id ${keyring.current}.`),
+    finding: ok(
+      "macaroon",
+      `macaroon gate on: ${active} active root key(s), current key id ${keyring.current}.`,
+    ),
     gateOn: true,
   };
 }

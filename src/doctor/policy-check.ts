@@ -17,8 +17,11 @@ export async function checkPolicy(deps: DoctorDeps, target: DoctorTarget): Promi
     policy = await readPolicy(deps.fs, { file });
   } catch (err) {
     // ERR_POLICY_* messages say file:line:column and what is wrong, never more of the file.
-    const why = isAgentError(err) ? err.message : "it could not be read";
-    return { findings: [fail("policy", `${why}. The agent refuses to start without a valid policy.`)], hash: undefined };
+    const why = isAgentError(err) ? err.message : `${file} could not be read`;
+    const consequence = isAgentError(err) && err.code === "ERR_POLICY_MISSING"
+      ? "."
+      : ": the agent does not start with it (a running agent keeps its previous policy).";
+    return { findings: [fail("policy", why + consequence)], hash: undefined };
   }
   const findings: Finding[] = [];
   const info = await deps.fs.stat(file);
@@ -31,9 +34,13 @@ export async function checkPolicy(deps: DoctorDeps, target: DoctorTarget): Promi
       ),
     );
   } else if (info?.uid !== undefined && info.uid !== 0 && info.uid !== deps.uid) {
-    findings.push(warn("policy", `${file} is owned by uid ${info.uid}, not root: that user can change the policy.`));
+    findings.push(
+      warn("policy", `${file} is owned by uid ${info.uid}, not root: that user can change the policy.`),
+    );
   } else {
-    findings.push(ok("policy", `${file} loads: ${policy.ruleCount} rules, sha256 ${policy.hash.slice(0, 12)}.`));
+    findings.push(
+      ok("policy", `${file} loads: ${policy.ruleCount} rules, sha256 ${policy.hash.slice(0, 12)}.`),
+    );
   }
   return { findings, hash: policy.hash };
 }

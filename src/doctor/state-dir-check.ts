@@ -8,7 +8,9 @@ export async function checkStateDir(deps: DoctorDeps, target: DoctorTarget): Pro
   if (info === undefined) {
     return warn("state-dir", `${dir} does not exist yet: agent serve creates it (mode 0700) when it starts.`);
   }
-  if (!info.isDirectory) return fail("state-dir", `${dir} is not a directory: move it away and restart the agent.`);
+  if (!info.isDirectory) {
+    return fail("state-dir", `${dir} is not a directory: move it away and restart the agent.`);
+  }
   const mode = octal(info.mode);
   if ((info.mode & 0o022) !== 0) {
     return fail(
@@ -26,5 +28,8 @@ export async function checkStateDir(deps: DoctorDeps, target: DoctorTarget): Pro
         "runs as (root under systemd) to check everything.",
     );
   }
-  return ok("state-dir", `${dir}: mode ${mode}${info.uid === undefined ? "" : `, owned by uid ${info.uid}`}.`);
+  return ok(
+    "state-dir",
+    `${dir}: mode ${mode}${info.uid === undefined ? "" : `, owned by uid ${info.uid}`}.`,
+  );
 }

@@ -55,7 +55,11 @@ export function authorizationPlugins(text: string | undefined, file: string): re
 }
 
 /** daemon.json with `name` appended to `authorization-plugins` (created with the file or key when absent). */
-export function withAuthorizationPlugin(text: string | undefined, name: string, file: string): DockerConfigChange {
+export function withAuthorizationPlugin(
+  text: string | undefined,
+  name: string,
+  file: string,
+): DockerConfigChange {
   const config = text === undefined ? {} : parse(text, file);
   const list = pluginList(config, file);
   if (list.includes(name)) return { text: text ?? "", changed: false };

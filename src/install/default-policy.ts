@@ -36,7 +36,9 @@ function indented(text: string, prefix: string): string {
 
 function policyText(example: "commented" | "enabled"): string {
   const groups = example === "enabled" ? TLS_EXAMPLE_GROUPS : indented(TLS_EXAMPLE_GROUPS, "# ");
-  const rules = example === "enabled" ? indented(TLS_EXAMPLE_RULES, "  ") : indented(TLS_EXAMPLE_RULES, "  # ");
+  const rules = example === "enabled"
+    ? indented(TLS_EXAMPLE_RULES, "  ")
+    : indented(TLS_EXAMPLE_RULES, "  # ");
   return `# Policy of the agent (written by \`agent install\`; reinstalling keeps your changes).
 # Default deny: a request that no rule allows is refused, and a matching deny rule wins over any allow.
 # The agent reloads this file when it changes; a file that fails to load keeps the previous policy.

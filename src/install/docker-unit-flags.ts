@@ -29,7 +29,9 @@ export async function dockerUnitFlags(fs: FileSystem, systemdDir: string): Promi
   const dropIns = joinPath(systemdDir, "docker.service.d");
   const files = [
     joinPath(systemdDir, "docker.service"),
-    ...(await fs.list(dropIns)).filter((name) => name.endsWith(".conf")).map((name) => joinPath(dropIns, name)),
+    ...(await fs.list(dropIns)).filter((name) => name.endsWith(".conf")).map((name) =>
+      joinPath(dropIns, name)
+    ),
   ];
   const sources: FlagSource[] = [];
   for (const file of files) {

@@ -63,21 +63,38 @@ function binarySteps(paths: HostPaths, facts: InstallFacts): Step[] {
   }
   return [
     { kind: "mkdir", path: dirName(paths.binary), mode: DIR_MODE, why: "directory of the executable" },
-    { kind: "write", path: paths.binary, mode: EXECUTABLE_MODE, data: facts.binary, why: "the agent executable" },
+    {
+      kind: "write",
+      path: paths.binary,
+      mode: EXECUTABLE_MODE,
+      data: facts.binary,
+      why: "the agent executable",
+    },
   ];
 }
 
 function policySteps(paths: HostPaths, facts: InstallFacts): Step[] {
-  const mkdir: Step = { kind: "mkdir", path: policyDir(paths), mode: DIR_MODE, why: "the agent's configuration" };
+  const mkdir: Step = {
+    kind: "mkdir",
+    path: policyDir(paths),
+    mode: DIR_MODE,
+    why: "the agent's configuration",
+  };
   if (facts.newPolicy !== undefined) {
     if (facts.newPolicy.text === facts.policyText) {
       return [{ kind: "keep", path: paths.policy, why: `already the same as ${facts.newPolicy.source}` }];
     }
-    const why = `the policy from ${facts.newPolicy.source}${facts.policyText === undefined ? "" : " (replaces the one there)"}`;
+    const why = `the policy from ${facts.newPolicy.source}${
+      facts.policyText === undefined ? "" : " (replaces the one there)"
+    }`;
     return [mkdir, { kind: "write", path: paths.policy, mode: CONFIG_MODE, data: facts.newPolicy.text, why }];
   }
   if (facts.policyText !== undefined) {
-    return [{ kind: "keep", path: paths.policy, why: "a policy exists (install never replaces it without --policy)" }];
+    return [{
+      kind: "keep",
+      path: paths.policy,
+      why: "a policy exists (install never replaces it without --policy)",
+    }];
   }
   const why = "default policy: only the local unix socket is allowed; TLS users need rules";
   return [mkdir, { kind: "write", path: paths.policy, mode: CONFIG_MODE, data: DEFAULT_POLICY, why }];
@@ -88,14 +105,27 @@ function stateDirSteps(paths: HostPaths, facts: InstallFacts): Step[] {
   if (info === undefined) {
     return [
       { kind: "mkdir", path: dirName(paths.stateDir), mode: DIR_MODE, why: "parent of the state directory" },
-      { kind: "mkdir", path: paths.stateDir, mode: SECRET_DIR_MODE, why: "state directory (keys, CA, audit log)" },
+      {
+        kind: "mkdir",
+        path: paths.stateDir,
+        mode: SECRET_DIR_MODE,
+        why: "state directory (keys, CA, audit log)",
+      },
     ];
   }
   if (!info.isDirectory) {
-    throw new AgentError("ERR_INSTALL", `${paths.stateDir} exists and is not a directory: move it away first`);
+    throw new AgentError(
+      "ERR_INSTALL",
+      `${paths.stateDir} exists and is not a directory: move it away first`,
+    );
   }
   if (info.mode !== SECRET_DIR_MODE) {
-    return [{ kind: "chmod", path: paths.stateDir, mode: SECRET_DIR_MODE, why: "the state directory holds secrets" }];
+    return [{
+      kind: "chmod",
+      path: paths.stateDir,
+      mode: SECRET_DIR_MODE,
+      why: "the state directory holds secrets",
+    }];
   }
   return [{ kind: "keep", path: paths.stateDir, why: "state directory exists (mode 0700)" }];
 }
@@ -105,11 +135,21 @@ function unitSteps(paths: HostPaths, facts: InstallFacts): Step[] {
   if (unit === facts.unitText) return [{ kind: "keep", path: paths.unit, why: "the unit is up to date" }];
   return [
     { kind: "mkdir", path: dirName(paths.unit), mode: DIR_MODE, why: "systemd units" },
-    { kind: "write", path: paths.unit, mode: CONFIG_MODE, data: unit, why: "systemd unit (starts before docker.service)" },
+    {
+      kind: "write",
+      path: paths.unit,
+      mode: CONFIG_MODE,
+      data: unit,
+      why: "systemd unit (starts before docker.service)",
+    },
   ];
 }
 
-function dockerSteps(paths: HostPaths, facts: InstallFacts, options: InstallOptions): InstallPlan["docker"] & {
+function dockerSteps(
+  paths: HostPaths,
+  facts: InstallFacts,
+  options: InstallOptions,
+): InstallPlan["docker"] & {
   steps: Step[];
 } {
   const flagged = facts.dockerFlags.find((source) => source.plugins.includes(PLUGIN_NAME));

@@ -48,7 +48,11 @@ export function describeStep(step: Step): string {
 }
 
 /** Carries out the steps in order, reporting each one after it is done. Every write is atomic. */
-export async function applySteps(fs: FileSystem, steps: readonly Step[], done: (step: Step) => void): Promise<void> {
+export async function applySteps(
+  fs: FileSystem,
+  steps: readonly Step[],
+  done: (step: Step) => void,
+): Promise<void> {
   for (const step of steps) {
     switch (step.kind) {
       case "mkdir":

@@ -11,7 +11,9 @@ const SOCKET_WAIT_TENTHS = 100;
 
 /** Paths go into the unit unquoted: only plain path characters are accepted (the install paths are fixed). */
 function plain(path: string): string {
-  if (!/^\/[A-Za-z0-9._/-]+$/.test(path)) throw new AgentError("ERR_INTERNAL", "internal error", `unit path is not plain: ${path}`);
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(path)) {
+    throw new AgentError("ERR_INTERNAL", "internal error", `unit path is not plain: ${path}`);
+  }
   return path;
 }
 

@@ -14,7 +14,7 @@ const CONFIG_MODE = 0o644;
 export interface UninstallFacts {
   readonly binaryExists: boolean;
   readonly unitExists: boolean;
-  /** The links `systemctl enable` made (…/multi-user.target.wants/agent.service and the like) that exist. */
+  /** The links `systemctl enable` made (.../multi-user.target.wants/agent.service and the like) that exist. */
   readonly enableLinks: readonly string[];
   readonly dockerConfigText: string | undefined;
   readonly dockerConfigMode: number | undefined;
@@ -77,9 +77,15 @@ export function planUninstall(paths: HostPaths, facts: UninstallFacts, options: 
       });
     }
   } else {
-    if (facts.policyDirExists) steps.push({ kind: "keep", path: policyDir(paths), why: "the policy (--purge removes it)" });
+    if (facts.policyDirExists) {
+      steps.push({ kind: "keep", path: policyDir(paths), why: "the policy (--purge removes it)" });
+    }
     if (facts.stateDirExists) {
-      steps.push({ kind: "keep", path: paths.stateDir, why: "keys, CA and audit log (--purge removes them)" });
+      steps.push({
+        kind: "keep",
+        path: paths.stateDir,
+        why: "keys, CA and audit log (--purge removes them)",
+      });
     }
   }
   return steps;

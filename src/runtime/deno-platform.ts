@@ -98,7 +98,8 @@ function unixFetch(socketPath: string, path: string, init: RequestInit = {}): Pr
       const stream = bodyless ? null : (Readable.toWeb(incoming) as unknown as ReadableStream<Uint8Array>);
       resolve(new Response(stream, { status, headers: responseHeaders }));
     });
-    const onAbort = () => request.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    const onAbort = () =>
+      request.destroy(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
     signal?.addEventListener("abort", onAbort, { once: true });
     request.on("close", () => signal?.removeEventListener("abort", onAbort));
     request.on("error", reject);

@@ -39,7 +39,9 @@ export function permissionTolerantEnv(source: Env): Env {
     getOwnPropertyDescriptor: (_target, key) => {
       if (typeof key !== "string") return undefined;
       const value = read(() => source[key], undefined);
-      return value === undefined ? undefined : { value, enumerable: true, configurable: true, writable: false };
+      return value === undefined
+        ? undefined
+        : { value, enumerable: true, configurable: true, writable: false };
     },
   });
 }

@@ -75,7 +75,11 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
       cache.clear();
       let why = "the daemon closed it";
       try {
-        await client.stream(`/events?since=${since}&filters=${EVENT_FILTERS}`, (e) => cache.onEvent(e), signal);
+        await client.stream(
+          `/events?since=${since}&filters=${EVENT_FILTERS}`,
+          (e) => cache.onEvent(e),
+          signal,
+        );
       } catch (err) {
         why = isAgentError(err) ? err.message : "cannot reach the Docker daemon";
       }
@@ -86,7 +90,9 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
       if (platform.monotonicMs() - started > HEALTHY_MS) failures = 0;
       failures++;
       if (failures === 1) {
-        log(`docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`);
+        log(
+          `docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`,
+        );
       }
       await platform.sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)));
     }

@@ -4,9 +4,11 @@
  * spec file, socket, mount and directory made is removed.
  */
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -208,6 +210,8 @@ export interface Dockerd {
   /** The docker CLI over TLS as the user whose DOCKER_CERT_PATH directory is given. */
   dockerTls(certPath: string, args: string[], options?: { env?: Record<string, string> }): Promise<RunResult>;
   log(): string;
+  /** Stops dockerd (SIGTERM) and starts it again on the same directories and daemon.json; `pid` changes. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -262,7 +266,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     );
     args.push("--host", `tcp://127.0.0.1:${tcpPort}`);
   }
-  const proc = Bun.spawn(args, {
+  let proc: Bun.Subprocess = Bun.spawn(args, {
     stdout: Bun.file(logFile),
     stderr: Bun.file(logFile),
     env: { ...process.env },
@@ -279,12 +283,20 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     run(["docker", "-H", `tcp://127.0.0.1:${tcpPort}`, "--tlsverify", ...args], {
       env: { DOCKER_CONFIG: config, DOCKER_CERT_PATH: certPath, ...opts.env },
     });
-  try {
-    await waitFor("dockerd", async () => {
+  const ready = () =>
+    waitFor("dockerd", async () => {
       if (proc.exitCode !== null) throw new Error(`dockerd exited ${proc.exitCode}`);
       const res = await fetch("http://docker/_ping", { unix: socket } as RequestInit);
       return res.status === 200;
     }, 60_000);
+  const terminate = async () => {
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
+    await proc.exited;
+    clearTimeout(timer);
+  };
+  try {
+    await ready();
   } catch (err) {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -295,15 +307,23 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     dir: d,
     socket,
     tcpPort,
-    pid: proc.pid,
+    get pid() {
+      return proc.pid;
+    },
     docker,
     dockerTls,
     log,
+    async restart() {
+      await terminate();
+      const out = openSync(logFile, "a"); // keep the first run's log
+      proc = Bun.spawn(args, { stdout: out, stderr: out, env: { ...process.env } });
+      closeSync(out);
+      await ready().catch((err) => {
+        throw new Error(`${(err as Error).message}\n${log().slice(-3000)}`);
+      });
+    },
     async stop() {
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 20_000);
-      await proc.exited;
-      clearTimeout(timer);
+      await terminate();
       cleanupDockerdDir(d);
     },
   };

@@ -23,7 +23,9 @@ function checkedToken(token: unknown): string {
   }
   const text = token.trim();
   decodeStack(text);
-  if (/[\r\n]/.test(text)) throw new AgentError("ERR_MACAROON_FORMAT", "malformed macaroon", "line break in token");
+  if (/[\r\n]/.test(text)) {
+    throw new AgentError("ERR_MACAROON_FORMAT", "malformed macaroon", "line break in token");
+  }
   return text;
 }
 
@@ -34,7 +36,11 @@ export async function set(ctx: CliContext, args: IdArgs, token: unknown): Promis
   }
   const dir = dockerConfigDir(ctx.env);
   const config = await readClientConfig(ctx.fs, dir);
-  const path = await writeClientConfig(ctx.fs, dir, withMacaroonHeader(config, clear ? undefined : checkedToken(token)));
+  const path = await writeClientConfig(
+    ctx.fs,
+    dir,
+    withMacaroonHeader(config, clear ? undefined : checkedToken(token)),
+  );
   note(
     ctx,
     clear
@@ -49,7 +55,10 @@ export async function exec(ctx: CliContext, args: IdArgs, token: unknown, words:
   const command = args.rest.length > 0 ? args.rest : Array.isArray(words) ? words.map(String) : [];
   const [program, ...programArgs] = command;
   if (program === undefined) {
-    throw new AgentError("ERR_USAGE", "give the command to run after --, e.g. agent id exec TOKEN -- docker ps");
+    throw new AgentError(
+      "ERR_USAGE",
+      "give the command to run after --, e.g. agent id exec TOKEN -- docker ps",
+    );
   }
   const source = dockerConfigDir(ctx.env);
   const temp = joinPath(ctx.env["TMPDIR"] || "/tmp", `agent-id-exec-${hex(ctx.random(8))}`);

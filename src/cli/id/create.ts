@@ -13,8 +13,8 @@ import {
   attenuateToken,
   currentKey,
   decodeMacaroon,
-  dockerCaveat,
   type DockerCaveat,
+  dockerCaveat,
   expiresAfter,
   formatDockerCaveat,
   initKeyring,
@@ -41,7 +41,10 @@ function caveatFrom(name: string, value: string): DockerCaveat {
 
 function expiryFrom(value: string, now: Date): DockerCaveat {
   if (!/^[1-9][0-9]{0,11}$/.test(value)) {
-    throw new AgentError("ERR_USAGE", "--expires takes a positive whole number of seconds, e.g. --expires 3600");
+    throw new AgentError(
+      "ERR_USAGE",
+      "--expires takes a positive whole number of seconds, e.g. --expires 3600",
+    );
   }
   try {
     return expiresAfter(now, Number(value));
@@ -68,7 +71,10 @@ async function resolved(
     );
   }
   if (id === undefined) {
-    throw new AgentError("ERR_DOCKER_NOT_FOUND", `no ${kind} ${JSON.stringify(ref)} on the Docker daemon at ${socket}`);
+    throw new AgentError(
+      "ERR_DOCKER_NOT_FOUND",
+      `no ${kind} ${JSON.stringify(ref)} on the Docker daemon at ${socket}`,
+    );
   }
   return id;
 }
@@ -85,7 +91,10 @@ async function mintingKeyring(ctx: CliContext, args: IdArgs, secret: string): Pr
   }
   const stored = currentKey(await requireKeyring(ctx, layoutOf(ctx, args)));
   if (stored.kdf === undefined) {
-    throw new AgentError("ERR_MACAROON_KEY", "the current root key was not derived from a passphrase; omit --secret");
+    throw new AgentError(
+      "ERR_MACAROON_KEY",
+      "the current root key was not derived from a passphrase; omit --secret",
+    );
   }
   const { name, logN, r, p, salt } = stored.kdf;
   const derived = await initKeyring(secret, ctx.random, ctx.clock, { salt, kdf: { name, logN, r, p } });
@@ -99,12 +108,18 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
   const from = args.value("from");
   const secret = await readSecret(ctx, args);
   if (from !== undefined && (secret !== undefined || args.value("salt") !== undefined)) {
-    throw new AgentError("ERR_USAGE", "--from attenuates an existing token and needs no key: drop --secret/--salt");
+    throw new AgentError(
+      "ERR_USAGE",
+      "--from attenuates an existing token and needs no key: drop --secret/--salt",
+    );
   }
-  if (args.value("salt") !== undefined && secret === undefined) throw new AgentError("ERR_USAGE", "--salt needs --secret");
+  if (args.value("salt") !== undefined && secret === undefined) {
+    throw new AgentError("ERR_USAGE", "--salt needs --secret");
+  }
 
-  // Everything that needs no daemon is validated first, so a typo fails fast.
-  const now = ctx.clock();
+  // Everything that needs no daemon is validated first, so a typo fails fast. Expiry counts from the
+  // current whole second: never later than asked, and readable.
+  const now = new Date(Math.floor(ctx.clock().getTime() / 1000) * 1000);
   const ops = args.values("op").map((v) => caveatFrom("op", v));
   const ips = args.values("ip").map((v) => caveatFrom("ip", v));
   const expiries = args.values("expires").map((v) => expiryFrom(v, now));
@@ -127,7 +142,9 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
     const internal = keyring ? internalTokenSource(keyring, ctx.random, ctx.clock) : undefined;
     const headers = (): Record<string, string> =>
       internal ? { "X-Macaroon": internal() } : from !== undefined ? { "X-Macaroon": from } : {};
-    const resolver: DockerResolver = cachedResolver(engineClient({ platform: ctx.platform, socketPath: socket, headers }));
+    const resolver: DockerResolver = cachedResolver(
+      engineClient({ platform: ctx.platform, socketPath: socket, headers }),
+    );
     for (const ref of containerRefs) {
       const id = await resolved("container", ref, (r) => resolver.resolveContainer(r), socket);
       ids.push(caveatFrom("container_id", id));
@@ -137,7 +154,13 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
       ids.push(caveatFrom("image_id", id));
     }
   }
-  const caveats = [...ops, ...ids.filter((c) => c.name === "container_id"), ...ids.filter((c) => c.name === "image_id"), ...ips, ...expiries];
+  const caveats = [
+    ...ops,
+    ...ids.filter((c) => c.name === "container_id"),
+    ...ids.filter((c) => c.name === "image_id"),
+    ...ips,
+    ...expiries,
+  ];
   const texts = caveats.map(formatDockerCaveat);
   const expires = expiries.length === 0
     ? null
@@ -155,7 +178,14 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
   }
 
   if (args.flag("json")) {
-    printJson(ctx, { token, keyId: keyId ?? null, nonce: nonce ?? null, caveats: texts, expires, attenuated: !!from });
+    printJson(ctx, {
+      token,
+      keyId: keyId ?? null,
+      nonce: nonce ?? null,
+      caveats: texts,
+      expires,
+      attenuated: !!from,
+    });
     return 0;
   }
   const lines = [
@@ -165,7 +195,9 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
     ...(texts.length === 0
       ? ["No caveats: it allows everything the policy allows."]
       : ["Caveats (all must hold):", ...texts.map((t) => `  ${t}`)]),
-    ...(nonce === undefined ? [] : [`Revoke it (and every token attenuated from it) with: agent id revoke ${nonce}`]),
+    ...(nonce === undefined
+      ? []
+      : [`Revoke it (and every token attenuated from it) with: agent id revoke ${nonce}`]),
     "Use it with: agent id set TOKEN   (docker client default)   or   agent id exec TOKEN -- docker ...",
   ];
   note(ctx, lines.join("\n"));

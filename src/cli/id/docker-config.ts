@@ -111,5 +111,7 @@ async function copyTree(fs: FileSystem, from: string, to: string, depth: number)
     return;
   }
   await fs.mkdir(to, 0o700);
-  for (const name of await fs.list(from)) await copyTree(fs, joinPath(from, name), joinPath(to, name), depth + 1);
+  for (const name of await fs.list(from)) {
+    await copyTree(fs, joinPath(from, name), joinPath(to, name), depth + 1);
+  }
 }

@@ -62,9 +62,12 @@ function earliestExpiry(predicates: readonly string[]): number | undefined {
 
 export function inspectToken(token: string): InspectReport {
   const stack = decodeStack(token);
-  const macaroons = stack.map((m, i) => ({ role: i === 0 ? "root" as const : "discharge" as const, ...describeMacaroon(m) }));
+  const macaroons = stack.map((m, i) => ({
+    role: i === 0 ? "root" as const : "discharge" as const,
+    ...describeMacaroon(m),
+  }));
   const expiry = earliestExpiry(macaroons.flatMap((m) => firstParty(m.caveats)));
-  return { macaroons, expires: expiry === undefined ? null : new Date(expiry).toISOString() };
+  return { macaroons, expires: expiry === undefined ? null : rfc3339(expiry) };
 }
 
 function keyStatusOf(keyring: Keyring, keyId: string | undefined): KeyStatus {
@@ -73,6 +76,12 @@ function keyStatusOf(keyring: Keyring, keyId: string | undefined): KeyStatus {
   if (key === undefined) return "unknown";
   if (key.retiredAt !== undefined) return "retired";
   return keyId === keyring.current ? "current" : "active";
+}
+
+/** RFC 3339 UTC, whole seconds without a fraction (as caveats are written). */
+function rfc3339(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso;
 }
 
 function duration(ms: number): string {
@@ -89,21 +98,33 @@ export function checkCaveatOffline(predicate: string, nowMs: number): CaveatChec
   try {
     parsed = dockerCaveats.parse(predicate);
   } catch (err) {
-    return { caveat: predicate, status: "fails", reason: err instanceof AgentError ? err.message : "invalid caveat" };
+    return {
+      caveat: predicate,
+      status: "fails",
+      reason: err instanceof AgentError ? err.message : "invalid caveat",
+    };
   }
   switch (parsed.name) {
     case "expires":
       return nowMs < parsed.atMs
         ? { caveat: predicate, status: "holds", reason: `expires in ${duration(parsed.atMs - nowMs)}` }
-        : { caveat: predicate, status: "fails", reason: `expired at ${new Date(parsed.atMs).toISOString()}` };
+        : { caveat: predicate, status: "fails", reason: `expired at ${rfc3339(parsed.atMs)}` };
     case "ip":
       return { caveat: predicate, status: "fails", reason: IP_CAVEAT_UNCHECKABLE };
     case "op":
       return { caveat: predicate, status: "per-request", reason: "checked against each request's method" };
     case "container_id":
-      return { caveat: predicate, status: "per-request", reason: "checked against the container each request names" };
+      return {
+        caveat: predicate,
+        status: "per-request",
+        reason: "checked against the container each request names",
+      };
     case "image_id":
-      return { caveat: predicate, status: "per-request", reason: "checked against the image each request names" };
+      return {
+        caveat: predicate,
+        status: "per-request",
+        reason: "checked against the image each request names",
+      };
   }
 }
 

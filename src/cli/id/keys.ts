@@ -73,7 +73,7 @@ export async function init(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
       key.kdf === undefined
         ? "The key is random; copy keys.json to other hosts that should accept the same tokens."
         : `The key was derived from the passphrase (scrypt N=2^${key.kdf.logN}, r=${key.kdf.r}, p=${key.kdf.p}) with salt ${saltText};\n` +
-          `another host gets the same key with \`agent id init --secret ... --salt ${saltText}\`.`,
+          `another host gets the same key with \`agent id init --secret ... --salt=${saltText}\`.`,
       "A running `agent serve` now refuses every request without a valid macaroon (within a second).",
       "The root macaroon follows. It allows everything the policy allows: keep it secret, mint narrower",
       "tokens with `agent id create`, and make one the docker client default with `agent id set TOKEN`.",
@@ -113,7 +113,10 @@ export async function retireKey(ctx: CliContext, args: IdArgs, keyId: unknown): 
   const layout = layoutOf(ctx, args);
   const keyring = await requireKeyring(ctx, layout);
   await saveKeyring(ctx.fs, layout, retire(keyring, String(keyId), ctx.clock));
-  note(ctx, `Key ${String(keyId)} is retired: the plugin refuses every token signed with it (within a second).`);
+  note(
+    ctx,
+    `Key ${String(keyId)} is retired: the plugin refuses every token signed with it (within a second).`,
+  );
   return 0;
 }
 
@@ -133,7 +136,9 @@ export async function listKeys(ctx: CliContext, args: IdArgs): Promise<ExitCode>
   ctx.output.out("KEY ID    STATUS   CREATED                   FROM\n");
   for (const r of rows) {
     ctx.output.out(
-      `${r.id.padEnd(9)} ${r.status.padEnd(8)} ${r.createdAt.padEnd(25)} ${r.derived ? "passphrase" : "random"}\n`,
+      `${r.id.padEnd(9)} ${r.status.padEnd(8)} ${r.createdAt.padEnd(25)} ${
+        r.derived ? "passphrase" : "random"
+      }\n`,
     );
   }
   return 0;
@@ -146,11 +151,17 @@ function nonceOf(target: string): string {
   try {
     [root] = decodeStack(target);
   } catch {
-    throw new AgentError("ERR_USAGE", "give a token or its nonce (22 base64url characters, see `agent id inspect`)");
+    throw new AgentError(
+      "ERR_USAGE",
+      "give a token or its nonce (22 base64url characters, see `agent id inspect`)",
+    );
   }
   const { nonce } = parseIdentifier(root.identifier);
   if (nonce === undefined) {
-    throw new AgentError("ERR_MACAROON_KEY", "macaroon was not issued by this agent, so it has no nonce to revoke");
+    throw new AgentError(
+      "ERR_MACAROON_KEY",
+      "macaroon was not issued by this agent, so it has no nonce to revoke",
+    );
   }
   return nonce;
 }

@@ -11,7 +11,11 @@ function camelCase(name: string): string {
 }
 
 /** Every value given for `--name` (repeatable), in command-line order. */
-export function rawValues(rawArgs: readonly string[], parsed: Record<string, unknown>, name: string): string[] {
+export function rawValues(
+  rawArgs: readonly string[],
+  parsed: Record<string, unknown>,
+  name: string,
+): string[] {
   const flag = `--${name}`;
   const out: string[] = [];
   for (let i = 0; i < rawArgs.length; i++) {
@@ -20,7 +24,10 @@ export function rawValues(rawArgs: readonly string[], parsed: Record<string, unk
     if (arg === flag) {
       const next = rawArgs[i + 1];
       if (next === undefined || next.startsWith("-")) {
-        throw new AgentError("ERR_USAGE", `${flag} needs a value (write ${flag}=VALUE for a value starting with -)`);
+        throw new AgentError(
+          "ERR_USAGE",
+          `${flag} needs a value (write ${flag}=VALUE for a value starting with -)`,
+        );
       }
       out.push(next);
       i++;
@@ -35,7 +42,11 @@ export function rawValues(rawArgs: readonly string[], parsed: Record<string, unk
 }
 
 /** The value of a single-valued option, or undefined when it was not given. */
-export function rawValue(rawArgs: readonly string[], parsed: Record<string, unknown>, name: string): string | undefined {
+export function rawValue(
+  rawArgs: readonly string[],
+  parsed: Record<string, unknown>,
+  name: string,
+): string | undefined {
   const values = rawValues(rawArgs, parsed, name);
   if (values.length > 1) throw new AgentError("ERR_USAGE", `--${name} may be given only once`);
   return values[0];

@@ -93,7 +93,11 @@ export interface FactOptions {
 /** RequestFacts exactly as the plugin builds them from a dockerd AuthZReq/AuthZRes payload. */
 export function facts(method: string, uri: string, options: FactOptions = {}): RequestFacts {
   const headers: Record<string, string[]> = { "User-Agent": ["Docker-Client/28.2.2 (linux)"] };
-  const request: Record<string, unknown> = { RequestMethod: method, RequestUri: uri, RequestHeaders: headers };
+  const request: Record<string, unknown> = {
+    RequestMethod: method,
+    RequestUri: uri,
+    RequestHeaders: headers,
+  };
   if (options.token !== undefined) headers["X-Macaroon"] = [options.token];
   if (options.body !== undefined) {
     headers["Content-Type"] = ["application/json"];

@@ -15,8 +15,8 @@ import {
   addThirdPartyCaveat,
   bindForRequest,
   decodeMacaroon,
-  dockerCaveat,
   type DockerCaveat,
+  dockerCaveat,
   emptyRevocations,
   encodeMacaroon,
   encodeStack,
@@ -26,8 +26,8 @@ import {
   mint,
   mintToken,
   retire,
-  revoke,
   type Revocations,
+  revoke,
   rotate,
   saveKeyring,
   saveRevocations,
@@ -70,7 +70,12 @@ function token(...caveats: [string, string][]): string {
   return mintToken(keyring, random, caveats.map(([n, v]) => dockerCaveat(n, v))).token;
 }
 
-async function verdict(gate: MacaroonGate, method: string, uri: string, options: Parameters<typeof facts>[2] = {}) {
+async function verdict(
+  gate: MacaroonGate,
+  method: string,
+  uri: string,
+  options: Parameters<typeof facts>[2] = {},
+) {
   return await gate.check(facts(method, uri, options));
 }
 
@@ -100,9 +105,10 @@ describe("macaroon gate: presence and verification", () => {
     const { gate } = setup();
     const t = token();
     expect((await verdict(gate, "GET", "/v1.41/containers/json", { token: t })).allow).toBe(true);
-    expect((await verdict(gate, "POST", "/v1.41/volumes/create", { token: t, body: { Name: "v" } })).allow).toBe(
-      true,
-    );
+    expect((await verdict(gate, "POST", "/v1.41/volumes/create", { token: t, body: { Name: "v" } })).allow)
+      .toBe(
+        true,
+      );
   });
 
   test("rejects a token whose signature byte was flipped", async () => {
@@ -136,7 +142,10 @@ describe("macaroon gate: presence and verification", () => {
       const r = next(2);
       const copy = Uint8Array.from(bytes);
       copy[r[0]! % copy.length]! ^= 1 << (r[1]! % 8);
-      const mutated = btoa(String.fromCharCode(...copy)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      const mutated = btoa(String.fromCharCode(...copy)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+        /=+$/,
+        "",
+      );
       const result = await verdict(gate, "GET", "/containers/web/json", { token: mutated });
       expect(result.allow).toBe(false);
     }
@@ -188,11 +197,12 @@ describe("macaroon gate: presence and verification", () => {
     expect((await verdict(setup({ keyring: rotated }).gate, "GET", "/containers/json", { token: old })).allow)
       .toBe(true);
     const retired = retire(rotated, keyring.current, clock);
-    expect(await verdict(setup({ keyring: retired }).gate, "GET", "/containers/json", { token: old })).toEqual({
-      allow: false,
-      ruleId: "macaroon:key",
-      reason: "macaroon root key is unknown or retired",
-    });
+    expect(await verdict(setup({ keyring: retired }).gate, "GET", "/containers/json", { token: old }))
+      .toEqual({
+        allow: false,
+        ruleId: "macaroon:key",
+        reason: "macaroon root key is unknown or retired",
+      });
   });
 
   test("refuses a token with a caveat it does not understand", async () => {
@@ -251,7 +261,9 @@ describe("macaroon gate: op and expires", () => {
       ruleId: "caveat:op",
       reason: 'macaroon caveat "op = read" not satisfied: POST is a write request',
     });
-    expect((await verdict(gate, "DELETE", "/volumes/v1", { token: t })).reason).toContain("DELETE is a write");
+    expect((await verdict(gate, "DELETE", "/volumes/v1", { token: t })).reason).toContain(
+      "DELETE is a write",
+    );
     expect((await verdict(gate, "PUT", "/containers/web/archive?path=/", { token: t })).allow).toBe(false);
   });
 
@@ -288,7 +300,8 @@ describe("macaroon gate: op and expires", () => {
     expect(await verdict(gate, "GET", "/containers/json", { token: t })).toEqual({
       allow: false,
       ruleId: "caveat:expires",
-      reason: 'macaroon caveat "expires = 2026-03-01T12:01:00Z" not satisfied: expired at 2026-03-01T12:01:00.000Z',
+      reason:
+        'macaroon caveat "expires = 2026-03-01T12:01:00Z" not satisfied: expired at 2026-03-01T12:01:00.000Z',
     });
     expect(gate.cacheStats()).toMatchObject({ hits: 2, misses: 1, size: 1 });
   });
@@ -312,7 +325,9 @@ describe("macaroon gate: container_id", () => {
     const { gate } = setup();
     const t = web();
     for (const ref of ["web", "3f2a9c", WEB_ID]) {
-      expect((await verdict(gate, "GET", `/v1.41/containers/${ref}/logs?stdout=1`, { token: t })).allow).toBe(true);
+      expect((await verdict(gate, "GET", `/v1.41/containers/${ref}/logs?stdout=1`, { token: t })).allow).toBe(
+        true,
+      );
       expect((await verdict(gate, "POST", `/v1.41/containers/${ref}/stop`, { token: t })).allow).toBe(true);
     }
   });
@@ -338,11 +353,16 @@ describe("macaroon gate: container_id", () => {
   test("resolves exec ids to their container for exec start, resize and inspect", async () => {
     const { gate } = setup();
     const t = web();
-    expect((await verdict(gate, "POST", "/containers/web/exec", { token: t, body: { Cmd: ["ls"] } })).allow).toBe(
+    expect((await verdict(gate, "POST", "/containers/web/exec", { token: t, body: { Cmd: ["ls"] } })).allow)
+      .toBe(
+        true,
+      );
+    expect((await verdict(gate, "POST", `/exec/${EXEC_IN_WEB}/start`, { token: t, body: {} })).allow).toBe(
       true,
     );
-    expect((await verdict(gate, "POST", `/exec/${EXEC_IN_WEB}/start`, { token: t, body: {} })).allow).toBe(true);
-    expect((await verdict(gate, "POST", `/exec/${EXEC_IN_WEB}/resize?h=10&w=10`, { token: t })).allow).toBe(true);
+    expect((await verdict(gate, "POST", `/exec/${EXEC_IN_WEB}/resize?h=10&w=10`, { token: t })).allow).toBe(
+      true,
+    );
     expect((await verdict(gate, "GET", `/exec/${EXEC_IN_WEB}/json`, { token: t })).allow).toBe(true);
     const other = await verdict(gate, "POST", `/exec/${EXEC_IN_DB}/start`, { token: t, body: {} });
     expect(other.allow).toBe(false);
@@ -355,13 +375,17 @@ describe("macaroon gate: container_id", () => {
       token: web(),
       body: { Image: "tiny" },
     });
-    expect(result.reason).toEndWith("not satisfied: container creation does not act on an existing container");
+    expect(result.reason).toEndWith(
+      "not satisfied: container creation does not act on an existing container",
+    );
   });
 
   test("refuses requests that act on no container, except ping and version", async () => {
     const { gate } = setup();
     const t = web();
-    for (const [method, uri] of [["GET", "/containers/json"], ["GET", "/images/json"], ["GET", "/info"]] as const) {
+    for (
+      const [method, uri] of [["GET", "/containers/json"], ["GET", "/images/json"], ["GET", "/info"]] as const
+    ) {
       const result = await verdict(gate, method, uri, { token: t });
       expect(result.allow).toBe(false);
       expect(result.reason).toContain("does not act on a container");
@@ -410,9 +434,10 @@ describe("macaroon gate: container_id", () => {
     const t = web();
     expect((await verdict(gate, "DELETE", "/containers/web?force=1", { token: t })).allow).toBe(true);
     daemon.removeContainer("web");
-    expect((await verdict(gate, "DELETE", "/containers/web?force=1", { token: t, phase: "response" })).allow).toBe(
-      true,
-    );
+    expect((await verdict(gate, "DELETE", "/containers/web?force=1", { token: t, phase: "response" })).allow)
+      .toBe(
+        true,
+      );
     expect((await verdict(gate, "DELETE", "/containers/web?force=1", { token: t })).allow).toBe(false);
   });
 });
@@ -434,7 +459,9 @@ describe("macaroon gate: image_id", () => {
   test("allows creating a container from the image and refuses another image", async () => {
     const { gate } = setup();
     const t = tiny();
-    expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { Image: "tiny:latest" } })).allow)
+    expect(
+      (await verdict(gate, "POST", "/containers/create", { token: t, body: { Image: "tiny:latest" } })).allow,
+    )
       .toBe(true);
     const other = await verdict(gate, "POST", "/containers/create", { token: t, body: { Image: "other:1" } });
     expect(other.allow).toBe(false);
@@ -444,9 +471,10 @@ describe("macaroon gate: image_id", () => {
   test("reads the create body's Image key the way Go does (any case), and every candidate must match", async () => {
     const { gate } = setup();
     const t = tiny();
-    expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { image: "tiny" } })).allow).toBe(
-      true,
-    );
+    expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { image: "tiny" } })).allow)
+      .toBe(
+        true,
+      );
     const sneaky = await verdict(gate, "POST", "/containers/create", {
       token: t,
       body: { Image: "tiny", IMAGE: "other:1" },
@@ -464,7 +492,9 @@ describe("macaroon gate: image_id", () => {
     const t = tiny();
     expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { Cmd: ["ls"] } })).reason)
       .toEndWith("the container creation request names no image");
-    expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { Image: 7 } })).allow).toBe(false);
+    expect((await verdict(gate, "POST", "/containers/create", { token: t, body: { Image: 7 } })).allow).toBe(
+      false,
+    );
     expect((await verdict(gate, "GET", "/containers/json", { token: t })).reason).toEndWith(
       "container:list does not act on an image",
     );
@@ -476,11 +506,19 @@ describe("macaroon gate: discharges, cache, reload", () => {
   test("enforces first-party caveats of a bound discharge", async () => {
     const { gate } = setup();
     const thirdKey = seededRandom("third")(32);
-    const root = addThirdPartyCaveat(decodeMacaroon(token()), thirdKey, "user is alice", "https://auth", random);
+    const root = addThirdPartyCaveat(
+      decodeMacaroon(token()),
+      thirdKey,
+      "user is alice",
+      "https://auth",
+      random,
+    );
     const discharge = addFirstPartyCaveat(mint(thirdKey, "user is alice", "https://auth"), "op = read");
     const stack = encodeStack([root, bindForRequest(root, discharge)]);
     expect((await verdict(gate, "GET", "/containers/json", { token: stack })).allow).toBe(true);
-    expect((await verdict(gate, "POST", "/volumes/create", { token: stack, body: {} })).ruleId).toBe("caveat:op");
+    expect((await verdict(gate, "POST", "/volumes/create", { token: stack, body: {} })).ruleId).toBe(
+      "caveat:op",
+    );
     expect((await verdict(gate, "GET", "/containers/json", { token: encodeMacaroon(root) })).ruleId).toBe(
       "macaroon:discharge",
     );
@@ -578,7 +616,9 @@ describe("macaroon gate from the state directory", () => {
       const layout = stateLayout(dir);
       await saveKeyring(nodeFileSystem, layout, keyring, "create");
       const gate = (await loadMacaroonGate(nodeFileSystem, layout, clock))!;
-      const result = await gate.check(facts("GET", "/containers/web/json", { token: token(["container_id", WEB_ID]) }));
+      const result = await gate.check(
+        facts("GET", "/containers/web/json", { token: token(["container_id", WEB_ID]) }),
+      );
       expect(result.reason).toEndWith("cannot be checked: the agent has no connection to the Docker daemon");
       expect(gate.internalHeaders()).toEqual({});
     } finally {

@@ -1,0 +1,203 @@
+/**
+ * Macaroons end to end: `agent id` against a running `agent serve` that is dockerd's authorization plugin,
+ * driven with the real docker CLI over the unix socket (the anonymous user, whom the policy allows
+ * everything). The tokens travel as the docker client sends them: config.json HttpHeaders (`agent id set`)
+ * or a temporary config (`agent id exec`).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  agentCli,
+  type AgentProcess,
+  type Dockerd,
+  e2eUnavailable,
+  importTinyImage,
+  registerPlugin,
+  run,
+  skipBanner,
+  startAgent,
+  startDockerd,
+  tempDir,
+} from "./harness.ts";
+
+const unavailable = e2eUnavailable();
+if (unavailable) skipBanner("macaroon.e2e.test.ts", unavailable);
+const maybe = unavailable ? describe.skip : describe;
+
+const POLICY = `version: 1
+administrators: [anonymous]
+rules:
+  - id: local-admin
+    who: [anonymous]
+    allow: ["*"]
+`;
+
+const MISSING = "this host requires a macaroon (X-Macaroon header)";
+
+maybe("agent id with a running plugin and dockerd", () => {
+  const plugin = `agent-id-e2e-${process.pid}`;
+  let dir: string;
+  let state: string;
+  let config: string;
+  let agent: AgentProcess;
+  let dockerd: Dockerd;
+  let unregister: () => void;
+  let root = "";
+  let svcId = "";
+
+  const id = async (args: string[]) => {
+    const r = await agentCli(["id", ...args, "--state-dir", state], {
+      DOCKER_CONFIG: config,
+      DOCKER_HOST: `unix://${dockerd.socket}`,
+    });
+    if (r.code !== 0) throw new Error(`agent id ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+    return r.stdout.trimEnd().split("\n").at(-1)!;
+  };
+  /** The docker CLI with the client default from config.json (whatever `agent id set` wrote). */
+  const docker = (args: string[]) => dockerd.docker(args);
+  /** One docker command with a token, through `agent id exec` (config.json untouched). */
+  const withToken = (token: string, args: string[]) =>
+    agentCli(["id", "exec", "--state-dir", state, token, "--", "docker", "-H", `unix://${dockerd.socket}`, ...args], {
+      DOCKER_CONFIG: config,
+    });
+
+  beforeAll(async () => {
+    dir = tempDir("macaroon");
+    state = join(dir, "state");
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    const dockerdDir = join(dir, "dockerd");
+    config = join(dockerdDir, "docker-config");
+    agent = await startAgent({
+      stateDir: state,
+      socket: join(dir, "agent.sock"),
+      policyFile: join(dir, "policy.yaml"),
+      args: ["--docker-socket", join(dockerdDir, "docker.sock")],
+    });
+    unregister = registerPlugin(plugin, agent.socket);
+    dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugins: [plugin] });
+    await importTinyImage(dockerd, dir);
+    for (const name of ["svc", "other"]) {
+      const r = await docker(["run", "-d", "--name", name, "--network", "none", "tiny:latest", "sleep", "600"]);
+      if (r.code !== 0) throw new Error(`docker run ${name}: ${r.stderr}`);
+      if (name === "svc") svcId = r.stdout.trim();
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await dockerd?.stop();
+    await agent?.stop();
+    unregister?.();
+    await run(["rm", "-rf", dir]);
+  }, 60_000);
+
+  test("agent id init while serve runs: a request without a token is refused within a second", async () => {
+    expect((await docker(["ps"])).code).toBe(0);
+    root = await id(["init"]);
+    expect(root).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    await Bun.sleep(1_000);
+    const r = await docker(["ps"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`authorization denied by plugin ${plugin}: ${MISSING}`);
+    expect(agent.log()).toContain("gates: policy, macaroon");
+  });
+
+  test("a read-only token set as the client default lists containers and cannot create a volume", async () => {
+    const read = await id(["create", "--op", "read"]);
+    await id(["set", read]);
+    expect(JSON.parse(readFileSync(join(config, "config.json"), "utf8")).HttpHeaders["X-Macaroon"]).toBe(read);
+    const ps = await docker(["ps", "--format", "{{.Names}}"]);
+    expect(ps.code).toBe(0);
+    expect(ps.stdout).toContain("svc");
+    const denied = await docker(["volume", "create", "v1"]);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('macaroon caveat "op = read" not satisfied: POST is a write request');
+    expect((await withToken(root, ["volume", "ls", "-q"])).stdout).not.toContain("v1");
+  });
+
+  test("a container-scoped token works on that container by name and short id, and nowhere else", async () => {
+    const scoped = await id(["create", "--container-id", "svc"]);
+    const logs = await withToken(scoped, ["logs", "svc"]);
+    expect(logs.stderr).toBe("");
+    expect(logs.code).toBe(0);
+    expect((await withToken(scoped, ["logs", svcId.slice(0, 12)])).code).toBe(0);
+    const exec = await withToken(scoped, ["exec", "svc", "echo", "inside"]);
+    expect(exec.stderr).toBe("");
+    expect(exec.stdout.trim()).toBe("inside");
+    const elsewhere = await withToken(scoped, ["logs", "other"]);
+    expect(elsewhere.code).not.toBe(0);
+    expect(elsewhere.stderr).toContain('the request acts on container "other", not on this token\'s container');
+    expect((await withToken(scoped, ["exec", "other", "true"])).code).not.toBe(0);
+    expect((await withToken(scoped, ["ps"])).stderr).toContain("container:list does not act on a container");
+    const stop = await withToken(scoped, ["stop", "-t", "1", svcId.slice(0, 12)]);
+    expect(stop.stderr).toBe("");
+    expect(stop.code).toBe(0);
+  }, 60_000);
+
+  test("a name reused by a new container does not inherit the old container's token", async () => {
+    const scoped = await id(["create", "--container-id", "other"]);
+    expect((await withToken(scoped, ["logs", "other"])).code).toBe(0);
+    expect((await withToken(root, ["rm", "-f", "other"])).code).toBe(0);
+    const again = await withToken(root, ["run", "-d", "--name", "other", "--network", "none", "tiny:latest", "sleep", "600"]);
+    expect(again.code).toBe(0);
+    await Bun.sleep(300); // the daemon's events reach the agent's resolver cache
+    const r = await withToken(scoped, ["logs", "other"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("not on this token's container");
+  }, 60_000);
+
+  test("an expired token is refused", async () => {
+    const brief = await id(["create", "--expires", "1"]);
+    await Bun.sleep(2_000);
+    const r = await withToken(brief, ["ps"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/macaroon caveat "expires = [0-9T:-]+Z" not satisfied: expired at/);
+  });
+
+  test("a tampered token is refused", async () => {
+    const token = await id(["create", "--op", "read"]);
+    const i = token.length - 6;
+    const tampered = token.slice(0, i) + (token[i] === "A" ? "B" : "A") + token.slice(i + 1);
+    const r = await withToken(tampered, ["ps"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("macaroon signature is not valid");
+    expect(r.stderr).not.toContain(tampered);
+  });
+
+  test("a revoked token is refused within a second", async () => {
+    const token = await id(["create"]);
+    expect((await withToken(token, ["ps"])).code).toBe(0);
+    await id(["revoke", token]);
+    await Bun.sleep(1_000);
+    expect((await withToken(token, ["ps"])).stderr).toContain("macaroon has been revoked");
+  });
+
+  test("agent id exec runs docker with a token without touching the client config", async () => {
+    const before = readFileSync(join(config, "config.json"), "utf8");
+    const r = await withToken(root, ["volume", "create", "made-with-root"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe("made-with-root");
+    expect(readFileSync(join(config, "config.json"), "utf8")).toBe(before);
+  });
+
+  test("the audit log names the failing caveat and never holds a token", async () => {
+    const log = readFileSync(join(state, "audit.log"), "utf8");
+    const events = log.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.some((e) => e["ruleId"] === "caveat:op" && e["decidedBy"] === "macaroon")).toBe(true);
+    expect(events.some((e) => e["ruleId"] === "caveat:container_id")).toBe(true);
+    expect(log).not.toContain(root);
+    expect(log).not.toContain(root.slice(-20));
+  });
+
+  test("agent id destroy (with the root macaroon) turns the requirement off", async () => {
+    await id(["set", "--clear"]);
+    expect((await docker(["ps"])).stderr).toContain(MISSING);
+    await id(["destroy", "--id", root]);
+    await Bun.sleep(1_000);
+    const ps = await docker(["ps"]);
+    expect(ps.stderr).toBe("");
+    expect(ps.code).toBe(0);
+    expect((await docker(["volume", "create", "after-destroy"])).code).toBe(0);
+    expect(agent.log()).not.toContain("docker event stream unavailable");
+  });
+});

@@ -1,0 +1,448 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { initAuthority, issueCertificate, revokeCertificates } from "../../../src/ca/index.ts";
+import { doctorExitCode, type Finding } from "../../../src/doctor/index.ts";
+import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { stateLayout } from "../../../src/store/layout.ts";
+import { agent, fixedClock, removeTempRoots, tempRoot } from "../install/helpers.ts";
+import {
+  days,
+  doctor,
+  fakePlatform,
+  finding,
+  healthyHost,
+  runningAgent,
+  snapshot,
+  type TestHost,
+} from "./helpers.ts";
+
+afterAll(removeTempRoots);
+
+const ORDER = ["socket", "docker", "policy", "state-dir", "ca", "certificates", "crl", "macaroon", "audit"];
+
+const caCtx = (host: TestHost, at = days(0)) => ({
+  fs: nodeFileSystem,
+  clock: fixedClock(at),
+  random: (n: number) => crypto.getRandomValues(new Uint8Array(n)),
+  caDir: stateLayout(host.stateDir).caDir,
+});
+
+describe("agent doctor on a healthy host", () => {
+  test("reports every check ok, in a fixed order, and exits 0", async () => {
+    const host = await healthyHost();
+    const r = await doctor(host, runningAgent(host));
+    expect(r.findings.map((f) => [f.check, f.status])).toEqual(ORDER.map((c) => [c, "ok"]));
+    expect([r.code, r.status]).toEqual([0, "ok"]);
+    expect(finding(r, "socket").message).toBe(`agent 1.2.3 answers on ${host.socket}; gates: policy, certificate.`);
+    expect(finding(r, "docker").message).toBe(`dockerd is configured to use the plugin "agent" (${host.dockerConfig}).`);
+    expect(finding(r, "policy").message).toMatch(/^.*policy\.yaml loads: 1 rules, sha256 [0-9a-f]{12}\.$/);
+    expect(finding(r, "ca").message).toMatch(
+      /^the CA certificate \(CN=doctor-ca, OU=.*\) expires on 2036-02-\d\d \(in 3650 days\); signing key here \(the CA's host\)\.$/,
+    );
+    expect(finding(r, "certificates").message).toBe(
+      "1 server/node certificate(s) in use; the first, server certificate docker1, expires on 2027-03-01 (in 365 days).",
+    );
+    expect(finding(r, "crl").message).toMatch(/crl\.pem is signed by this CA: 0 revoked, next update 2027-03-01\.$/);
+  });
+
+  test("prints one line per check and a count without --json", async () => {
+    const host = await healthyHost();
+    const r = await agent(
+      ["doctor", "--state-dir", host.stateDir, "--policy", host.policy, "--socket", host.socket, "--docker-config", host.dockerConfig],
+      { platform: fakePlatform(runningAgent(host)), clock: fixedClock() },
+    );
+    expect(r.code).toBe(0);
+    const lines = r.out.trimEnd().split("\n");
+    expect(lines[0]).toStartWith("ok    socket        agent 1.2.3 answers on");
+    expect(lines.at(-1)).toBe("0 failed, 0 warnings, 9 ok");
+  });
+
+  test("asks the agent GET / on the socket, and writes nothing anywhere", async () => {
+    const host = await healthyHost({ macaroons: true });
+    const calls: string[] = [];
+    const before = await snapshot(host.root);
+    await agent(
+      ["doctor", "--state-dir", host.stateDir, "--policy", host.policy, "--socket", host.socket, "--docker-config", host.dockerConfig],
+      { platform: fakePlatform(runningAgent(host, ["policy", "certificate", "macaroon"]), calls), clock: fixedClock() },
+    );
+    expect(calls).toEqual([`${host.socket} /`]);
+    expect(await snapshot(host.root)).toEqual(before);
+  });
+
+  test("--help documents the exit codes, 3 meaning warnings only", async () => {
+    const r = await agent(["doctor", "--help"]);
+    expect(r.out).toContain("Exit codes: 0 everything ok, 1 something failed, 2 usage error, 3 warnings only.");
+  });
+});
+
+describe("exit codes", () => {
+  const f = (status: Finding["status"]): Finding => ({ check: "x", status, message: "m" });
+  test("0 when all ok, 3 with warnings only, 1 as soon as anything failed", () => {
+    expect(doctorExitCode([f("ok"), f("ok")])).toBe(0);
+    expect(doctorExitCode([f("ok"), f("warn")])).toBe(3);
+    expect(doctorExitCode([f("warn"), f("fail"), f("ok")])).toBe(1);
+    expect(doctorExitCode([])).toBe(0);
+  });
+});
+
+describe("socket", () => {
+  test("fails when there is no socket: the agent is not running", async () => {
+    const host = await healthyHost();
+    await rm(host.socket);
+    const r = await doctor(host, runningAgent(host));
+    expect(finding(r, "socket")).toEqual({
+      check: "socket",
+      status: "fail",
+      message: `no socket at ${host.socket}: the agent is not running (systemctl status agent; journalctl -u agent).`,
+    });
+    expect(r.code).toBe(1);
+  });
+
+  test("fails when nothing answers on the socket (a stale socket)", async () => {
+    const host = await healthyHost();
+    const r = await doctor(host, () => {
+      throw new Error("ECONNREFUSED");
+    });
+    expect(finding(r, "socket")).toEqual({
+      check: "socket",
+      status: "fail",
+      message: `${host.socket} exists but no agent answers on it: a stale socket of a stopped agent? (systemctl restart agent)`,
+    });
+  });
+
+  test("fails when something else answers", async () => {
+    const host = await healthyHost();
+    for (const answer of [{ hello: "world" }, null, ["agent"], { name: "other" }]) {
+      const r = await doctor(host, () => answer);
+      expect(finding(r, "socket").message).toBe(`something answers on ${host.socket}, but it is not the agent.`);
+    }
+  });
+
+  test("warns (exit 3) when the running agent is another version than this executable", async () => {
+    const host = await healthyHost();
+    const r = await doctor(host, () => ({ ...(runningAgent(host)() as object), version: "1.2.2" }));
+    expect(finding(r, "socket")).toEqual({
+      check: "socket",
+      status: "warn",
+      message: `the agent on ${host.socket} runs 1.2.2 but this executable is 1.2.3: restart it after an upgrade (systemctl restart agent).`,
+    });
+    expect([r.code, r.status]).toEqual([3, "warn"]);
+  });
+
+  test("warns when the running agent enforces another policy than the file", async () => {
+    const host = await healthyHost();
+    const r = await doctor(host, () => ({ ...(runningAgent(host)() as object), policyHash: "00".repeat(32) }));
+    expect(finding(r, "socket").status).toBe("warn");
+    expect(finding(r, "socket").message).toContain(`enforces a different policy than ${host.policy}`);
+  });
+
+  test("warns when the running agent's gates differ from what the state directory switches on", async () => {
+    const host = await healthyHost({ macaroons: true });
+    const r = await doctor(host, runningAgent(host, ["policy", "certificate"]));
+    expect(finding(r, "socket")).toEqual({
+      check: "socket",
+      status: "warn",
+      message: `the agent on ${host.socket} runs the gates policy, certificate, but ${host.stateDir} switches on ` +
+        "policy, certificate, macaroon: it uses another state directory, or its last reload failed (journalctl -u agent).",
+    });
+  });
+});
+
+describe("docker", () => {
+  test("fails when daemon.json does not list the plugin: nothing is enforced", async () => {
+    const host = await healthyHost();
+    await writeFile(host.dockerConfig, '{"debug": true}');
+    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+      check: "docker",
+      status: "fail",
+      message: `dockerd does not use the plugin, so nothing is enforced: add "authorization-plugins": ["agent"] to ` +
+        `${host.dockerConfig} (agent install --configure-docker does it), then reload dockerd.`,
+    });
+  });
+
+  test("fails when dockerd cannot discover the socket (not in /run/docker/plugins, no spec)", async () => {
+    const host = await healthyHost();
+    await rm(join(host.specDir, "agent.spec"));
+    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+      check: "docker",
+      status: "fail",
+      message: `dockerd cannot find the plugin (dockerd is configured with agent): ${host.socket} is not in ` +
+        `/run/docker/plugins and no spec file in ${host.specDir} points to it.`,
+    });
+  });
+
+  test("finds the plugin by a NAME.json spec, under the spec's name", async () => {
+    const host = await healthyHost();
+    await rm(join(host.specDir, "agent.spec"));
+    await writeFile(join(host.specDir, "guard.json"), JSON.stringify({ Name: "guard", Addr: `unix://${host.socket}` }));
+    await writeFile(host.dockerConfig, '{"authorization-plugins": ["opa", "guard"]}');
+    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+      check: "docker",
+      status: "ok",
+      message: `dockerd is configured to use the plugin "guard" (${host.dockerConfig}); together with opa (every plugin must allow).`,
+    });
+  });
+
+  test("knows a socket in /run/docker/plugins needs no spec file", async () => {
+    const host = await healthyHost();
+    await rm(join(host.specDir, "agent.spec"));
+    for (const socket of ["/run/docker/plugins/agent.sock", "/var/run/docker/plugins/agent/agent.sock"]) {
+      const r = await doctor({ ...host, socket }, runningAgent(host));
+      expect(finding(r, "docker")).toEqual({ check: "docker", status: "ok", message: `dockerd is configured to use the plugin "agent" (${host.dockerConfig}).` });
+    }
+  });
+
+  test("accepts --authorization-plugin from a docker.service drop-in", async () => {
+    const host = await healthyHost();
+    await rm(host.dockerConfig);
+    const dropIns = host.path("etc/systemd/system/docker.service.d");
+    await mkdir(dropIns, { recursive: true });
+    await writeFile(join(dropIns, "authz.conf"), "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --authorization-plugin=agent\n");
+    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+      check: "docker",
+      status: "ok",
+      message: `dockerd is configured to use the plugin "agent" (${join(dropIns, "authz.conf")}).`,
+    });
+  });
+
+  test("fails when both a flag and daemon.json set plugins (dockerd refuses to start)", async () => {
+    const host = await healthyHost();
+    const dropIns = host.path("etc/systemd/system/docker.service.d");
+    await mkdir(dropIns, { recursive: true });
+    await writeFile(join(dropIns, "authz.conf"), "[Service]\nExecStart=/usr/sbin/dockerd --authorization-plugin=agent\n");
+    const message = finding(await doctor(host, runningAgent(host)), "docker");
+    expect(message.status).toBe("fail");
+    expect(message.message).toContain("dockerd refuses to start");
+  });
+
+  test("fails on a malformed daemon.json with the install's message", async () => {
+    const host = await healthyHost();
+    await writeFile(host.dockerConfig, "{");
+    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+      check: "docker",
+      status: "fail",
+      message: `${host.dockerConfig} is not valid JSON: fix it by hand (nothing was changed)`,
+    });
+  });
+});
+
+describe("policy", () => {
+  test("fails on a policy that does not load, citing the line", async () => {
+    const host = await healthyHost();
+    await writeFile(host.policy, "version: 1\nrules:\n  - id: x\n    who: [bob]\n    allow: [nope:nope]\n");
+    const f = finding(await doctor(host, () => ({})), "policy");
+    expect(f.status).toBe("fail");
+    expect(f.message).toMatch(/policy\.yaml:5:\d+: .*: the agent does not start with it \(a running agent keeps its previous policy\)\.$/);
+  });
+
+  test("fails when there is no policy file", async () => {
+    const host = await healthyHost();
+    await rm(host.policy);
+    const f = finding(await doctor(host, runningAgent(host)), "policy");
+    expect(f.status).toBe("fail");
+    expect(f.message).toStartWith(`no policy file at ${host.policy}: `);
+  });
+
+  test("warns when group or others can change the policy", async () => {
+    const host = await healthyHost();
+    await chmod(host.policy, 0o664);
+    expect(finding(await doctor(host, runningAgent(host)), "policy")).toEqual({
+      check: "policy",
+      status: "warn",
+      message: `${host.policy} is writable by group or others (mode 0664): whoever can write it decides who may do ` +
+        `what on this host. chmod 644 ${host.policy}`,
+    });
+  });
+});
+
+describe("state-dir", () => {
+  test("fails when group or others can write it, warns when they can read it", async () => {
+    const host = await healthyHost();
+    await chmod(host.stateDir, 0o777);
+    expect(finding(await doctor(host, runningAgent(host)), "state-dir")).toEqual({
+      check: "state-dir",
+      status: "fail",
+      message: `${host.stateDir} is writable by group or others (mode 0777): they could replace the keys or the CA. chmod 700 ${host.stateDir}`,
+    });
+    await chmod(host.stateDir, 0o750);
+    expect(finding(await doctor(host, runningAgent(host)), "state-dir")).toEqual({
+      check: "state-dir",
+      status: "warn",
+      message: `${host.stateDir} is readable by group or others (mode 0750). chmod 700 ${host.stateDir}`,
+    });
+  });
+
+  test("warns when it does not exist yet, fails when it is a file", async () => {
+    const host = await healthyHost({ ca: false });
+    await rm(host.stateDir, { recursive: true });
+    expect(finding(await doctor(host, runningAgent(host, ["policy"])), "state-dir").status).toBe("warn");
+    await writeFile(host.stateDir, "x");
+    expect(finding(await doctor(host, runningAgent(host, ["policy"])), "state-dir")).toEqual({
+      check: "state-dir",
+      status: "fail",
+      message: `${host.stateDir} is not a directory: move it away and restart the agent.`,
+    });
+  });
+});
+
+describe("ca, certificates, crl", () => {
+  test("says the certificate gate is off when there is no CA", async () => {
+    const host = await healthyHost({ ca: false });
+    const r = await doctor(host, runningAgent(host, ["policy"]));
+    expect(finding(r, "ca").status).toBe("ok");
+    expect(finding(r, "ca").message).toContain("the certificate gate is off");
+    expect(r.findings.map((f) => f.check)).not.toContain("crl");
+    expect(r.code).toBe(0);
+  });
+
+  test("warns under 30 days before the CA expires, fails once it has", async () => {
+    const host = await healthyHost();
+    const soon = finding(await doctor(host, runningAgent(host), { at: days(3640) }), "ca");
+    expect(soon.status).toBe("warn");
+    expect(soon.message).toMatch(/expires on 2036-02-\d\d \(in 10 days\); signing key here/);
+    const late = finding(await doctor(host, runningAgent(host), { at: days(3652) }), "ca");
+    expect(late.status).toBe("fail");
+    expect(late.message).toMatch(/expired on 2036-02-\d\d: every certificate it issued is refused\. Create a new CA and reissue\.$/);
+  });
+
+  test("warns when a server certificate in the index expires within 30 days", async () => {
+    const host = await healthyHost();
+    const f = finding(await doctor(host, runningAgent(host), { at: days(350) }), "certificates");
+    expect(f).toEqual({
+      check: "certificates",
+      status: "warn",
+      message: "server certificate docker1 expires on 2027-03-01 (in 15 days). Renew with: agent ca renew NAME --kind server|node",
+    });
+  });
+
+  test("looks only at the newest unrevoked certificate per server (renewed ones are not in use)", async () => {
+    const host = await healthyHost();
+    const later = caCtx(host, days(300));
+    await issueCertificate(later, { kind: "server", name: "docker1", days: 365 }, { dir: host.path("out2") });
+    await issueCertificate(later, { kind: "server", name: "old", days: 10 }, { dir: host.path("out3") });
+    await revokeCertificates(later, { target: "old" } as never).catch(() => undefined);
+    const f = finding(await doctor(host, runningAgent(host), { at: days(350) }), "certificates");
+    expect(f.message).not.toContain("docker1 expires on 2027-03-01");
+  });
+
+  test("says whether this host holds the CA key, and fails when the key is readable by others", async () => {
+    const host = await healthyHost();
+    const key = join(stateLayout(host.stateDir).caDir, "cluster.key");
+    await chmod(key, 0o644);
+    expect(finding(await doctor(host, runningAgent(host)), "ca")).toEqual({
+      check: "ca",
+      status: "fail",
+      message: `${key} is readable by group or others (mode 0644): whoever reads it can issue certificates. chmod 600 ${key}`,
+    });
+    await rm(key);
+    expect(finding(await doctor(host, runningAgent(host)), "ca").message).toEndWith("certificate only (a fleet host).");
+  });
+
+  test("fails on a CA certificate that is not a certificate", async () => {
+    const host = await healthyHost();
+    await writeFile(join(stateLayout(host.stateDir).caDir, "cluster.crt"), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    const f = finding(await doctor(host, runningAgent(host)), "ca");
+    expect(f.status).toBe("fail");
+    expect(f.message).toContain("cluster.crt is not a readable certificate");
+  });
+
+  test("warns without crl.pem: revocations are not enforced here", async () => {
+    const host = await healthyHost();
+    const crl = join(stateLayout(host.stateDir).caDir, "crl.pem");
+    await rm(crl);
+    expect(finding(await doctor(host, runningAgent(host)), "crl")).toEqual({
+      check: "crl",
+      status: "warn",
+      message: `no ${crl}: no certificate counts as revoked here. Copy crl.pem from the CA's host after every revoke.`,
+    });
+  });
+
+  test("fails on a CRL signed by another CA (the agent would not start with it)", async () => {
+    const host = await healthyHost();
+    const other = await tempRoot("agent-other-ca-");
+    await initAuthority({ ...caCtx(host), caDir: other }, { name: "other" });
+    await writeFile(join(stateLayout(host.stateDir).caDir, "crl.pem"), await Bun.file(join(other, "crl.pem")).text());
+    const f = finding(await doctor(host, runningAgent(host)), "crl");
+    expect(f).toEqual({
+      check: "crl",
+      status: "fail",
+      message: "the CRL (crl.pem) is unreadable or not signed by this CA: the agent will not start (or reload) with it.",
+    });
+  });
+
+  test("warns when the CRL is past its next update", async () => {
+    const host = await healthyHost();
+    const f = finding(await doctor(host, runningAgent(host), { at: days(400) }), "crl");
+    expect(f.status).toBe("warn");
+    expect(f.message).toContain("is past its next update (2027-03-01): the agent still enforces it");
+  });
+});
+
+describe("macaroon", () => {
+  test("says the gate is on with the key count and current key id", async () => {
+    const host = await healthyHost({ macaroons: true });
+    const f = finding(await doctor(host, runningAgent(host, ["policy", "certificate", "macaroon"])), "macaroon");
+    expect(f.status).toBe("ok");
+    expect(f.message).toMatch(/^macaroon gate on: 1 active root key\(s\), current key id [0-9a-f]{8}\.$/);
+  });
+
+  test("fails when keys.json is readable by others", async () => {
+    const host = await healthyHost({ macaroons: true });
+    const keys = stateLayout(host.stateDir).macaroonKeys;
+    await chmod(keys, 0o644);
+    expect(finding(await doctor(host, runningAgent(host, ["policy", "certificate", "macaroon"])), "macaroon")).toEqual({
+      check: "macaroon",
+      status: "fail",
+      message: `${keys} is readable by group or others (mode 0644): whoever reads it can mint tokens. chmod 600 ${keys}`,
+    });
+  });
+
+  test("fails on a corrupt keyring without printing any of it", async () => {
+    const host = await healthyHost({ macaroons: true });
+    const keys = stateLayout(host.stateDir).macaroonKeys;
+    const secret = "c2VjcmV0LXJvb3Qta2V5LW1hdGVyaWFsLXRoYXQtbXVzdC1ub3QtbGVhaw";
+    await writeFile(keys, `{"version":1,"current":"x","keys":[{"id":"x","key":"${secret}"`, { mode: 0o600 });
+    const r = await doctor(host, runningAgent(host, ["policy", "certificate", "macaroon"]));
+    expect(finding(r, "macaroon").status).toBe("fail");
+    expect(r.out + r.err).not.toContain(secret);
+  });
+});
+
+describe("audit", () => {
+  test("ok when the log is writable, fail when not, warn when others can read it", async () => {
+    const host = await healthyHost();
+    const log = stateLayout(host.stateDir).auditLog;
+    await writeFile(log, "{}\n", { mode: 0o600 });
+    expect(finding(await doctor(host, runningAgent(host)), "audit")).toEqual({
+      check: "audit",
+      status: "ok",
+      message: `${log} is writable (0.0 MiB).`,
+    });
+    await chmod(log, 0o400);
+    expect(finding(await doctor(host, runningAgent(host)), "audit")).toEqual({
+      check: "audit",
+      status: "fail",
+      message: `${log} is not writable (mode 0400): decisions are not recorded. chmod 600 ${log}`,
+    });
+    await chmod(log, 0o644);
+    expect(finding(await doctor(host, runningAgent(host)), "audit").status).toBe("warn");
+  });
+
+  test("a flag given twice is a usage error (exit 2), not a guess", async () => {
+    const host = await healthyHost();
+    const r = await agent(["doctor", "--socket", host.socket, "--socket", "/elsewhere.sock"]);
+    expect([r.code, r.err]).toEqual([2, "agent: --socket was given more than once [ERR_USAGE]\n"]);
+  });
+
+  test("fails when the audit log path is a directory", async () => {
+    const host = await healthyHost();
+    const log = host.path("audit-dir");
+    await mkdir(log);
+    expect(finding(await doctor(host, runningAgent(host), { args: ["--audit-log", log] }), "audit")).toEqual({
+      check: "audit",
+      status: "fail",
+      message: `${log} is a directory, not the audit log: move it away.`,
+    });
+  });
+});

@@ -1,0 +1,160 @@
+/** Fixtures for the `agent id` command tests: temp dirs, a fake daemon on the platform port, runCli. */
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import type { CliContext } from "../../../src/cli/context.ts";
+import { idCommands } from "../../../src/cli/id.ts";
+import { runCli } from "../../../src/cli/index.ts";
+import type { Clock, Platform, RandomBytes } from "../../../src/ports.ts";
+import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+
+export const WEB_ID = "3f2a9c".padEnd(64, "1");
+export const NUMERIC_ID = "0123".padEnd(64, "7");
+export const TINY_ID = `sha256:${"c0ffee".padEnd(64, "3")}`;
+export const NOW = new Date("2026-03-01T12:00:00.250Z");
+export const fixedClock: Clock = () => new Date(NOW.getTime());
+
+let seedCounter = 0;
+export function seededRandom(seed = `run ${++seedCounter}`): RandomBytes {
+  let counter = 0;
+  const encoder = new TextEncoder();
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let filled = 0; filled < n; filled += 32) {
+      out.set(sha256(encoder.encode(`${seed}:${counter++}`)).subarray(0, Math.min(32, n - filled)), filled);
+    }
+    return out;
+  };
+}
+
+const dirs: string[] = [];
+
+export async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "agent-id-test-"));
+  dirs.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
+export interface FetchCall {
+  readonly socket: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+}
+
+export interface SpawnCall {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  /** config.json in DOCKER_CONFIG as the command saw it. */
+  readonly config: string | undefined;
+}
+
+export interface FakePlatform extends Platform {
+  readonly fetches: FetchCall[];
+  readonly spawns: SpawnCall[];
+  exitCode: number;
+}
+
+/** A daemon with container web (also "0123...") and image tiny:latest; /missing.sock is unreachable. */
+export function fakePlatform(): FakePlatform {
+  const containers: Record<string, string> = {
+    web: WEB_ID,
+    "3f2a9c": WEB_ID,
+    [WEB_ID]: WEB_ID,
+    "0123": NUMERIC_ID,
+  };
+  const images: Record<string, string> = { "tiny:latest": TINY_ID, tiny: TINY_ID };
+  const platform: FakePlatform = {
+    fetches: [],
+    spawns: [],
+    exitCode: 0,
+    unixFetch(socket, path, init) {
+      const headers: Record<string, string> = {};
+      new Headers(init?.headers).forEach((value, name) => void (headers[name] = value));
+      platform.fetches.push({ socket, path, headers });
+      if (socket === "/missing.sock") return Promise.reject(new Error("ENOENT"));
+      const m = /^\/(containers|images)\/(.+)\/json$/.exec(path);
+      const table = m?.[1] === "containers" ? containers : images;
+      const id = m ? table[decodeURIComponent(m[2]!)] : undefined;
+      return Promise.resolve(
+        id === undefined
+          ? new Response(JSON.stringify({ message: "No such object" }), { status: 404 })
+          : new Response(JSON.stringify({ Id: id }), { status: 200 }),
+      );
+    },
+    async spawn(command, args, env) {
+      if (command === "rm") {
+        await rm(args[args.length - 1]!, { recursive: true, force: true });
+        return { exitCode: 0 };
+      }
+      let config: string | undefined;
+      try {
+        config = readFileSync(join(env["DOCKER_CONFIG"] ?? "/nonexistent", "config.json"), "utf8");
+      } catch {
+        config = undefined;
+      }
+      platform.spawns.push({ command, args, env, config });
+      return { exitCode: platform.exitCode };
+    },
+    serveUnix: () => Promise.reject(new Error("not in id tests")),
+    onSignal: () => () => {},
+    watchFile: () => () => {},
+    sleep: () => Promise.resolve(),
+    pid: 1,
+    monotonicMs: () => 0,
+  };
+  return platform;
+}
+
+export interface CliRun {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+  /** The last line of stdout (where tokens go). */
+  readonly last: string;
+}
+
+export interface IdEnv {
+  readonly stateDir: string;
+  readonly dockerConfig: string;
+  readonly platform: FakePlatform;
+  run(args: readonly string[], options?: { clock?: Clock; env?: Record<string, string> }): Promise<CliRun>;
+}
+
+/** A temp state dir and DOCKER_CONFIG; `run` calls `agent id ...` with --state-dir. */
+export async function idEnv(): Promise<IdEnv> {
+  const root = await tempDir();
+  const stateDir = join(root, "state");
+  const dockerConfig = join(root, "docker-config");
+  const platform = fakePlatform();
+  const random = seededRandom(root);
+  return {
+    stateDir,
+    dockerConfig,
+    platform,
+    async run(args, options = {}) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const ctx: CliContext = {
+        fs: nodeFileSystem,
+        clock: options.clock ?? fixedClock,
+        random,
+        env: { DOCKER_CONFIG: dockerConfig, HOME: root, TMPDIR: root, ...options.env },
+        output: { out: (t) => void out.push(t), err: (t) => void err.push(t) },
+        build: { version: "test", commit: "test" },
+        platform,
+      };
+      // --state-dir right after the verb, so it never lands after `--` (exec).
+      const argv = ["id", ...args.slice(0, 1), "--state-dir", stateDir, ...args.slice(1)];
+      const code = await runCli(argv, ctx, [idCommands]);
+      const stdout = out.join("");
+      return { code, out: stdout, err: err.join(""), last: stdout.trimEnd().split("\n").at(-1) ?? "" };
+    },
+  };
+}
