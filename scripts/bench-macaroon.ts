@@ -85,7 +85,7 @@ const gate = macaroonGate({
     containerOfExec: () => Promise.resolve(undefined),
   },
 });
-const facts = buildFacts(
+const built = buildFacts(
   JSON.stringify({
     RequestMethod: "POST",
     RequestUri: "/v1.41/commit?container=web&repo=tiny&tag=latest",
@@ -94,7 +94,8 @@ const facts = buildFacts(
   }),
   "request",
 );
-if (isDecision(facts)) throw new Error(`bench request refused: ${facts.reason}`);
+if (isDecision(built)) throw new Error(`bench request refused: ${built.reason}`);
+const facts = built;
 
 async function cachedGate(): Promise<void> {
   const verdict = await gate.check(facts);
@@ -133,8 +134,20 @@ print(json.dumps({"ops": n / (time.perf_counter() - start)}))
 
 async function pymacaroons(): Promise<number | undefined> {
   try {
-    const proc = Bun.spawn(["/usr/bin/python3", "-c", PYTHON], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
-    proc.stdin.write(JSON.stringify({ token, key: KEY_TEXT, container: WEB_ID, image: TINY_ID, seconds: DURATION_MS / 1000 }));
+    const proc = Bun.spawn(["/usr/bin/python3", "-c", PYTHON], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    proc.stdin.write(
+      JSON.stringify({
+        token,
+        key: KEY_TEXT,
+        container: WEB_ID,
+        image: TINY_ID,
+        seconds: DURATION_MS / 1000,
+      }),
+    );
     await proc.stdin.end();
     const [out, err, code] = await Promise.all([
       new Response(proc.stdout).text(),
@@ -153,7 +166,9 @@ async function pymacaroons(): Promise<number | undefined> {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-console.log(`macaroon verification, a ${token.length}-character V2 token with 5 caveats (${DURATION_MS} ms each)`);
+console.log(
+  `macaroon verification, a ${token.length}-character V2 token with 5 caveats (${DURATION_MS} ms each)`,
+);
 const cold = await measure(coldVerify);
 const cached = await measure(cachedGate);
 const py = await pymacaroons();
@@ -161,6 +176,10 @@ console.log(`  agent, cold (decode + HMAC chain + 5 caveats):        ${fmt(cold)
 console.log(`  agent gate, cached token (5 caveats vs the request): ${fmt(cached)} ops/s`);
 if (py !== undefined) {
   console.log(`  pymacaroons 0.13 (deserialize + verify, 5 caveats):  ${fmt(py)} ops/s`);
-  console.log(`  ratios: cold ${(cold / py).toFixed(1)}x pymacaroons, cached ${(cached / py).toFixed(1)}x pymacaroons`);
+  console.log(
+    `  ratios: cold ${(cold / py).toFixed(1)}x pymacaroons, cached ${(cached / py).toFixed(1)}x pymacaroons`,
+  );
 }
-console.log(`  cache speed-up: ${(cached / cold).toFixed(1)}x  (gate stats ${JSON.stringify(gate.cacheStats())})`);
+console.log(
+  `  cache speed-up: ${(cached / cold).toFixed(1)}x  (gate stats ${JSON.stringify(gate.cacheStats())})`,
+);

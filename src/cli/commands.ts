@@ -6,4 +6,10 @@ import { auditCommands } from "./audit.ts";
 import { caCommands } from "./ca.ts";
 import { idCommands } from "./id.ts";
 
-export const commandGroups: CommandGroup[] = [serveCommands, policyCommands, auditCommands, caCommands, idCommands];
+export const commandGroups: CommandGroup[] = [
+  serveCommands,
+  policyCommands,
+  auditCommands,
+  caCommands,
+  idCommands,
+];

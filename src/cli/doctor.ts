@@ -8,6 +8,7 @@ import {
   overallStatus,
   runDoctor,
 } from "../doctor/index.ts";
+import { AgentError } from "../errors.ts";
 import { HOST_PATHS } from "../install/index.ts";
 import { stateLayout } from "../store/layout.ts";
 import {
@@ -18,13 +19,21 @@ import {
   resolveStateDir,
 } from "./context.ts";
 
+/** As cac parses them: a repeated flag arrives as a list. */
 interface DoctorCliOptions {
   readonly json?: boolean;
-  readonly stateDir?: string;
-  readonly policy?: string;
-  readonly socket?: string;
-  readonly dockerConfig?: string;
-  readonly auditLog?: string;
+  readonly stateDir?: unknown;
+  readonly policy?: unknown;
+  readonly socket?: unknown;
+  readonly dockerConfig?: unknown;
+  readonly auditLog?: unknown;
+}
+
+/** cac turns a repeated flag into a list: refuse that rather than guess which one was meant. */
+export function singleOption(value: unknown, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) throw new AgentError("ERR_USAGE", `${flag} was given more than once`);
+  return String(value);
 }
 
 const LABEL = { ok: "ok  ", warn: "WARN", fail: "FAIL" } as const;
@@ -47,13 +56,13 @@ function render(findings: readonly Finding[]): string {
 }
 
 export async function doctor(ctx: CliContext, options: DoctorCliOptions): Promise<ExitCode> {
-  const stateDir = resolveStateDir(options.stateDir, ctx.env);
+  const stateDir = resolveStateDir(singleOption(options.stateDir, "--state-dir"), ctx.env);
   const target: DoctorTarget = {
     stateDir,
-    policy: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE,
-    socket: options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET,
-    dockerConfig: options.dockerConfig ?? HOST_PATHS.dockerConfig,
-    auditLog: options.auditLog ?? stateLayout(stateDir).auditLog,
+    policy: singleOption(options.policy, "--policy") ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE,
+    socket: singleOption(options.socket, "--socket") ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET,
+    dockerConfig: singleOption(options.dockerConfig, "--docker-config") ?? HOST_PATHS.dockerConfig,
+    auditLog: singleOption(options.auditLog, "--audit-log") ?? stateLayout(stateDir).auditLog,
   };
   const findings = await runDoctor(
     {

@@ -23,19 +23,20 @@ import {
 import { loadPolicy } from "../policy/index.ts";
 import { joinPath } from "../store/path.ts";
 import type { CliContext, ExitCode } from "./context.ts";
-import { addDoctorCommand } from "./doctor.ts";
+import { addDoctorCommand, singleOption } from "./doctor.ts";
 
+/** As cac parses them: a repeated flag arrives as a list. */
 interface InstallCliOptions {
   readonly dryRun?: boolean;
-  readonly prefix?: string;
+  readonly prefix?: unknown;
   readonly configureDocker?: boolean;
-  readonly policy?: string;
-  readonly binary?: string;
+  readonly policy?: unknown;
+  readonly binary?: unknown;
 }
 
 interface UninstallCliOptions {
   readonly dryRun?: boolean;
-  readonly prefix?: string;
+  readonly prefix?: unknown;
   readonly configureDocker?: boolean;
   readonly purge?: boolean;
 }
@@ -46,9 +47,10 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 /** Targets `systemctl enable` links the unit into (its WantedBy=). */
 const ENABLE_TARGETS = ["multi-user.target.wants", "docker.service.wants"];
 
-function hostPaths(prefix: unknown): HostPaths {
+function hostPaths(option: unknown): HostPaths {
+  const prefix = singleOption(option, "--prefix");
   if (prefix === undefined) return underPrefix("/");
-  if (typeof prefix !== "string" || !prefix.startsWith("/")) {
+  if (!prefix.startsWith("/")) {
     throw new AgentError("ERR_USAGE", "--prefix needs an absolute directory (e.g. --prefix /mnt/image)");
   }
   return underPrefix(prefix);
@@ -84,14 +86,15 @@ async function installFacts(
   paths: HostPaths,
   options: InstallCliOptions,
 ): Promise<InstallFacts> {
-  const binary = await executable(ctx, options.binary);
+  const binary = await executable(ctx, singleOption(options.binary, "--binary"));
+  const policyFile = singleOption(options.policy, "--policy");
   const installed = await ctx.fs.stat(paths.binary);
   const dockerConfig = await ctx.fs.stat(paths.dockerConfig);
   let newPolicy: InstallFacts["newPolicy"];
-  if (options.policy !== undefined) {
-    const text = await ctx.fs.readText(options.policy);
-    loadPolicy(text, options.policy); // refuses an invalid policy before anything changes
-    newPolicy = { text, source: options.policy };
+  if (policyFile !== undefined) {
+    const text = await ctx.fs.readText(policyFile);
+    loadPolicy(text, policyFile); // refuses an invalid policy before anything changes
+    newPolicy = { text, source: policyFile };
   }
   return {
     binary,
@@ -222,10 +225,10 @@ const EXIT_CODES =
 /** Help for a top-level command, on the CLI's own output (cac's default writes to the console). */
 function renderHelp(cli: CAC): string {
   const command = cli.matchedCommand ?? cli.globalCommand;
-  const options = [
-    ...command.options,
-    ...cli.globalCommand.options.filter((o) => !command.options.includes(o)),
-  ];
+  const globals = cli.globalCommand.options.filter((g) =>
+    !command.options.some((o) => o.rawName === g.rawName)
+  );
+  const options = [...command.options, ...globals];
   const width = Math.max(0, ...options.map((o) => o.rawName.length));
   const lines = [command.description, "", `Usage: agent ${command.usageText ?? command.rawName}`, ""];
   if (options.length > 0) {

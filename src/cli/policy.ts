@@ -58,7 +58,8 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
   const facts = buildFacts(wire, "request");
   const decision = isDecision(facts) ? facts : await decide(facts, [policyGate(policy)]);
   const action = decision.facts?.route?.action ?? null;
-  const actionText = action ?? (decision.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
+  const actionText = action ??
+    (decision.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
   if (options.json) {
     ctx.output.out(
       JSON.stringify({

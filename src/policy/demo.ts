@@ -35,7 +35,10 @@ rules:
       - container:top
       - container:stats
       - container:changes
-      - "image:*"
+      - image:list
+      - image:inspect
+      - image:history
+      - image:pull
       - "system:*"
       - network:list
       - network:inspect

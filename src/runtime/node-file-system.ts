@@ -83,7 +83,13 @@ export const nodeFileSystem: FileSystem = {
   async stat(path): Promise<FileInfo | undefined> {
     try {
       const s = await fs.stat(path);
-      return { mode: s.mode & 0o7777, size: s.size, mtimeMs: s.mtimeMs, isDirectory: s.isDirectory(), uid: s.uid };
+      return {
+        mode: s.mode & 0o7777,
+        size: s.size,
+        mtimeMs: s.mtimeMs,
+        isDirectory: s.isDirectory(),
+        uid: s.uid,
+      };
     } catch (err) {
       if ((err as { code?: string }).code === "ENOENT") return undefined;
       throw ioError(path, err);

@@ -36,6 +36,18 @@ const MAX_BACKOFF_MS = 5_000;
 /** A stream that lasted this long counts as a recovery: the next failure is reported again. */
 const HEALTHY_MS = 10_000;
 
+/** Sleeps, but wakes as soon as `signal` aborts (stopping must not wait out a backoff). */
+function pause(platform: Platform, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    void platform.sleep(ms).then(done);
+  });
+}
+
 /** The X-Macaroon the agent sends on its own calls, from the macaroon gate in force (none when it is off). */
 export function internalHeadersOf(gates: readonly Gate[]): Readonly<Record<string, string>> {
   const gate = gates.find(isMacaroonGate);
@@ -94,7 +106,7 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
           `docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`,
         );
       }
-      await platform.sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)));
+      await pause(platform, Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)), signal);
     }
   }
 

@@ -58,7 +58,18 @@ maybe("agent id with a running plugin and dockerd", () => {
   const docker = (args: string[]) => dockerd.docker(args);
   /** One docker command with a token, through `agent id exec` (config.json untouched). */
   const withToken = (token: string, args: string[]) =>
-    agentCli(["id", "exec", "--state-dir", state, token, "--", "docker", "-H", `unix://${dockerd.socket}`, ...args], {
+    agentCli([
+      "id",
+      "exec",
+      "--state-dir",
+      state,
+      token,
+      "--",
+      "docker",
+      "-H",
+      `unix://${dockerd.socket}`,
+      ...args,
+    ], {
       DOCKER_CONFIG: config,
     });
 
@@ -78,7 +89,17 @@ maybe("agent id with a running plugin and dockerd", () => {
     dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugins: [plugin] });
     await importTinyImage(dockerd, dir);
     for (const name of ["svc", "other"]) {
-      const r = await docker(["run", "-d", "--name", name, "--network", "none", "tiny:latest", "sleep", "600"]);
+      const r = await docker([
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        "tiny:latest",
+        "sleep",
+        "600",
+      ]);
       if (r.code !== 0) throw new Error(`docker run ${name}: ${r.stderr}`);
       if (name === "svc") svcId = r.stdout.trim();
     }
@@ -105,7 +126,9 @@ maybe("agent id with a running plugin and dockerd", () => {
   test("a read-only token set as the client default lists containers and cannot create a volume", async () => {
     const read = await id(["create", "--op", "read"]);
     await id(["set", read]);
-    expect(JSON.parse(readFileSync(join(config, "config.json"), "utf8")).HttpHeaders["X-Macaroon"]).toBe(read);
+    expect(JSON.parse(readFileSync(join(config, "config.json"), "utf8")).HttpHeaders["X-Macaroon"]).toBe(
+      read,
+    );
     const ps = await docker(["ps", "--format", "{{.Names}}"]);
     expect(ps.code).toBe(0);
     expect(ps.stdout).toContain("svc");
@@ -115,30 +138,48 @@ maybe("agent id with a running plugin and dockerd", () => {
     expect((await withToken(root, ["volume", "ls", "-q"])).stdout).not.toContain("v1");
   });
 
-  test("a container-scoped token works on that container by name and short id, and nowhere else", async () => {
-    const scoped = await id(["create", "--container-id", "svc"]);
-    const logs = await withToken(scoped, ["logs", "svc"]);
-    expect(logs.stderr).toBe("");
-    expect(logs.code).toBe(0);
-    expect((await withToken(scoped, ["logs", svcId.slice(0, 12)])).code).toBe(0);
-    const exec = await withToken(scoped, ["exec", "svc", "echo", "inside"]);
-    expect(exec.stderr).toBe("");
-    expect(exec.stdout.trim()).toBe("inside");
-    const elsewhere = await withToken(scoped, ["logs", "other"]);
-    expect(elsewhere.code).not.toBe(0);
-    expect(elsewhere.stderr).toContain('the request acts on container "other", not on this token\'s container');
-    expect((await withToken(scoped, ["exec", "other", "true"])).code).not.toBe(0);
-    expect((await withToken(scoped, ["ps"])).stderr).toContain("container:list does not act on a container");
-    const stop = await withToken(scoped, ["stop", "-t", "1", svcId.slice(0, 12)]);
-    expect(stop.stderr).toBe("");
-    expect(stop.code).toBe(0);
-  }, 60_000);
+  test(
+    "a container-scoped token works on that container by name and short id, and nowhere else",
+    async () => {
+      const scoped = await id(["create", "--container-id", "svc"]);
+      const logs = await withToken(scoped, ["logs", "svc"]);
+      expect(logs.stderr).toBe("");
+      expect(logs.code).toBe(0);
+      expect((await withToken(scoped, ["logs", svcId.slice(0, 12)])).code).toBe(0);
+      const exec = await withToken(scoped, ["exec", "svc", "echo", "inside"]);
+      expect(exec.stderr).toBe("");
+      expect(exec.stdout.trim()).toBe("inside");
+      const elsewhere = await withToken(scoped, ["logs", "other"]);
+      expect(elsewhere.code).not.toBe(0);
+      expect(elsewhere.stderr).toContain(
+        'the request acts on container "other", not on this token\'s container',
+      );
+      expect((await withToken(scoped, ["exec", "other", "true"])).code).not.toBe(0);
+      expect((await withToken(scoped, ["ps"])).stderr).toContain(
+        "container:list does not act on a container",
+      );
+      const stop = await withToken(scoped, ["stop", "-t", "1", svcId.slice(0, 12)]);
+      expect(stop.stderr).toBe("");
+      expect(stop.code).toBe(0);
+    },
+    60_000,
+  );
 
   test("a name reused by a new container does not inherit the old container's token", async () => {
     const scoped = await id(["create", "--container-id", "other"]);
     expect((await withToken(scoped, ["logs", "other"])).code).toBe(0);
     expect((await withToken(root, ["rm", "-f", "other"])).code).toBe(0);
-    const again = await withToken(root, ["run", "-d", "--name", "other", "--network", "none", "tiny:latest", "sleep", "600"]);
+    const again = await withToken(root, [
+      "run",
+      "-d",
+      "--name",
+      "other",
+      "--network",
+      "none",
+      "tiny:latest",
+      "sleep",
+      "600",
+    ]);
     expect(again.code).toBe(0);
     await Bun.sleep(300); // the daemon's events reach the agent's resolver cache
     const r = await withToken(scoped, ["logs", "other"]);
@@ -180,14 +221,32 @@ maybe("agent id with a running plugin and dockerd", () => {
     expect(readFileSync(join(config, "config.json"), "utf8")).toBe(before);
   });
 
-  test("the audit log names the failing caveat and never holds a token", async () => {
+  test("the audit log names the failing caveat and never holds a token", () => {
     const log = readFileSync(join(state, "audit.log"), "utf8");
     const events = log.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.some((e) => e["ruleId"] === "caveat:op" && e["decidedBy"] === "macaroon")).toBe(true);
     expect(events.some((e) => e["ruleId"] === "caveat:container_id")).toBe(true);
+    // The agent's own event stream (for its name cache) passed the gate with its internal token.
+    expect(events.some((e) => e["action"] === "system:events" && e["allow"] === true)).toBe(true);
     expect(log).not.toContain(root);
     expect(log).not.toContain(root.slice(-20));
   });
+
+  test("with macaroons on, the plugin stops promptly and restarts with the gate on", async () => {
+    const started = performance.now();
+    expect(await agent.stop()).toBe(0);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    agent = await startAgent({
+      stateDir: state,
+      socket: join(dir, "agent.sock"),
+      policyFile: join(dir, "policy.yaml"),
+      args: ["--docker-socket", dockerd.socket],
+    });
+    expect(agent.log()).toContain("gates: policy, macaroon");
+    expect((await withToken(root, ["ps"])).code).toBe(0);
+    const scoped = await id(["create", "--container-id", "svc"]);
+    expect((await withToken(scoped, ["logs", "svc"])).code).toBe(0);
+  }, 60_000);
 
   test("agent id destroy (with the root macaroon) turns the requirement off", async () => {
     await id(["set", "--clear"]);

@@ -171,7 +171,7 @@ describe("agent id create", () => {
     expect(narrowed.last.startsWith("{")).toBe(true);
     const mixed = await elsewhere.run(["create", "--from", parent, "--secret", "long passphrase"]);
     expect(mixed.code).toBe(2);
-  });
+  }, 30_000); // scrypt (N=2^17) runs several times
 
   test("--from with ids resolves them with the token being attenuated", async () => {
     const env = await idEnv();
@@ -207,5 +207,5 @@ describe("agent id create", () => {
     ]);
     const gate = (await loadMacaroonGate(nodeFileSystem, stateLayout(env.stateDir), fixedClock))!;
     expect((await gate.check(facts("GET", "/containers/json", { token: offline.last }))).allow).toBe(true);
-  });
+  }, 30_000); // scrypt (N=2^17) runs several times
 });

@@ -83,7 +83,7 @@ describe("agent id init and show", () => {
     expect((await loadKeyring(nodeFileSystem, stateLayout(b.stateDir)))!.current).toBe(keyId);
     expect(first.out).not.toContain("correct horse");
     expect(second.err).not.toContain("correct horse");
-  });
+  }, 30_000); // scrypt (N=2^17) runs several times
 
   test("reads the passphrase from a file and refuses short ones", async () => {
     const env = await idEnv();
@@ -95,7 +95,7 @@ describe("agent id init and show", () => {
     expect(short.err).toBe("agent: the passphrase must be at least 8 characters [ERR_USAGE]\n");
     const saltOnly = await (await idEnv()).run(["init", "--salt", "QLrUayj2z-1fVE33FERnCg"]);
     expect(saltOnly.err).toBe("agent: --salt needs --secret [ERR_USAGE]\n");
-  });
+  }, 30_000); // scrypt (N=2^17) runs several times
 
   test("keeps a passphrase that looks like a number exactly as typed", async () => {
     const a = await idEnv();
@@ -108,7 +108,7 @@ describe("agent id init and show", () => {
     const different = await c.run(["init", "--secret", "1e10000", `--salt=${first.salt}`]);
     expect(same.last).not.toBe(different.last);
     expect(same.last).toBe((await a.run(["show"])).last);
-  });
+  }, 30_000); // scrypt (N=2^17) runs several times
 });
 
 describe("agent id revoke, rotate, retire, keys", () => {

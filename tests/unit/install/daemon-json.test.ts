@@ -75,13 +75,19 @@ describe("daemon.json", () => {
 
   test("the error never quotes the file's content (it may hold credentials)", () => {
     const secret = "s3cr3t-registry-password";
-    const err = caught(() => withAuthorizationPlugin(`{"registry-password": "${secret}" oops}`, "agent", FILE));
+    const err = caught(() =>
+      withAuthorizationPlugin(`{"registry-password": "${secret}" oops}`, "agent", FILE)
+    );
     expect(err.code).toBe("ERR_DOCKER_CONFIG");
     expect(`${err.message} ${err.detail ?? ""}`).not.toContain(secret);
   });
 
   test("truncations and byte flips of a valid file either parse or fail with ERR_DOCKER_CONFIG", () => {
-    const valid = JSON.stringify({ debug: true, "authorization-plugins": ["opa", "agent"], hosts: ["fd://"] });
+    const valid = JSON.stringify({
+      debug: true,
+      "authorization-plugins": ["opa", "agent"],
+      hosts: ["fd://"],
+    });
     let state = 12345;
     const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31);
     const inputs: string[] = [];
@@ -92,7 +98,12 @@ describe("daemon.json", () => {
       inputs.push(chars.join(""));
     }
     for (const input of inputs) {
-      for (const run of [() => withAuthorizationPlugin(input, "agent", FILE), () => withoutAuthorizationPlugin(input, "agent", FILE)]) {
+      for (
+        const run of [
+          () => withAuthorizationPlugin(input, "agent", FILE),
+          () => withoutAuthorizationPlugin(input, "agent", FILE),
+        ]
+      ) {
         try {
           const result = run();
           expect(typeof JSON.parse(result.text === "" ? "{}" : result.text)).toBe("object");

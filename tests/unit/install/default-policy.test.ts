@@ -9,7 +9,7 @@ function request(user: string | undefined, action: string, body: unknown = undef
 
 /** What an operator does: remove the "# " in front of the example lines. */
 function uncommented(text: string): string {
-  return text.replace(/^# (groups:|  \S)/gm, "$1").replace(/^ {2}# (- |  )/gm, "  $1");
+  return text.replace(/^# (groups:| {2}\S)/gm, "$1").replace(/^ {2}# (- | {2})/gm, "  $1");
 }
 
 describe("default policy written by install", () => {
@@ -36,13 +36,15 @@ describe("default policy written by install", () => {
     expect(text).toBe(defaultPolicyWithTlsExample());
     const example = loadPolicy(text, "policy.yaml");
     expect(example.ruleCount).toBe(6);
-    expect(example.evaluate(request("alice", "container:create", { HostConfig: { Privileged: true } })).allow).toBe(
-      true,
-    );
+    expect(example.evaluate(request("alice", "container:create", { HostConfig: { Privileged: true } })).allow)
+      .toBe(
+        true,
+      );
     expect(example.evaluate(request("bob", "container:list")).allow).toBe(true);
-    expect(example.evaluate(request("bob", "container:create", { HostConfig: { Privileged: true } })).allow).toBe(
-      false,
-    );
+    expect(example.evaluate(request("bob", "container:create", { HostConfig: { Privileged: true } })).allow)
+      .toBe(
+        false,
+      );
     expect(example.evaluate(request("carol", "container:list")).allow).toBe(false);
   });
 });

@@ -23,7 +23,8 @@ describe("--authorization-plugin flags in docker.service", () => {
   });
 
   test("ignores comments and other directives", () => {
-    const text = "# ExecStart=/usr/bin/dockerd --authorization-plugin=agent\nEnvironment=X=--authorization-plugin=y\n";
+    const text =
+      "# ExecStart=/usr/bin/dockerd --authorization-plugin=agent\nEnvironment=X=--authorization-plugin=y\n";
     expect(flagPlugins(text)).toEqual([]);
   });
 
@@ -31,8 +32,14 @@ describe("--authorization-plugin flags in docker.service", () => {
     const root = await tempRoot();
     const systemd = join(root, "etc/systemd/system");
     await mkdir(join(systemd, "docker.service.d"), { recursive: true });
-    await writeFile(join(systemd, "docker.service.d/authz.conf"), "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --authorization-plugin=agent\n");
-    await writeFile(join(systemd, "docker.service.d/notes.txt"), "ExecStart=/usr/bin/dockerd --authorization-plugin=x\n");
+    await writeFile(
+      join(systemd, "docker.service.d/authz.conf"),
+      "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --authorization-plugin=agent\n",
+    );
+    await writeFile(
+      join(systemd, "docker.service.d/notes.txt"),
+      "ExecStart=/usr/bin/dockerd --authorization-plugin=x\n",
+    );
     await writeFile(join(systemd, "docker.service.d/other.conf"), "[Service]\nLimitNOFILE=1024\n");
     expect(await dockerUnitFlags(nodeFileSystem, systemd)).toEqual([
       { file: join(systemd, "docker.service.d/authz.conf"), plugins: ["agent"] },

@@ -1,6 +1,6 @@
 /** Shared fixtures for the install and doctor tests: temp roots, a test CliContext, tree snapshots. */
 import "reflect-metadata";
-import { mkdtemp, readdir, readFile, readlink, rm, lstat } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCli } from "../../../src/cli/index.ts";
@@ -33,7 +33,17 @@ export const noPlatform: Platform = new Proxy({} as Platform, {
 
 /** Bytes that pass the executable check: the ELF magic and some content. */
 export function fakeExecutable(tag = "v1"): Uint8Array {
-  return new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, ...new TextEncoder().encode(`fake agent ${tag}`)]);
+  return new Uint8Array([
+    0x7f,
+    0x45,
+    0x4c,
+    0x46,
+    2,
+    1,
+    1,
+    0,
+    ...new TextEncoder().encode(`fake agent ${tag}`),
+  ]);
 }
 
 export interface CliRun {

@@ -45,11 +45,27 @@ describe("agent install --prefix", () => {
     await mkdir(h.path("etc/docker"), { recursive: true });
     await writeFile(h.path("etc/docker/daemon.json"), '{"debug": true}');
     const before = await snapshot(h.root);
-    const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker", "--dry-run"]);
+    const r = await agent([
+      "install",
+      "--prefix",
+      h.root,
+      "--binary",
+      h.binary,
+      "--configure-docker",
+      "--dry-run",
+    ]);
     expect(r.code).toBe(0);
     expect(await snapshot(h.root)).toEqual(before);
     expect(r.out).toStartWith("Dry run: nothing was changed.");
-    for (const path of ["usr/local/bin/agent", "etc/agent/policy.yaml", "var/lib/agent", "etc/systemd/system/agent.service", "etc/docker/daemon.json"]) {
+    for (
+      const path of [
+        "usr/local/bin/agent",
+        "etc/agent/policy.yaml",
+        "var/lib/agent",
+        "etc/systemd/system/agent.service",
+        "etc/docker/daemon.json",
+      ]
+    ) {
       expect(r.out).toContain(h.path(path));
     }
     expect(r.out).toContain("would be configured");
@@ -58,7 +74,11 @@ describe("agent install --prefix", () => {
   test("--configure-docker merges the plugin into daemon.json, keeping every other key and its mode", async () => {
     const h = await host();
     await mkdir(h.path("etc/docker"), { recursive: true });
-    await writeFile(h.path("etc/docker/daemon.json"), '{"log-level":"warn","authorization-plugins":["opa"]}', { mode: 0o600 });
+    await writeFile(
+      h.path("etc/docker/daemon.json"),
+      '{"log-level":"warn","authorization-plugins":["opa"]}',
+      { mode: 0o600 },
+    );
     await chmod(h.path("etc/docker/daemon.json"), 0o600);
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"]);
     expect(r.code).toBe(0);
@@ -72,7 +92,8 @@ describe("agent install --prefix", () => {
 
   test("reinstalling the same executable changes nothing and keeps an edited policy", async () => {
     const h = await host();
-    expect((await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"])).code).toBe(0);
+    expect((await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"])).code)
+      .toBe(0);
     await writeFile(h.path("etc/agent/policy.yaml"), "version: 1\nrules: []\n");
     const before = await snapshot(h.root);
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"]);
@@ -106,7 +127,10 @@ describe("agent install --prefix", () => {
   test("refuses an invalid --policy before changing anything", async () => {
     const h = await host();
     const file = join(h.root, "bad.yaml");
-    await writeFile(file, "version: 1\nrules:\n  - id: x\n    who: [alice]\n    allow: [container:teleport]\n");
+    await writeFile(
+      file,
+      "version: 1\nrules:\n  - id: x\n    who: [alice]\n    allow: [container:teleport]\n",
+    );
     const before = await snapshot(h.root);
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--policy", file]);
     expect(r.code).toBe(1);
@@ -122,7 +146,9 @@ describe("agent install --prefix", () => {
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"]);
     expect([r.code, r.err]).toEqual([
       1,
-      `agent: ${h.path("etc/docker/daemon.json")} is not valid JSON: fix it by hand (nothing was changed) [ERR_DOCKER_CONFIG]\n`,
+      `agent: ${
+        h.path("etc/docker/daemon.json")
+      } is not valid JSON: fix it by hand (nothing was changed) [ERR_DOCKER_CONFIG]\n`,
     ]);
     expect(await snapshot(h.root)).toEqual(before);
   });
@@ -130,12 +156,17 @@ describe("agent install --prefix", () => {
   test("refuses --configure-docker when dockerd already gets --authorization-plugin from a drop-in", async () => {
     const h = await host();
     await mkdir(h.path("etc/systemd/system/docker.service.d"), { recursive: true });
-    await writeFile(h.path("etc/systemd/system/docker.service.d/authz.conf"), "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --authorization-plugin=opa\n");
+    await writeFile(
+      h.path("etc/systemd/system/docker.service.d/authz.conf"),
+      "[Service]\nExecStart=\nExecStart=/usr/bin/dockerd --authorization-plugin=opa\n",
+    );
     const before = await snapshot(h.root);
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary, "--configure-docker"]);
     expect(r.code).toBe(1);
     expect(r.err).toBe(
-      `agent: dockerd gets --authorization-plugin on its command line (${h.path("etc/systemd/system/docker.service.d/authz.conf")}), ` +
+      `agent: dockerd gets --authorization-plugin on its command line (${
+        h.path("etc/systemd/system/docker.service.d/authz.conf")
+      }), ` +
         "and it refuses to start when daemon.json lists plugins too: add --authorization-plugin=agent there instead of --configure-docker [ERR_INSTALL]\n",
     );
     expect(await snapshot(h.root)).toEqual(before);
@@ -154,7 +185,9 @@ describe("agent install --prefix", () => {
     const r = await agent(["install", "--prefix", other.root, "--binary", other.binary]);
     expect([r.code, r.err]).toEqual([
       1,
-      `agent: ${other.path("var/lib/agent")} exists and is not a directory: move it away first [ERR_INSTALL]\n`,
+      `agent: ${
+        other.path("var/lib/agent")
+      } exists and is not a directory: move it away first [ERR_INSTALL]\n`,
     ]);
   });
 
@@ -165,7 +198,9 @@ describe("agent install --prefix", () => {
     const r = await agent(["install", "--prefix", h.root, "--binary", h.binary]);
     expect(r.code).toBe(0);
     expect(await readFile(h.path("etc/agent/policy.yaml"), "utf8")).toBe("version: 2\n");
-    expect(r.err).toMatch(/^agent: warning: .*policy\.yaml:1:\d+: .*the agent will not start until the policy is fixed\n$/);
+    expect(r.err).toMatch(
+      /^agent: warning: .*policy\.yaml:1:\d+: .*the agent will not start until the policy is fixed\n$/,
+    );
   });
 });
 
@@ -190,7 +225,10 @@ describe("agent install refuses", () => {
       `agent: ${script} is not a Linux executable (scripts/build makes dist/agent) [ERR_INSTALL]\n`,
     ]);
     const missing = await agent(["install", "--prefix", h.root, "--binary", join(h.root, "nope")]);
-    expect([missing.code, missing.err]).toEqual([1, `agent: no executable at ${join(h.root, "nope")} [ERR_INSTALL]\n`]);
+    expect([missing.code, missing.err]).toEqual([
+      1,
+      `agent: no executable at ${join(h.root, "nope")} [ERR_INSTALL]\n`,
+    ]);
   });
 
   test("a relative --prefix (usage error, exit 2)", async () => {

@@ -19,7 +19,8 @@ for (const area of ["install", "doctor"]) {
           .replace(/^\s*\/\/.*$/gm, "");
         const specifiers = [...text.matchAll(/(?:from|import)\s+"([^"]+)"/g)].map((m) => m[1] ?? "");
         for (const specifier of specifiers) {
-          const ok = specifier.startsWith("./") || specifier.startsWith("../") || ALLOWED_PACKAGES.includes(specifier);
+          const ok = specifier.startsWith("./") || specifier.startsWith("../") ||
+            ALLOWED_PACKAGES.includes(specifier);
           expect(ok ? specifier : `forbidden import ${specifier}`).toBe(specifier);
         }
         expect(text).not.toMatch(

@@ -70,7 +70,9 @@ describe("systemd unit", () => {
       RuntimeDirectoryMode: "0700",
       RuntimeDirectoryPreserve: "yes",
     };
-    for (const [key, value] of Object.entries(expected)) expect([key, directive(key)]).toEqual([key, [value]]);
+    for (const [key, value] of Object.entries(expected)) {
+      expect([key, directive(key)]).toEqual([key, [value]]);
+    }
   });
 
   test("does not set MemoryDenyWriteExecute (Bun's JIT needs writable+executable memory) and says why", () => {
@@ -98,9 +100,13 @@ describe("systemd unit", () => {
 async function verifyRoot(unitText: string): Promise<string> {
   const root = await tempRoot("agent-unit-verify-");
   await cp(SYSTEM_UNITS, join(root, SYSTEM_UNITS), { recursive: true, verbatimSymlinks: true });
-  for (const dir of ["bin", "usr/local/bin", "etc/systemd/system"]) await mkdir(join(root, dir), { recursive: true });
+  for (const dir of ["bin", "usr/local/bin", "etc/systemd/system"]) {
+    await mkdir(join(root, dir), { recursive: true });
+  }
   await copyFile("/bin/sh", join(root, "bin/sh"));
-  await copyFile("/bin/kill", join(root, "bin/kill")).catch(() => copyFile("/usr/bin/kill", join(root, "bin/kill")));
+  await copyFile("/bin/kill", join(root, "bin/kill")).catch(() =>
+    copyFile("/usr/bin/kill", join(root, "bin/kill"))
+  );
   await writeFile(join(root, "usr/local/bin/agent"), "#!/bin/sh\n");
   await chmod(join(root, "usr/local/bin/agent"), 0o755);
   await writeFile(join(root, "etc/systemd/system/agent.service"), unitText);
@@ -117,7 +123,9 @@ function analyze(root: string): { code: number; output: string } {
 
 const canVerify = existsSync(SYSTEMD_ANALYZE) && existsSync(SYSTEM_UNITS);
 if (!canVerify) {
-  console.log(`\n###### SKIP systemd-analyze verify: ${SYSTEMD_ANALYZE} or ${SYSTEM_UNITS} is missing ######\n`);
+  console.log(
+    `\n###### SKIP systemd-analyze verify: ${SYSTEMD_ANALYZE} or ${SYSTEM_UNITS} is missing ######\n`,
+  );
 }
 
 describe.skipIf(!canVerify)("systemd-analyze verify", () => {

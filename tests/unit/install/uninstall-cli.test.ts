@@ -30,9 +30,11 @@ describe("agent uninstall --prefix", () => {
     const r = await agent(["uninstall", "--prefix", h.root]);
     expect([r.code, r.err]).toEqual([
       1,
-      `agent: dockerd is still configured to use the agent (${h.path("etc/docker/daemon.json")} lists "agent" in ` +
-        "authorization-plugins); without the plugin it would refuse every API call and not start again. Run " +
-        "`agent uninstall --configure-docker` to remove the entry (or remove it by hand), then reload dockerd [ERR_INSTALL]\n",
+      `agent: dockerd is still configured to use the agent (${
+        h.path("etc/docker/daemon.json")
+      } lists "agent" in ` +
+      "authorization-plugins); without the plugin it would refuse every API call and not start again. Run " +
+      "`agent uninstall --configure-docker` to remove the entry (or remove it by hand), then reload dockerd [ERR_INSTALL]\n",
     ]);
     expect(await snapshot(h.root)).toEqual(before);
   });
@@ -53,7 +55,9 @@ describe("agent uninstall --prefix", () => {
     expect(left).toContain("etc/agent/policy.yaml");
     expect(left).toContain("var/lib/agent/audit.log");
     const lines = r.out.split("\n");
-    expect(lines.findIndex((l) => l.includes("daemon.json"))).toBeLessThan(lines.findIndex((l) => l.includes("agent.service")));
+    expect(lines.findIndex((l) => l.includes("daemon.json"))).toBeLessThan(
+      lines.findIndex((l) => l.includes("agent.service")),
+    );
     expect(r.out).toContain("systemctl reload docker");
   });
 
@@ -91,13 +95,16 @@ describe("agent uninstall --prefix", () => {
     await writeFile(h.path("etc/docker/daemon.json"), "{}");
     await mkdir(h.path("etc/systemd/system/docker.service.d"), { recursive: true });
     const dropIn = h.path("etc/systemd/system/docker.service.d/agent.conf");
-    await writeFile(dropIn, "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --authorization-plugin agent\n");
+    await writeFile(
+      dropIn,
+      "[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd --authorization-plugin agent\n",
+    );
     const before = await snapshot(h.root);
     const r = await agent(["uninstall", "--prefix", h.root, "--configure-docker"]);
     expect([r.code, r.err]).toEqual([
       1,
       `agent: dockerd is started with --authorization-plugin=agent (${dropIn}): remove that flag and restart dockerd ` +
-        "first; uninstalling now would leave dockerd unable to start [ERR_INSTALL]\n",
+      "first; uninstalling now would leave dockerd unable to start [ERR_INSTALL]\n",
     ]);
     expect(await snapshot(h.root)).toEqual(before);
   });
@@ -108,7 +115,9 @@ describe("agent uninstall --prefix", () => {
     const r = await agent(["uninstall", "--prefix", h.root, "--configure-docker"]);
     expect([r.code, r.err]).toEqual([
       1,
-      `agent: ${h.path("etc/docker/daemon.json")} is not valid JSON: fix it by hand (nothing was changed) [ERR_DOCKER_CONFIG]\n`,
+      `agent: ${
+        h.path("etc/docker/daemon.json")
+      } is not valid JSON: fix it by hand (nothing was changed) [ERR_DOCKER_CONFIG]\n`,
     ]);
   });
 

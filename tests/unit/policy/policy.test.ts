@@ -65,6 +65,9 @@ describe("the demo policy", () => {
   test("bob reads, works with images and runs plain containers", () => {
     expect(demo.evaluate(request("bob", "container:list")).allow).toBe(true);
     expect(demo.evaluate(request("bob", "image:pull", "POST")).allow).toBe(true);
+    // Developers pull and read images but may not remove or push them.
+    expect(demo.evaluate(request("bob", "image:remove", "DELETE")).allow).toBe(false);
+    expect(demo.evaluate(request("bob", "image:push", "POST")).allow).toBe(false);
     expect(demo.evaluate(create("bob", { Image: "alpine", Cmd: ["sh"] })).allow).toBe(true);
     expect(demo.evaluate(request("bob", "system:ping", "HEAD", "/_ping")).allow).toBe(true);
   });
