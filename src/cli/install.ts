@@ -247,7 +247,7 @@ function renderHelp(cli: CAC): string {
 
 /** Adds install, uninstall and doctor to the top-level commands (serve.ts calls this). */
 export function addInstallCommands(cli: CAC, ctx: CliContext): CAC {
-  cli.help();
+  // dispatch (index.ts) turns --help on; print it on the CLI's output, in the format the groups use.
   cli.outputHelp = () => ctx.output.out(renderHelp(cli));
 
   cli
