@@ -276,7 +276,7 @@ const execUserRoot: ConditionSpec = {
   },
 };
 
-/** Every condition, in the order docs/policy.md lists them. */
+/** Every condition, in the order the README lists them. */
 export const CONDITIONS: readonly ConditionSpec[] = [
   privileged,
   hostMounts,

@@ -42,7 +42,7 @@ function globRegexSource(pattern: string, flavor: GlobFlavor): string {
   return `${out}$`;
 }
 
-/** `ignoreCase` is for deny rules: they compare the way that denies more (see docs/policy.md). */
+/** `ignoreCase` is for deny rules: they compare the way that denies more (see README.md). */
 export function compileGlob(pattern: string, flavor: GlobFlavor, ignoreCase: boolean): StringMatcher {
   if (!hasWildcard(pattern)) {
     if (!ignoreCase) return (value) => value === pattern;

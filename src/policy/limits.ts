@@ -1,4 +1,4 @@
-/** Explicit limits on policy files; documented in docs/policy.md. */
+/** Explicit limits on policy files; documented in README.md. */
 
 /** Largest policy file accepted (UTF-8 bytes). */
 export const MAX_POLICY_BYTES = 1024 * 1024;
