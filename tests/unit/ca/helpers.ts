@@ -1,43 +1,23 @@
 /** Shared fixtures for the CA tests: temp state dirs, a seeded random source, openssl, runCli. */
 import "reflect-metadata";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
 import type { CaContext } from "../../../src/ca/index.ts";
 import { runCli } from "../../../src/cli/index.ts";
 import { caCommands } from "../../../src/cli/ca.ts";
 import type { CliContext } from "../../../src/cli/context.ts";
-import type { Clock, Platform, RandomBytes } from "../../../src/ports.ts";
+import type { Clock, Platform } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { removeTempDirs, seededRandom, tempDir as sharedTempDir } from "../../helpers/fixtures.ts";
+export { seededRandom };
 
 /** OpenSSL checks validity against the real clock, so certificates it verifies are made "now". */
 export const RUN_STARTED = new Date();
 export const fixedClock = (date: Date = RUN_STARTED): Clock => () => new Date(date.getTime());
 
-/** Deterministic bytes: SHA-256(seed || counter) blocks, so failures reproduce. */
-export function seededRandom(seed: string): RandomBytes {
-  let counter = 0;
-  const encoder = new TextEncoder();
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let filled = 0; filled < n; filled += 32) {
-      out.set(sha256(encoder.encode(`${seed}:${counter++}`)).subarray(0, Math.min(32, n - filled)), filled);
-    }
-    return out;
-  };
-}
+export { removeTempDirs };
 
-const dirs: string[] = [];
-
-export async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "agent-ca-test-"));
-  dirs.push(dir);
-  return dir;
-}
-
-export async function removeTempDirs(): Promise<void> {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+export function tempDir(): Promise<string> {
+  return sharedTempDir("agent-ca-test-");
 }
 
 export async function newCaContext(

@@ -1,13 +1,11 @@
 /** A test CliContext for command groups: output captured in strings, real files in temp dirs, fixed time. */
 import "reflect-metadata"; // @peculiar/x509 (reached through src/decide) needs it before it loads
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { CliContext } from "../../../src/cli/context.ts";
 import type { CommandGroup } from "../../../src/cli/group.ts";
 import { runCli } from "../../../src/cli/index.ts";
 import type { Env, Platform } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { removeTempDirs, tempDir as sharedTempDir } from "../../helpers/fixtures.ts";
 
 export const FIXED_TIME = new Date("2026-01-02T03:04:05.000Z");
 
@@ -51,14 +49,8 @@ export async function runAgent(
   return { code, out: out.join(""), err: err.join("") };
 }
 
-const dirs: string[] = [];
+export { removeTempDirs };
 
-export async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "agent-cli-test-"));
-  dirs.push(dir);
-  return dir;
-}
-
-export async function removeTempDirs(): Promise<void> {
-  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+export function tempDir(): Promise<string> {
+  return sharedTempDir("agent-cli-test-");
 }

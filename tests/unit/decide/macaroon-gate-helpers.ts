@@ -1,10 +1,11 @@
 /** Fixtures for the macaroon gate tests: a fake daemon resolver, request facts, keyrings and tokens. */
-import { sha256 } from "@noble/hashes/sha2.js";
 import type { Phase } from "../../../src/authz/wire.ts";
 import { buildFacts, isDecision } from "../../../src/decide/decide.ts";
 import type { RequestFacts } from "../../../src/decide/facts.ts";
 import type { DockerResolver } from "../../../src/docker/resolver.ts";
-import type { Clock, RandomBytes } from "../../../src/ports.ts";
+import type { Clock } from "../../../src/ports.ts";
+import { seededRandom } from "../../helpers/fixtures.ts";
+export { seededRandom };
 
 export const WEB_ID = "3f2a9c".padEnd(64, "1");
 export const DB_ID = "9b1e77".padEnd(64, "2");
@@ -12,19 +13,6 @@ export const TINY_ID = `sha256:${"c0ffee".padEnd(64, "3")}`;
 export const OTHER_IMAGE_ID = `sha256:${"beef00".padEnd(64, "4")}`;
 export const EXEC_IN_WEB = "e1".padEnd(64, "5");
 export const EXEC_IN_DB = "e2".padEnd(64, "6");
-
-/** Deterministic bytes: SHA-256(seed || counter) blocks. */
-export function seededRandom(seed: string): RandomBytes {
-  let counter = 0;
-  const encoder = new TextEncoder();
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let filled = 0; filled < n; filled += 32) {
-      out.set(sha256(encoder.encode(`${seed}:${counter++}`)).subarray(0, Math.min(32, n - filled)), filled);
-    }
-    return out;
-  };
-}
 
 /** A clock the test moves by hand. */
 export function movableClock(iso = "2026-03-01T12:00:00.000Z"): Clock & { advance(seconds: number): void } {

@@ -1,14 +1,17 @@
 /** Fixtures for the `agent id` command tests: temp dirs, a fake daemon on the platform port, runCli. */
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
 import type { CliContext } from "../../../src/cli/context.ts";
 import { idCommands } from "../../../src/cli/id.ts";
 import { runCli } from "../../../src/cli/index.ts";
 import type { Clock, Platform, RandomBytes } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import {
+  removeTempDirs,
+  seededRandom as sharedSeededRandom,
+  tempDir as sharedTempDir,
+} from "../../helpers/fixtures.ts";
 
 export const WEB_ID = "3f2a9c".padEnd(64, "1");
 export const NUMERIC_ID = "0123".padEnd(64, "7");
@@ -18,27 +21,13 @@ export const fixedClock: Clock = () => new Date(NOW.getTime());
 
 let seedCounter = 0;
 export function seededRandom(seed = `run ${++seedCounter}`): RandomBytes {
-  let counter = 0;
-  const encoder = new TextEncoder();
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let filled = 0; filled < n; filled += 32) {
-      out.set(sha256(encoder.encode(`${seed}:${counter++}`)).subarray(0, Math.min(32, n - filled)), filled);
-    }
-    return out;
-  };
+  return sharedSeededRandom(seed);
 }
 
-const dirs: string[] = [];
+export { removeTempDirs };
 
-export async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "agent-id-test-"));
-  dirs.push(dir);
-  return dir;
-}
-
-export async function removeTempDirs(): Promise<void> {
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+export function tempDir(): Promise<string> {
+  return sharedTempDir("agent-id-test-");
 }
 
 export interface FetchCall {
