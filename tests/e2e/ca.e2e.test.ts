@@ -11,13 +11,12 @@ import {
   type AgentProcess,
   type Dockerd,
   e2eUnavailable,
+  type GuardedHost,
   importTinyImage,
   opensslTls,
-  registerPlugin,
   run,
   skipBanner,
-  startAgent,
-  startDockerd,
+  startGuardedHost,
   tempDir,
 } from "./harness.ts";
 
@@ -45,7 +44,7 @@ maybe("agent ca with dockerd --tlsverify", () => {
   let state: string;
   let agent: AgentProcess;
   let dockerd: Dockerd;
-  let unregister: () => void;
+  let host: GuardedHost;
   const ca = (args: string[]) => agentCli(["ca", ...args, "--state-dir", state]);
   const as = (user: string, args: string[]) => dockerd.dockerTls(join(dir, user), args);
 
@@ -64,29 +63,22 @@ maybe("agent ca with dockerd --tlsverify", () => {
       if (r.code !== 0) throw new Error(`agent ca ${args.join(" ")} failed: ${r.stderr}`);
     }
     writeFileSync(join(dir, "policy.yaml"), POLICY);
-    agent = await startAgent({
-      stateDir: state,
-      socket: join(dir, "agent.sock"),
-      policyFile: join(dir, "policy.yaml"),
-    });
-    unregister = registerPlugin(plugin, agent.socket);
-    dockerd = await startDockerd({
-      dir: join(dir, "dockerd"),
-      authorizationPlugins: [plugin],
+    host = await startGuardedHost({
+      dir,
+      plugin,
+      agent: { stateDir: state, policyFile: join(dir, "policy.yaml") },
       tls: {
         ca: join(state, "ca", "cluster.crt"),
         cert: join(dir, "server", "localhost.crt"),
         key: join(dir, "server", "localhost.key"),
       },
     });
+    ({ agent, dockerd } = host);
     await importTinyImage(dockerd, dir);
   }, 120_000);
 
   afterAll(async () => {
-    await dockerd?.stop();
-    await agent?.stop();
-    unregister?.();
-    await run(["rm", "-rf", dir]);
+    await host?.stop();
   }, 60_000);
 
   test("the certificate gate is on once a CA exists", () => {

@@ -10,12 +10,11 @@ import {
   type AgentProcess,
   type Dockerd,
   e2eUnavailable,
-  registerPlugin,
+  type GuardedHost,
   ROOT,
   run,
   skipBanner,
-  startAgent,
-  startDockerd,
+  startGuardedHost,
   tempDir,
 } from "./harness.ts";
 
@@ -38,29 +37,28 @@ maybe("the agent under Deno as dockerd's authorization plugin", () => {
   let dir: string;
   let agent: AgentProcess;
   let dockerd: Dockerd;
-  let unregister: () => void;
+  let host: GuardedHost;
 
   beforeAll(async () => {
     dir = tempDir("deno");
     const policyFile = join(dir, "policy.yaml");
     writeFileSync(policyFile, POLICY);
-    agent = await startAgent({
-      stateDir: join(dir, "state"),
-      socket: join(dir, "agent.sock"),
-      policyFile,
-      command: [RUN_DENO],
-      // Deno's own update check would be network access; run-deno turns it off, and so does the test.
-      env: { DENO_NO_UPDATE_CHECK: "1" },
+    host = await startGuardedHost({
+      dir,
+      plugin,
+      agent: {
+        stateDir: join(dir, "state"),
+        policyFile,
+        command: [RUN_DENO],
+        // Deno's own update check would be network access; run-deno turns it off, and so does the test.
+        env: { DENO_NO_UPDATE_CHECK: "1" },
+      },
     });
-    unregister = registerPlugin(plugin, join(dir, "agent.sock"));
-    dockerd = await startDockerd({ dir: join(dir, "dockerd"), authorizationPlugins: [plugin] });
+    ({ agent, dockerd } = host);
   }, 120_000);
 
   afterAll(async () => {
-    await dockerd?.stop();
-    await agent?.stop();
-    unregister?.();
-    await run(["rm", "-rf", dir]);
+    await host?.stop();
   }, 60_000);
 
   test("the plugin process is Deno, not Bun", () => {

@@ -66,7 +66,12 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join("/tmp/agent-e2e", `${prefix}-`));
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/** Polls `probe` until it returns true (errors count as false); throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
@@ -356,4 +361,63 @@ export async function importTinyImage(dockerd: Dockerd, dir: string): Promise<vo
     throw new Error(`docker import failed: ${await new Response(proc.stderr).text()}`);
   }
   rmSync(rootfs, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- a host guarded by the agent
+
+export interface GuardedHost {
+  /** The running agent (replaced by restartAgent). */
+  readonly agent: AgentProcess;
+  readonly dockerd: Dockerd;
+  /** Starts the agent again with the same options (after the test stopped it). */
+  restartAgent(): Promise<AgentProcess>;
+  /** Stops dockerd and the agent, removes the plugin spec and the whole directory. */
+  stop(): Promise<void>;
+}
+
+export interface GuardedHostOptions {
+  readonly dir: string;
+  /** The plugin name dockerd is given (a spec file /etc/docker/plugins/NAME.spec while the host runs). */
+  readonly plugin: string;
+  readonly agent: Omit<AgentOptions, "socket"> & { readonly socket?: string };
+  readonly dockerdDir?: string;
+  readonly tls?: DockerdOptions["tls"];
+}
+
+/** The agent, registered as dockerd's authorization plugin, and a private dockerd using it. */
+export async function startGuardedHost(options: GuardedHostOptions): Promise<GuardedHost> {
+  const agentOptions: AgentOptions = {
+    ...options.agent,
+    socket: options.agent.socket ?? join(options.dir, "agent.sock"),
+  };
+  let agent = await startAgent(agentOptions);
+  const unregister = registerPlugin(options.plugin, agentOptions.socket);
+  let dockerd: Dockerd;
+  try {
+    dockerd = await startDockerd({
+      dir: options.dockerdDir ?? join(options.dir, "dockerd"),
+      authorizationPlugins: [options.plugin],
+      tls: options.tls,
+    });
+  } catch (err) {
+    await agent.stop();
+    unregister();
+    throw err;
+  }
+  return {
+    get agent() {
+      return agent;
+    },
+    dockerd,
+    async restartAgent() {
+      agent = await startAgent(agentOptions);
+      return agent;
+    },
+    async stop() {
+      await dockerd.stop();
+      await agent.stop();
+      unregister();
+      rmSync(options.dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -12,12 +12,10 @@ import {
   type AgentProcess,
   type Dockerd,
   e2eUnavailable,
+  type GuardedHost,
   importTinyImage,
-  registerPlugin,
-  run,
   skipBanner,
-  startAgent,
-  startDockerd,
+  startGuardedHost,
   tempDir,
 } from "./harness.ts";
 
@@ -42,7 +40,7 @@ maybe("agent id with a running plugin and dockerd", () => {
   let config: string;
   let agent: AgentProcess;
   let dockerd: Dockerd;
-  let unregister: () => void;
+  let host: GuardedHost;
   let root = "";
   let svcId = "";
 
@@ -79,14 +77,17 @@ maybe("agent id with a running plugin and dockerd", () => {
     writeFileSync(join(dir, "policy.yaml"), POLICY);
     const dockerdDir = join(dir, "dockerd");
     config = join(dockerdDir, "docker-config");
-    agent = await startAgent({
-      stateDir: state,
-      socket: join(dir, "agent.sock"),
-      policyFile: join(dir, "policy.yaml"),
-      args: ["--docker-socket", join(dockerdDir, "docker.sock")],
+    host = await startGuardedHost({
+      dir,
+      plugin,
+      dockerdDir,
+      agent: {
+        stateDir: state,
+        policyFile: join(dir, "policy.yaml"),
+        args: ["--docker-socket", join(dockerdDir, "docker.sock")],
+      },
     });
-    unregister = registerPlugin(plugin, agent.socket);
-    dockerd = await startDockerd({ dir: dockerdDir, authorizationPlugins: [plugin] });
+    ({ agent, dockerd } = host);
     await importTinyImage(dockerd, dir);
     for (const name of ["svc", "other"]) {
       const r = await docker([
@@ -106,10 +107,7 @@ maybe("agent id with a running plugin and dockerd", () => {
   }, 120_000);
 
   afterAll(async () => {
-    await dockerd?.stop();
-    await agent?.stop();
-    unregister?.();
-    await run(["rm", "-rf", dir]);
+    await host?.stop();
   }, 60_000);
 
   test("agent id init while serve runs: a request without a token is refused within a second", async () => {
@@ -236,12 +234,7 @@ maybe("agent id with a running plugin and dockerd", () => {
     const started = performance.now();
     expect(await agent.stop()).toBe(0);
     expect(performance.now() - started).toBeLessThan(5_000);
-    agent = await startAgent({
-      stateDir: state,
-      socket: join(dir, "agent.sock"),
-      policyFile: join(dir, "policy.yaml"),
-      args: ["--docker-socket", dockerd.socket],
-    });
+    agent = await host.restartAgent();
     expect(agent.log()).toContain("gates: policy, macaroon");
     expect((await withToken(root, ["ps"])).code).toBe(0);
     const scoped = await id(["create", "--container-id", "svc"]);

@@ -10,13 +10,12 @@ import {
   type AgentProcess,
   type Dockerd,
   e2eUnavailable,
+  type GuardedHost,
   importTinyImage,
   opensslTls,
-  registerPlugin,
   run,
   skipBanner,
-  startAgent,
-  startDockerd,
+  startGuardedHost,
   tempDir,
   type TlsFiles,
 } from "./harness.ts";
@@ -51,7 +50,7 @@ maybe("agent as dockerd's authorization plugin", () => {
   let tls: TlsFiles;
   let agent: AgentProcess;
   let dockerd: Dockerd;
-  let unregister: () => void;
+  let host: GuardedHost;
   let policyFile: string;
   const socket = () => join(dir, "agent.sock");
   const alice = (args: string[]) => dockerd.dockerTls(tls.certPath("alice"), args);
@@ -85,21 +84,18 @@ maybe("agent as dockerd's authorization plugin", () => {
     tls = await opensslTls(join(dir, "tls"), ["alice", "bob", "carol"]);
     policyFile = join(dir, "policy.yaml");
     writeFileSync(policyFile, POLICY);
-    agent = await startAgent({ stateDir: join(dir, "state"), socket: socket(), policyFile });
-    unregister = registerPlugin(plugin, socket());
-    dockerd = await startDockerd({
-      dir: join(dir, "dockerd"),
-      authorizationPlugins: [plugin],
+    host = await startGuardedHost({
+      dir,
+      plugin,
+      agent: { stateDir: join(dir, "state"), socket: socket(), policyFile },
       tls: { ca: tls.ca, cert: tls.serverCert, key: tls.serverKey },
     });
+    ({ agent, dockerd } = host);
     await importTinyImage(dockerd, dir);
   }, 120_000);
 
   afterAll(async () => {
-    await dockerd?.stop();
-    await agent?.stop();
-    unregister?.();
-    await run(["rm", "-rf", dir]);
+    await host?.stop();
   }, 60_000);
 
   test("alice (ops) runs a container through the plugin", async () => {
@@ -248,7 +244,7 @@ maybe("agent as dockerd's authorization plugin", () => {
   test("the plugin restarts under a running dockerd and decisions resume", async () => {
     expect(await agent.stop()).toBe(0);
     expect(agent.log()).toContain("stopped");
-    agent = await startAgent({ stateDir: join(dir, "state"), socket: socket(), policyFile });
+    agent = await host.restartAgent();
     const r = await alice(["ps"]);
     expect(r.code).toBe(0);
     const denied = await bob(["volume", "create", "v1"]);
