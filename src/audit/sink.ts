@@ -23,6 +23,8 @@ export interface AuditSinkOptions {
 export const AUDIT_FILE_MODE = 0o640;
 /** A batch this large is written without waiting for the timer. */
 const FULL_BATCH = 512;
+/** The most one append writes (a few hundred events). */
+const WRITE_CHUNK_BYTES = 64 * 1024;
 
 export class AuditSink {
   private pending: string[] = [];
@@ -31,6 +33,8 @@ export class AuditSink {
   private size: number | undefined;
   private lastErrorAtMs = -Infinity;
   private dropped = 0;
+  /** The last append failed, so the file may end with part of a line. */
+  private cutLine = false;
   private readonly maxBytes: number;
   private readonly keep: number;
   private readonly maxPending: number;
@@ -70,13 +74,21 @@ export class AuditSink {
   private async drain(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        const text = batch.join("\n");
+        const batch = this.takeChunk();
+        let text = batch.join("\n");
         try {
           await this.rotateIfNeeded(text.length + 1);
+          // A write that failed half-way (ENOSPC) left a cut line: end it, so later lines stay whole.
+          if (this.cutLine) {
+            const actual = (await this.fs.stat(this.options.path))?.size ?? 0;
+            if (actual !== (this.size ?? 0)) {
+              text = "\n" + text;
+              this.size = actual;
+            }
+          }
           await this.fs.appendLine(this.options.path, text, AUDIT_FILE_MODE);
           this.size = (this.size ?? 0) + text.length + 1;
+          this.cutLine = false;
           if (this.dropped > 0) {
             this.report(`audit log recovered; ${this.dropped} events were dropped while it failed`, true);
             this.dropped = 0;
@@ -84,6 +96,7 @@ export class AuditSink {
         } catch (err) {
           // Keep the batch for the next attempt (bounded), and say so.
           this.pending = batch.concat(this.pending).slice(-this.maxPending);
+          this.cutLine = true;
           this.report(
             `cannot write audit log ${this.options.path}: ${
               err instanceof Error ? err.message : "I/O error"
@@ -95,6 +108,22 @@ export class AuditSink {
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  /**
+   * The oldest events, up to WRITE_CHUNK_BYTES of text: after a full disk the backlog may be larger than
+   * the space that frees up, and one write of all of it would fail every time; chunks make progress.
+   */
+  private takeChunk(): string[] {
+    let bytes = 0;
+    let n = 0;
+    while (
+      n < this.pending.length && (n === 0 || bytes + (this.pending[n]?.length ?? 0) < WRITE_CHUNK_BYTES)
+    ) {
+      bytes += (this.pending[n]?.length ?? 0) + 1;
+      n++;
+    }
+    return this.pending.splice(0, n);
   }
 
   private async rotateIfNeeded(incoming: number): Promise<void> {

@@ -4,6 +4,7 @@
  * so a JSON write whose body we did not get must be denied: we cannot judge what we cannot see.
  */
 import { AgentError } from "../errors.ts";
+import { hasDuplicateKeys } from "./duplicate-keys.ts";
 import type { AuthzRequest } from "./wire.ts";
 
 /** Largest decoded JSON body the agent will parse (newer dockerd forwards up to 4 MiB). */
@@ -63,9 +64,15 @@ export function decodeJsonBody(request: AuthzRequest): unknown {
   } catch {
     throw new AgentError("ERR_REQUEST_JSON", "request body is not valid UTF-8");
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new AgentError("ERR_REQUEST_JSON", "request body is not valid JSON");
   }
+  // dockerd's decoder merges repeated keys where JSON.parse keeps the last one: the two would disagree.
+  if (hasDuplicateKeys(text)) {
+    throw new AgentError("ERR_REQUEST_JSON", "request body repeats a JSON key");
+  }
+  return value;
 }

@@ -1,17 +1,16 @@
 /**
  * The certificate gate: refuses client certificates this CA has revoked (dockerd has no revocation of its
  * own), certificates dockerd reported no user for, and expired ones. Certificates from other CAs that
- * dockerd accepted are not this gate's business. Loading reads just `cluster.crt` and `crl.pem`, so a host
- * with copies of those two files enforces revocation; the checks per request are a few comparisons.
+ * dockerd accepted are not this gate's business. Loading reads `cluster.crt` and `crl.pem` (plus `index.json`
+ * on the CA host), so a host with copies of those two files enforces revocation; the checks per request
+ * are a few comparisons.
  */
-import { X509Crl } from "@peculiar/x509";
-import { AgentError } from "../errors.ts";
 import type { Clock, FileSystem } from "../ports.ts";
-import { type CaCertificate, readCaCertificate } from "./authority.ts";
+import { readCaCertificate } from "./authority.ts";
+import { readCrlSerials } from "./crl-serials.ts";
 import { caFiles } from "./files.ts";
-import { decodePem, PEM_CRL } from "./pem.ts";
+import { isRevoked, readIndex } from "./issued-index.ts";
 import type { PeerCertificate } from "./peer-certificate.ts";
-import { canonicalSerial } from "./serial.ts";
 
 export interface CertificateVerdict {
   readonly allow: boolean;
@@ -59,39 +58,10 @@ export function certificateGate(state: CertificateGateState, clock: Clock): Cert
   };
 }
 
-async function readRevokedSerials(fs: FileSystem, path: string, ca: CaCertificate): Promise<Set<string>> {
-  if (!(await fs.stat(path))) return new Set();
-  const message = "the CRL (crl.pem) is unreadable or not signed by this CA";
-  const der = decodePem(await fs.readText(path), PEM_CRL, "ERR_STATE_CORRUPT", message);
-  let crl: X509Crl;
-  try {
-    crl = new X509Crl(der);
-  } catch (err) {
-    throw new AgentError(
-      "ERR_STATE_CORRUPT",
-      message,
-      err instanceof Error ? err.message.slice(0, 200) : undefined,
-    );
-  }
-  // Only a CRL signed by this CA may say what is revoked; anything else fails closed (the load fails).
-  let valid = false;
-  try {
-    valid = crl.issuer === ca.certificate.subject && (await crl.verify({ publicKey: ca.certificate }));
-  } catch {
-    valid = false;
-  }
-  if (!valid) throw new AgentError("ERR_STATE_CORRUPT", message, "signature or issuer mismatch");
-  const serials = new Set<string>();
-  for (const entry of crl.entries) {
-    const serial = canonicalSerial(entry.serialNumber);
-    if (serial !== undefined) serials.add(serial);
-  }
-  return serials;
-}
-
 /**
  * The gate for the CA in `caDir`, or undefined when no CA certificate is there. A CA certificate without
- * a CRL means nothing is revoked; a CRL that is corrupt or signed by someone else is ERR_STATE_CORRUPT.
+ * a CRL means nothing is revoked; a CRL that is corrupt or signed by someone else is ERR_STATE_CORRUPT,
+ * and so is a corrupt `index.json` when there is one.
  */
 export async function loadCertificateGate(
   fs: FileSystem,
@@ -101,6 +71,12 @@ export async function loadCertificateGate(
   const files = caFiles(caDir);
   const ca = await readCaCertificate(fs, files);
   if (!ca) return undefined;
-  const revoked = await readRevokedSerials(fs, files.crl, ca);
+  const revoked = (await readCrlSerials(fs, files.crl, ca)) ?? new Set<string>();
+  // On the CA host the index is where a revocation lands first (then crl.pem). A crash between the two
+  // writes must not lose it, so the gate also refuses what the index marks revoked. A corrupt index
+  // fails the load (fail closed); hosts with only cluster.crt and crl.pem have no index.
+  for (const entry of (await readIndex(fs, files.index)).certificates) {
+    if (isRevoked(entry)) revoked.add(entry.serial);
+  }
   return certificateGate({ issuer: ca.certificate.subject, keyId: ca.keyId, revoked }, clock);
 }

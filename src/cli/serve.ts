@@ -98,10 +98,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const watched =
     () => [...(policy.file ? [policy.file] : []), layout.root, layout.caDir, `${layout.root}/macaroon`];
   let fingerprint = await stateFingerprint(ctx.fs, watched());
-  let reloading = false;
-  const reload = async (why: string) => {
-    if (reloading) return;
-    reloading = true;
+  const reloadOnce = async (why: string) => {
     try {
       const next = await loadPluginState(loaderDeps);
       const changed = next.summary !== state.summary || next.policyHash !== state.policyHash;
@@ -114,6 +111,23 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
           isAgentError(err) ? `${err.message} [${err.code}]` : "internal error"
         }`,
       );
+    }
+  };
+  // A reload asked for while one runs (SIGHUP, then a file change the watcher saw) runs again after it:
+  // dropping it would leave a change (a revocation) unloaded until the next one.
+  let reloading = false;
+  let pending: string | undefined;
+  const reload = async (why: string) => {
+    if (reloading) {
+      pending = why;
+      return;
+    }
+    reloading = true;
+    try {
+      for (let next: string | undefined = why; next !== undefined; next = pending) {
+        pending = undefined;
+        await reloadOnce(next);
+      }
     } finally {
       reloading = false;
     }

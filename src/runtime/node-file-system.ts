@@ -25,6 +25,21 @@ async function fsyncDir(dir: string): Promise<void> {
 
 let tempCounter = 0;
 
+/** link(2) errors meaning "this file system has no hard links" (EPERM is what Linux returns for that). */
+const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP"]);
+
+/** Creates `path` (O_EXCL) with `data`, mode and contents synced to disk. */
+async function writeFileDurably(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    await handle.writeFile(data);
+    await handle.chmod(mode);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export const nodeFileSystem: FileSystem = {
   async readText(path) {
     try {
@@ -43,14 +58,7 @@ export const nodeFileSystem: FileSystem = {
   async writeAtomic(path, data, mode) {
     const temp = `${path}.tmp-${process.pid}-${++tempCounter}`;
     try {
-      const handle = await fs.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-      try {
-        await handle.writeFile(data);
-        await handle.chmod(mode);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeFileDurably(temp, data, mode);
       await fs.rename(temp, path);
       await fsyncDir(dirname(path));
     } catch (err) {
@@ -59,17 +67,21 @@ export const nodeFileSystem: FileSystem = {
     }
   },
   async writeExclusive(path, data, mode) {
+    // Written in full under a temp name, then linked into place: link(2) fails if `path` exists (like
+    // O_EXCL) and publishes the whole file at once, so a crash never leaves a partial key at `path`.
+    const temp = `${path}.tmp-${process.pid}-${++tempCounter}`;
     try {
-      const handle = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+      await writeFileDurably(temp, data, mode);
       try {
-        await handle.writeFile(data);
-        await handle.chmod(mode);
-        await handle.sync();
-      } finally {
-        await handle.close();
+        await fs.link(temp, path);
+      } catch (err) {
+        if (!LINK_UNSUPPORTED.has((err as { code?: string }).code ?? "")) throw err;
+        await writeFileDurably(path, data, mode); // a file system without hard links: plain O_EXCL
       }
+      await fs.rm(temp, { force: true });
       await fsyncDir(dirname(path));
     } catch (err) {
+      await fs.rm(temp, { force: true }).catch(() => {});
       throw ioError(path, err);
     }
   },

@@ -1,0 +1,119 @@
+/**
+ * A reload asked for while another runs must not be dropped: `agent serve` reloading on SIGHUP while the
+ * watcher sees a new change (a revocation, a policy edit) used to skip the second reload and, having
+ * recorded the new fingerprint, never load that change.
+ */
+import "reflect-metadata";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CliContext } from "../../../src/cli/context.ts";
+import { serve } from "../../../src/cli/serve.ts";
+import type { FileSystem, Platform, ServeOptions as UnixServeOptions } from "../../../src/ports.ts";
+import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const ALLOW = `version: 1
+rules:
+  - id: alice-reads
+    who: [alice]
+    allow: [container:list]
+`;
+const DENY = `version: 1
+rules:
+  - id: bob-reads
+    who: [bob]
+    allow: [container:list]
+`;
+
+describe("agent serve reloading", () => {
+  test("a change seen while a SIGHUP reload runs is loaded after it, not dropped", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "agent-reload-"));
+    dirs.push(dir);
+    const policy = join(dir, "policy.yaml");
+    await writeFile(policy, ALLOW);
+
+    // The next read of the policy returns what the file holds then, but only once `release()` is called.
+    let hold: Promise<void> | undefined;
+    let release = () => {};
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      async readText(path) {
+        const text = await nodeFileSystem.readText(path);
+        if (path === policy && hold) {
+          const wait = hold;
+          hold = undefined;
+          await wait;
+        }
+        return text;
+      },
+    };
+    const signals = new Map<string, () => void>();
+    let app: UnixServeOptions["fetch"] | undefined;
+    const platform: Platform = {
+      serveUnix: (o) => {
+        app = o.fetch;
+        return Promise.resolve({ stop: () => Promise.resolve() });
+      },
+      onSignal: (signal, handler) => {
+        signals.set(signal, handler);
+        return () => signals.delete(signal);
+      },
+      watchFile: () => () => {},
+      unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
+      spawn: () => Promise.reject(new Error("no spawn in this test")),
+      sleep: (ms) => Bun.sleep(ms),
+      pid: 1,
+      monotonicMs: () => performance.now(),
+    };
+    const log: string[] = [];
+    const ctx: CliContext = {
+      fs,
+      clock: () => new Date(),
+      random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+      env: {},
+      output: { out: (t) => void log.push(t), err: (t) => void log.push(t) },
+      build: { version: "test", commit: "test" },
+      platform,
+    };
+    const running = serve(ctx, {
+      stateDir: join(dir, "state"),
+      policy,
+      socket: join(dir, "agent.sock"),
+      reloadIntervalMs: 5,
+      dockerSocket: join(dir, "no-docker.sock"),
+    });
+    const until = async (what: string, ok: () => boolean) => {
+      for (let i = 0; i < 400 && !ok(); i++) await Bun.sleep(10);
+      if (!ok()) throw new Error(`timed out: ${what}\n${log.join("")}`);
+    };
+    await until("listening", () => app !== undefined && signals.has("SIGHUP"));
+    const allowed = async () => {
+      const res = await app!(
+        new Request("http://plugin/AuthZPlugin.AuthZReq", {
+          method: "POST",
+          body: JSON.stringify({ RequestMethod: "GET", RequestUri: "/v1.41/containers/json", User: "alice" }),
+        }),
+      );
+      return ((await res.json()) as { Allow: boolean }).Allow;
+    };
+    expect(await allowed()).toBe(true);
+
+    hold = new Promise((resolve) => (release = resolve));
+    signals.get("SIGHUP")!(); // reads the ALLOW policy, then waits
+    await until("the SIGHUP reload to read the policy", () => hold === undefined);
+    await writeFile(policy, DENY);
+    await Bun.sleep(100); // the watcher sees the change while the SIGHUP reload still runs
+    release();
+    await until("a reload of the changed policy", () => log.join("").includes("reloaded (files changed)"));
+    expect(await allowed()).toBe(false);
+
+    signals.get("SIGTERM")!();
+    expect(await running).toBe(0);
+  });
+});
