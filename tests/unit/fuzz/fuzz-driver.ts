@@ -6,7 +6,14 @@ import { buildFacts, isDecision } from "../../../src/decide/decide.ts";
 import { policyGate } from "../../../src/decide/policy-gate.ts";
 import { loadPolicy } from "../../../src/policy/index.ts";
 import { createPluginApp, type PluginState } from "../../../src/server/plugin-app.ts";
-import { ALLOW_CAPTURED_USERS, mutate, type Mutation, prng, type WireCase } from "./wire-mutations.ts";
+import {
+  ALLOW_CAPTURED_USERS,
+  mutate,
+  type Mutation,
+  prng,
+  READ_ONLY_CAPTURED_USERS,
+  type WireCase,
+} from "./wire-mutations.ts";
 
 export interface FuzzReport {
   count: number;
@@ -23,8 +30,8 @@ export interface FuzzReport {
 /** A hang guard, not a timing assertion: only a call that never answers trips it. */
 const HANG_MS = 10_000;
 
-export function fuzzApp() {
-  const policy = loadPolicy(ALLOW_CAPTURED_USERS, "fuzz-policy.yaml");
+export function fuzzApp(policyText = ALLOW_CAPTURED_USERS) {
+  const policy = loadPolicy(policyText, "fuzz-policy.yaml");
   const state: PluginState = { gates: [policyGate(policy)], policyHash: policy.hash };
   let n = 0;
   return createPluginApp({
@@ -87,8 +94,9 @@ export async function runWireFuzz(
   seed: number,
   count: number,
   deadlineMs: number,
+  policy: "allow-captured" | "read-only" = "allow-captured",
 ): Promise<FuzzReport> {
-  const app = fuzzApp();
+  const app = fuzzApp(policy === "read-only" ? READ_ONLY_CAPTURED_USERS : ALLOW_CAPTURED_USERS);
   const rng = prng(seed);
   const report: FuzzReport = {
     count: 0,

@@ -60,4 +60,28 @@ describe("plugin fuzz", () => {
     },
     90_000,
   );
+
+  test(
+    "5000 seeded mutations of captured writes under a read-only policy: none becomes allowed",
+    async () => {
+      // Rewriting the method on purpose (a duplicated RequestMethod key: DELETE /volumes/x -> GET) is a real read.
+      const writes = cases.filter((c) =>
+        c.endpoint === "AuthZPlugin.AuthZReq" && c.body["RequestMethod"] !== "GET" &&
+        c.body["RequestMethod"] !== "HEAD"
+      );
+      const report = await runWireFuzz(writes, SEED + 1, 5_000, performance.now() + 60_000, "read-only");
+      const allowedKinds = [...report.byKind].filter(([k, v]) =>
+        v.allowed > 0 && k !== "duplicate key RequestMethod"
+      );
+      console.log(
+        `plugin fuzz (read-only): ${report.count} mutations of ${writes.length} captured writes, ` +
+          `${report.allowed} allowed (${
+            JSON.stringify(report.byKind.get("duplicate key RequestMethod"))
+          } by method rewrite)`,
+      );
+      expect(report.failures).toEqual([]);
+      expect(allowedKinds).toEqual([]);
+    },
+    90_000,
+  );
 });

@@ -17,7 +17,7 @@ export interface WireCase {
 export interface Mutation {
   readonly kind: string;
   readonly endpoint: WireCase["endpoint"];
-  readonly payload: string | Uint8Array;
+  readonly payload: string | Uint8Array<ArrayBuffer>;
   /** True when the mutation breaks the wire format, so the only right answer is a deny. */
   readonly mustDeny: boolean;
 }
@@ -292,4 +292,12 @@ rules:
   - id: alice-all
     who: alice
     allow: ["*"]
+`;
+
+/** A read-only policy for the second property: no mutation of a captured write may become allowed. */
+export const READ_ONLY_CAPTURED_USERS = `version: 1
+rules:
+  - id: reads
+    who: ["anonymous", "alice"]
+    allow: ["container:list", "container:inspect", "container:logs", "image:list", "image:inspect", "system:*", "volume:list", "volume:inspect", "network:list", "plugin:list"]
 `;
