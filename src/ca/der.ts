@@ -21,12 +21,6 @@ export function derInteger(value: bigint): Uint8Array<ArrayBuffer> {
 
 const HEX = /^[0-9a-f]*$/;
 
-export function bytesToHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += b.toString(16).padStart(2, "0");
-  return out;
-}
-
 export function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
   if (hex.length % 2 !== 0 || !HEX.test(hex)) throw new RangeError("hexToBytes: not lowercase hex");
   const out = new Uint8Array(hex.length / 2);

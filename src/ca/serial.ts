@@ -1,6 +1,6 @@
 /** Certificate serial numbers: 16 random bytes, positive, one canonical text form everywhere. */
 import type { RandomBytes } from "../ports.ts";
-import { bytesToHex } from "./der.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 
 const SERIAL_BYTES = 16;
 

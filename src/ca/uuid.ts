@@ -1,6 +1,6 @@
 /** Random (version 4) UUIDs from the injected random source. */
 import type { RandomBytes } from "../ports.ts";
-import { bytesToHex } from "./der.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 
 export function randomUuid(random: RandomBytes): string {
   const b = random(16);

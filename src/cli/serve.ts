@@ -22,7 +22,7 @@ import {
   resolveStateDir,
 } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
-import { hex } from "./hex.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
 
@@ -87,7 +87,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     audit: (event) => audit.write(event),
     clock: ctx.clock,
     monotonicMs: () => ctx.platform.monotonicMs(),
-    newDecisionId: () => hex(ctx.random(6)),
+    newDecisionId: () => bytesToHex(ctx.random(6)),
     info: { name: "agent", version: ctx.build.version, startedAt },
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);

@@ -60,12 +60,6 @@ export function wipe(...arrays: Uint8Array[]): void {
 
 const HEX = "0123456789abcdef";
 
-export function toHex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += HEX[b >> 4]! + HEX[b & 15]!;
-  return out;
-}
-
 /** Lowercase hex only (one spelling per value, so a flipped case is a different token). */
 export function fromHex(text: string): Uint8Array | undefined {
   if (text.length % 2 !== 0) return undefined;

@@ -77,3 +77,5 @@ export {
   verifyToken,
   type VerifyTokenOptions,
 } from "./token.ts";
+/** base64url without padding: the encoding the agent writes (also for salts and nonces on the command line). */
+export { base64UrlEncode } from "./base64.ts";

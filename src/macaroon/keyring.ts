@@ -13,7 +13,8 @@ import { AgentError } from "../errors.ts";
 import type { Clock, FileSystem, RandomBytes } from "../ports.ts";
 import type { StateLayout } from "../store/layout.ts";
 import { base64Decode, base64UrlEncode } from "./base64.ts";
-import { toHex, utf8 } from "./bytes.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { utf8 } from "./bytes.ts";
 import { isValidKeyId } from "./identifier.ts";
 import {
   DEFAULT_SCRYPT,
@@ -65,7 +66,7 @@ const KEY_ID_LABEL = utf8("agent1 macaroon key id");
 
 /** The key id: 8 hex digits of HMAC(key, label), a fingerprint that reveals nothing usable about the key. */
 export function keyIdFor(key: Uint8Array): string {
-  return toHex(hmac(sha256, key, KEY_ID_LABEL).subarray(0, 4));
+  return bytesToHex(hmac(sha256, key, KEY_ID_LABEL).subarray(0, 4));
 }
 
 function randomKey(random: RandomBytes): Uint8Array {

@@ -1,10 +1,7 @@
-/** Unpadded base64url for salts and nonces on the command line (web standards only). */
-
-export function base64UrlEncode(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+/**
+ * Reading base64url salts and nonces from the command line (url alphabet only, padding optional).
+ * Writing them uses the macaroon library's base64UrlEncode.
+ */
 
 /** undefined when `text` is not base64url (padding optional). */
 export function base64UrlDecode(text: string): Uint8Array | undefined {

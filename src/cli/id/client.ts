@@ -6,7 +6,7 @@ import { AgentError } from "../../errors.ts";
 import { decodeStack } from "../../macaroon/index.ts";
 import { joinPath } from "../../store/path.ts";
 import type { CliContext, ExitCode } from "../context.ts";
-import { hex } from "../hex.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { type IdArgs, note } from "./common.ts";
 import {
   dockerConfigDir,
@@ -61,7 +61,7 @@ export async function exec(ctx: CliContext, args: IdArgs, token: unknown, words:
     );
   }
   const source = dockerConfigDir(ctx.env);
-  const temp = joinPath(ctx.env["TMPDIR"] || "/tmp", `agent-id-exec-${hex(ctx.random(8))}`);
+  const temp = joinPath(ctx.env["TMPDIR"] || "/tmp", `agent-id-exec-${bytesToHex(ctx.random(8))}`);
   try {
     await writeTemporaryConfig(ctx.fs, source, temp, text);
     // TLS material is looked up in the config directory unless DOCKER_CERT_PATH says otherwise.

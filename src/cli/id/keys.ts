@@ -1,6 +1,7 @@
 /** The root key's life: init, show, rotate, retire, keys, revoke, destroy. */
 import { AgentError } from "../../errors.ts";
 import {
+  base64UrlEncode,
   currentKey,
   decodeStack,
   encodeMacaroon,
@@ -18,7 +19,7 @@ import {
   saveRevocations,
 } from "../../macaroon/index.ts";
 import type { CliContext, ExitCode } from "../context.ts";
-import { base64UrlDecode, base64UrlEncode } from "./base64url.ts";
+import { base64UrlDecode } from "./base64url.ts";
 import { IdArgs, layoutOf, note, printJson, printToken, readSecret, requireKeyring } from "./common.ts";
 import { dockerConfigDir, macaroonHeaderOf, readClientConfig } from "./docker-config.ts";
 import { rootMacaroon, verifyRootMacaroon } from "./root-macaroon.ts";

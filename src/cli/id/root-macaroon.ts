@@ -7,6 +7,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { AgentError } from "../../errors.ts";
 import {
+  base64UrlEncode,
   formatIdentifier,
   type Keyring,
   type Macaroon,
@@ -15,7 +16,6 @@ import {
   type RootKey,
   verifyToken,
 } from "../../macaroon/index.ts";
-import { base64UrlEncode } from "./base64url.ts";
 
 const ROOT_NONCE_LABEL = new TextEncoder().encode("agent1 root macaroon nonce");
 

@@ -4,7 +4,8 @@
  * remote-API proposal wrapped in standard base64, and go-macaroon writes `"caveats": null` when there are none.
  */
 import { base64UrlEncode } from "../base64.ts";
-import { fromHex, toHex, utf8, utf8Text } from "../bytes.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { fromHex, utf8, utf8Text } from "../bytes.ts";
 import { AgentError } from "../../errors.ts";
 import { formatError, limitError } from "../failures.ts";
 import type { MacaroonLimits } from "../limits.ts";
@@ -77,6 +78,6 @@ export function encodeV1Json(m: Macaroon): string {
     return `{${fields.join(",")}}`;
   });
   parts.push(`"caveats":[${caveats.join(",")}]`);
-  parts.push(`"signature":${JSON.stringify(toHex(m.signature))}`);
+  parts.push(`"signature":${JSON.stringify(bytesToHex(m.signature))}`);
   return `{${parts.join(",")}}`;
 }

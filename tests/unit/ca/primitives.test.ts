@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import derVectors from "../../vectors/ca/der-integer.json";
-import { bytesToHex, derInteger, hexToBytes } from "../../../src/ca/der.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { derInteger, hexToBytes } from "../../../src/ca/der.ts";
 import { canonicalSerial, newSerialNumber } from "../../../src/ca/serial.ts";
 import { decodeBase64Strict, decodePem, encodePem } from "../../../src/ca/pem.ts";
 import { LruCache } from "../../../src/ca/lru.ts";
