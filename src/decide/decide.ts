@@ -24,7 +24,8 @@ export interface Decision {
   readonly facts: RequestFacts | undefined;
 }
 
-function refuse(
+/** A deny decided before (or instead of) the gates: malformed input, an unknown route, an internal failure. */
+export function refuse(
   reason: string,
   code: string | undefined,
   request?: AuthzRequest,

@@ -8,7 +8,7 @@ import type { AuditEvent } from "../audit/event.ts";
 import { auditEventFor } from "../audit/event.ts";
 import type { Phase } from "../authz/wire.ts";
 import { MAX_PLUGIN_REQUEST_BYTES } from "../authz/wire.ts";
-import { buildFacts, decide, type Decision, isDecision } from "../decide/decide.ts";
+import { buildFacts, decide, type Decision, isDecision, refuse } from "../decide/decide.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { Clock } from "../ports.ts";
 import { toAgentError } from "../errors.ts";
@@ -53,30 +53,26 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
     const text = await readLimited(request, MAX_PLUGIN_REQUEST_BYTES);
     let decision: Decision;
     if (text === undefined) {
-      decision = {
-        allow: false,
-        decidedBy: "request",
-        ruleId: undefined,
-        reason: `plugin request larger than ${MAX_PLUGIN_REQUEST_BYTES} bytes`,
-        code: "ERR_REQUEST_TOO_LARGE",
-        request: undefined,
-        facts: undefined,
-      };
+      decision = refuse(
+        `plugin request larger than ${MAX_PLUGIN_REQUEST_BYTES} bytes`,
+        "ERR_REQUEST_TOO_LARGE",
+      );
     } else {
       const facts = buildFacts(text, phase);
-      try {
-        decision = isDecision(facts) ? facts : await decide(facts, state.gates);
-      } catch (err) {
-        // A gate failed unexpectedly: deny, and keep the cause for the log (never for the docker user).
-        decision = {
-          allow: false,
-          decidedBy: "request",
-          ruleId: undefined,
-          reason: "internal error in the authorization plugin",
-          code: toAgentError(err).code,
-          request: isDecision(facts) ? undefined : facts.request,
-          facts: isDecision(facts) ? undefined : facts,
-        };
+      if (isDecision(facts)) {
+        decision = facts;
+      } else {
+        try {
+          decision = await decide(facts, state.gates);
+        } catch (err) {
+          // A gate failed unexpectedly: deny, and keep the cause for the log (never for the docker user).
+          decision = refuse(
+            "internal error in the authorization plugin",
+            toAgentError(err).code,
+            facts.request,
+            facts,
+          );
+        }
       }
     }
     deps.audit(auditEventFor(decision, {
