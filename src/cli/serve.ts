@@ -14,6 +14,7 @@ import { stateFingerprint } from "../server/state-fingerprint.ts";
 import { extraGates } from "../server/extra-gates.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
+import { dirName } from "../store/path.ts";
 import {
   type CliContext,
   DEFAULT_POLICY_FILE,
@@ -43,6 +44,7 @@ const DEFAULT_RELOAD_INTERVAL_MS = 500;
 
 export async function serve(ctx: CliContext, options: ServeOptions): Promise<ExitCode> {
   const log = (message: string) => ctx.output.err(`${ctx.clock().toISOString()} agent: ${message}\n`);
+  const describe = (err: unknown) => (isAgentError(err) ? `${err.message} [${err.code}]` : "internal error");
   const layout = stateLayout(resolveStateDir(options.stateDir, ctx.env));
   const policy: PolicySource = options.demo
     ? { file: undefined, embedded: DEMO_POLICY }
@@ -71,7 +73,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   try {
     state = await loadPluginState(loaderDeps);
   } catch (err) {
-    log(`cannot start: ${isAgentError(err) ? `${err.message} [${err.code}]` : "internal error"}`);
+    log(`cannot start: ${describe(err)}`);
     return 1;
   }
 
@@ -95,36 +97,36 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   log(`listening on ${socketPath}; ${state.summary}`);
   dockerLink.follow(state.gates);
 
-  const watched =
-    () => [...(policy.file ? [policy.file] : []), layout.root, layout.caDir, `${layout.root}/macaroon`];
+  const watched = () => [
+    ...(policy.file ? [policy.file] : []),
+    layout.root,
+    layout.caDir,
+    dirName(layout.macaroonKeys),
+  ];
   let fingerprint = await stateFingerprint(ctx.fs, watched());
-  const reloadOnce = async (why: string) => {
+  const reloadOnce = async (reason: string) => {
     try {
       const next = await loadPluginState(loaderDeps);
       const changed = next.summary !== state.summary || next.policyHash !== state.policyHash;
       state = next;
       dockerLink.follow(state.gates);
-      log(`reloaded (${why}); ${changed ? state.summary : "no change in policy"}`);
+      log(`reloaded (${reason}); ${changed ? state.summary : "no change in policy"}`);
     } catch (err) {
-      log(
-        `reload failed (${why}), keeping the previous state: ${
-          isAgentError(err) ? `${err.message} [${err.code}]` : "internal error"
-        }`,
-      );
+      log(`reload failed (${reason}), keeping the previous state: ${describe(err)}`);
     }
   };
   // A reload asked for while one runs (SIGHUP, then a file change the watcher saw) runs again after it:
   // dropping it would leave a change (a revocation) unloaded until the next one.
   let reloading = false;
   let pending: string | undefined;
-  const reload = async (why: string) => {
+  const reload = async (reason: string) => {
     if (reloading) {
-      pending = why;
+      pending = reason;
       return;
     }
     reloading = true;
     try {
-      for (let next: string | undefined = why; next !== undefined; next = pending) {
+      for (let next: string | undefined = reason; next !== undefined; next = pending) {
         pending = undefined;
         await reloadOnce(next);
       }
