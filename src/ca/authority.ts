@@ -18,7 +18,13 @@ export interface Authority extends CaCertificate {
   readonly privateKey: CryptoKey;
 }
 
-const NO_CA = "no certificate authority here: run `agent ca init` first (or pass the right --state-dir)";
+/** The error for a state directory without a CA, naming where it looked. */
+export function noAuthority(files: CaFiles): AgentError {
+  return new AgentError(
+    "ERR_CA_MISSING",
+    `no certificate authority in ${files.dir}: run \`agent ca init\` first (or pass the right --state-dir)`,
+  );
+}
 
 /** Parses a CA certificate PEM; anything unusable as this agent's CA is ERR_STATE_CORRUPT. */
 export function parseCaCertificate(pem: string): CaCertificate {
@@ -46,11 +52,11 @@ export async function readCaCertificate(fs: FileSystem, files: CaFiles): Promise
 /** Certificate and signing key: what issuing and revoking need (only on the CA's own host). */
 export async function loadAuthority(fs: FileSystem, files: CaFiles): Promise<Authority> {
   const ca = await readCaCertificate(fs, files);
-  if (!ca) throw new AgentError("ERR_CA_MISSING", NO_CA, files.certificate);
+  if (!ca) throw noAuthority(files);
   if (!(await fs.stat(files.privateKey))) {
     throw new AgentError(
       "ERR_CA_MISSING",
-      "the CA private key (cluster.key) is not here: issue and revoke on the host where `agent ca init` ran",
+      `the CA private key is not in ${files.dir}: issue and revoke on the host where \`agent ca init\` ran`,
       files.privateKey,
     );
   }

@@ -25,8 +25,10 @@ export function findCertificates(
   if (matches.length === 0) {
     throw new AgentError(
       "ERR_CA_NOT_FOUND",
-      "no certificate with that name or serial was issued by this CA (see `agent ca list`)",
-      JSON.stringify(target).slice(0, 200),
+      `no certificate named ${
+        JSON.stringify(target).slice(0, 200)
+      } (or with that serial) was issued by this CA ` +
+        "(see `agent ca list`)",
     );
   }
   return { bySerial: false, matches };

@@ -6,6 +6,7 @@
 export type { CaContext } from "./context.ts";
 export { type CaFiles, caFiles } from "./files.ts";
 export { DEFAULT_CA_NAME, initAuthority, type InitOptions, type InitResult } from "./init.ts";
+export { noAuthority } from "./authority.ts";
 export {
   type CertificateRequest,
   issueCertificate,

@@ -4,6 +4,7 @@ import type { AuditEvent } from "../audit/event.ts";
 import { stateLayout } from "../store/layout.ts";
 import { type CliContext, type ExitCode, resolveStateDir } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
+import { integer } from "./option-kinds.ts";
 
 interface TailOptions {
   readonly stateDir?: string;
@@ -41,7 +42,8 @@ async function tail(ctx: CliContext, options: TailOptions): Promise<ExitCode> {
     return 1;
   }
   let text = info ? await ctx.fs.readText(path) : "";
-  for (const line of text.split("\n").filter((l) => l.length > 0).slice(-count)) emit(line);
+  const lines = text.split("\n").filter((l) => l.length > 0);
+  for (const line of lines.slice(lines.length - Math.min(count, lines.length))) emit(line);
   if (!options.follow) return 0;
   let offset = text.length;
   for (;;) {
@@ -68,7 +70,11 @@ export const auditCommands: CommandGroup = {
       .command("tail", "Print the last decisions (and follow new ones with --follow)")
       .option("--state-dir <dir>", "State directory (default /var/lib/agent, or $AGENT_STATE_DIR)")
       .option("--audit-log <file>", "Audit log file (default <state-dir>/audit.log)")
-      .option("-n <count>", "How many recent events to print (default 20)")
+      .option(
+        "-n <count>",
+        "How many recent events to print (default 20; 0 with --follow: only new ones)",
+        integer(0),
+      )
       .option("--follow, -f", "Keep printing new events as they are written")
       .option("--json", "Print the raw JSON Lines")
       .example("agent audit tail -n 50 --follow")

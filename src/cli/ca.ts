@@ -3,7 +3,7 @@
  * certificates dockerd (`--tlsverify`) and docker clients use, revokes them (the plugin enforces the CRL;
  * dockerd cannot), renews them, and lists what was issued.
  */
-import { type CAC, cac } from "cac";
+import { cac } from "cac";
 import {
   type CaContext,
   caFiles,
@@ -20,6 +20,7 @@ import {
   type IssueResult,
   KEY_TYPES,
   type KeySpec,
+  noAuthority,
   parseCertificateKind,
   parseDays,
   parseKeyType,
@@ -36,6 +37,7 @@ import { stateLayout } from "../store/layout.ts";
 import { baseName, dirName } from "../store/path.ts";
 import { type CliContext, DEFAULT_STATE_DIR, type ExitCode, resolveStateDir } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
+import { REPEATABLE } from "./option-kinds.ts";
 
 interface CommonOptions {
   readonly stateDir?: string;
@@ -76,8 +78,6 @@ interface RenewCliOptions extends CommonOptions, KeyOptions, OutOptions {
   readonly kind?: string;
   readonly revokeOld?: boolean;
 }
-
-const EXIT_CODES = "Exit codes: 0 ok, 1 failure (reason on stderr), 2 usage error.";
 
 function caContext(ctx: CliContext, options: CommonOptions): CaContext {
   const root = resolveStateDir(options.stateDir, ctx.env);
@@ -236,12 +236,7 @@ function status(entry: IssuedCertificate, now: Date): string {
 async function list(ctx: CliContext, options: CommonOptions): Promise<ExitCode> {
   const ca = caContext(ctx, options);
   const files = caFiles(ca.caDir);
-  if (!(await ctx.fs.stat(files.certificate))) {
-    throw new AgentError(
-      "ERR_CA_MISSING",
-      "no certificate authority here: run `agent ca init` first (or pass the right --state-dir)",
-    );
-  }
+  if (!(await ctx.fs.stat(files.certificate))) throw noAuthority(files);
   const { certificates } = await readIndex(ctx.fs, files.index);
   const now = ctx.clock();
   if (options.json) {
@@ -354,47 +349,13 @@ async function refreshCrl(
   return 0;
 }
 
-/** cac prints help with console.info; the agent's output goes through ctx.output so tests can read it. */
-function renderHelp(cli: CAC): string {
-  const command = cli.matchedCommand;
-  const lines: string[] = [];
-  const optionLines = (options: CAC["globalCommand"]["options"]) => {
-    const width = Math.max(0, ...options.map((o) => o.rawName.length));
-    return options.map((o) => `  ${o.rawName.padEnd(width)}  ${o.description}`);
-  };
-  if (command === undefined) {
-    lines.push(
-      "Usage: agent ca <command> [options]",
-      "",
-      "The cluster certificate authority for dockerd --tlsverify.",
-      "",
-      "Commands:",
-    );
-    const width = Math.max(...cli.commands.map((c) => c.rawName.length));
-    for (const c of cli.commands) lines.push(`  ${c.rawName.padEnd(width)}  ${c.description}`);
-    lines.push("", "Options for every command:", ...optionLines(cli.globalCommand.options));
-    lines.push("", "Run `agent ca <command> --help` for details and examples.", EXIT_CODES, "");
-    return lines.join("\n");
-  }
-  lines.push(command.description, "", `Usage: agent ca ${command.usageText ?? command.rawName}`, "");
-  lines.push("Options:", ...optionLines([...command.options, ...cli.globalCommand.options]));
-  if (command.examples.length > 0) {
-    lines.push(
-      "",
-      "Examples:",
-      ...command.examples.map((e) => `  ${typeof e === "function" ? e("agent ca") : e}`),
-    );
-  }
-  lines.push("", EXIT_CODES, "");
-  return lines.join("\n");
-}
-
 const KEY_TYPE_HELP = `Key type: ${KEY_TYPES.join(", ")} (default ${DEFAULT_KEY_TYPE}, P-256)`;
 const RSA_BITS_HELP = `RSA modulus length: 2048, 3072 or 4096 (default ${DEFAULT_RSA_BITS})`;
 
 export const caCommands: CommandGroup = {
   name: "ca",
   summary: "Certificate authority: server and API user certificates, revocation, renewal",
+  overview: "The cluster certificate authority for dockerd --tlsverify.",
   build(ctx) {
     const cli = cac("agent ca");
     cli.option(
@@ -402,8 +363,6 @@ export const caCommands: CommandGroup = {
       `State directory; the CA lives in its ca/ (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`,
     );
     cli.option("--json", "Print the result as JSON");
-    cli.help();
-    cli.outputHelp = () => ctx.output.out(renderHelp(cli));
 
     cli
       .command("init", "Create the cluster CA (cluster.crt, cluster.key, crl.pem)")
@@ -430,9 +389,7 @@ export const caCommands: CommandGroup = {
       .option("--days <n>", `Validity in days (default ${DEFAULT_LEAF_DAYS})`)
       .option("--out <dir>", "Directory for USER.crt and USER.key (default: the current directory)")
       .option("--docker-layout", "Write ca.pem, cert.pem and key.pem (for DOCKER_CERT_PATH) instead")
-      .option("--ou <group>", "Organizational unit, a group policy can match (repeatable)", {
-        type: [String],
-      })
+      .option("--ou <group>", "Organizational unit, a group policy can match (repeatable)", REPEATABLE)
       .option("--key-type <type>", KEY_TYPE_HELP)
       .option("--rsa-bits <bits>", RSA_BITS_HELP)
       .option("--force", "Replace files that already exist")
@@ -448,7 +405,7 @@ export const caCommands: CommandGroup = {
 
     cli
       .command("create-server-certificate <host>", "Issue the certificate dockerd --tlsverify serves")
-      .option("--san <name>", "Another DNS name or IP address clients use (repeatable)", { type: [String] })
+      .option("--san <name>", "Another DNS name or IP address clients use (repeatable)", REPEATABLE)
       .option("--no-local-sans", "Leave out localhost, 127.0.0.1 and ::1")
       .option("--days <n>", `Validity in days (default ${DEFAULT_LEAF_DAYS})`)
       .option("--out <dir>", "Directory for HOST.crt and HOST.key (default: the current directory)")
@@ -468,8 +425,8 @@ export const caCommands: CommandGroup = {
         "create-node-certificate <name>",
         "Issue a certificate for a host that is both server and client",
       )
-      .option("--san <name>", "Another DNS name or IP address (repeatable)", { type: [String] })
-      .option("--ou <group>", "Organizational unit (repeatable)", { type: [String] })
+      .option("--san <name>", "Another DNS name or IP address (repeatable)", REPEATABLE)
+      .option("--ou <group>", "Organizational unit (repeatable)", REPEATABLE)
       .option("--days <n>", `Validity in days (default ${DEFAULT_LEAF_DAYS})`)
       .option("--out <dir>", "Directory for NAME.crt and NAME.key (default: the current directory)")
       .option("--key-type <type>", KEY_TYPE_HELP)

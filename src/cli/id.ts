@@ -4,7 +4,7 @@
  * `inspect` explains them, `revoke`/`rotate`/`retire` manage them, `destroy` turns the gate off.
  * Tokens print alone on the last line of stdout; explanations go to stderr.
  */
-import { type CAC, cac } from "cac";
+import { cac } from "cac";
 import { DEFAULT_STATE_DIR } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { exec, set } from "./id/client.ts";
@@ -15,8 +15,8 @@ import { inspectToken, renderReport, verifyForInspect } from "./id/inspect.ts";
 import { destroy, init, listKeys, retireKey, revokeToken, rotateKey, show } from "./id/keys.ts";
 import { loadRevocations } from "../macaroon/index.ts";
 import type { CliContext, ExitCode } from "./context.ts";
+import { passthrough, REPEATABLE } from "./option-kinds.ts";
 
-const EXIT_CODES = "Exit codes: 0 ok, 1 failure (reason on stderr), 2 usage error.";
 const SECRET_HELP =
   "Passphrase for the root key (at least 8 characters; visible in ps: prefer --secret-file)";
 
@@ -44,52 +44,15 @@ async function inspect(ctx: CliContext, args: IdArgs, token: unknown): Promise<E
   return full.verification === undefined || full.verification.valid ? 0 : 1;
 }
 
-/** cac prints help with console.info; the agent's output goes through ctx.output so tests can read it. */
-function renderHelp(cli: CAC): string {
-  const command = cli.matchedCommand;
-  const optionLines = (options: CAC["globalCommand"]["options"]) => {
-    const width = Math.max(0, ...options.map((o) => o.rawName.length));
-    return options.map((o) => `  ${o.rawName.padEnd(width)}  ${o.description}`);
-  };
-  const lines: string[] = [];
-  if (command === undefined) {
-    lines.push(
-      "Usage: agent id <command> [options]",
-      "",
-      "Macaroons: bearer tokens whose holders can only narrow them. From `agent id init` until",
-      "`agent id destroy`, every Docker API request must carry a valid macaroon (X-Macaroon header).",
-      "",
-      "Commands:",
-    );
-    const width = Math.max(...cli.commands.map((c) => c.rawName.length));
-    for (const c of cli.commands) lines.push(`  ${c.rawName.padEnd(width)}  ${c.description}`);
-    lines.push("", "Options for every command:", ...optionLines(cli.globalCommand.options));
-    lines.push("", "Run `agent id <command> --help` for details and examples.", EXIT_CODES, "");
-    return lines.join("\n");
-  }
-  lines.push(command.description, "", `Usage: agent id ${command.usageText ?? command.rawName}`, "");
-  lines.push("Options:", ...optionLines([...command.options, ...cli.globalCommand.options]));
-  if (command.examples.length > 0) {
-    lines.push(
-      "",
-      "Examples:",
-      ...command.examples.map((e) => `  ${typeof e === "function" ? e("agent id") : e}`),
-    );
-  }
-  if (!(command.usageText ?? "").includes("Exit codes")) lines.push("", EXIT_CODES);
-  lines.push("");
-  return lines.join("\n");
-}
-
 export const idCommands: CommandGroup = {
   name: "id",
   summary: "Macaroons: require tokens on every request, mint, attenuate, inspect, revoke",
+  overview: "Macaroons: bearer tokens whose holders can only narrow them. From `agent id init` until\n" +
+    "`agent id destroy`, every Docker API request must carry a valid macaroon (X-Macaroon header).",
   build(ctx) {
     const cli = cac("agent id");
     cli.option("--state-dir <dir>", `State directory (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`);
-    cli.help();
-    cli.outputHelp = () => ctx.output.out(renderHelp(cli));
-    const args = (options: Record<string, unknown>) => new IdArgs(cli.rawArgs, options);
+    const args = (options: Record<string, unknown>) => new IdArgs(options);
 
     cli
       .command("init", "Create the root key: from now on every request needs a macaroon")
@@ -120,14 +83,23 @@ export const idCommands: CommandGroup = {
 
     cli
       .command("create", "Mint a macaroon with caveats, or attenuate one (--from)")
-      .option("--op <ops>", "read (GET, HEAD), write (POST, PUT, DELETE) or read,write")
-      .option("--container-id <ref>", "Only requests on this container (name or id; resolved to the full id)")
-      .option("--image-id <ref>", "Only requests on this image, and creating containers from it")
+      .option("--op <ops>", "read (GET, HEAD), write (POST, PUT, DELETE) or read,write", REPEATABLE)
+      .option(
+        "--container-id <ref>",
+        "Only requests on this container (name or id; resolved to the full id)",
+        REPEATABLE,
+      )
+      .option("--image-id <ref>", "Only requests on this image, and creating containers from it", REPEATABLE)
       .option(
         "--ip <addr>",
         "Client address or CIDR (note: dockerd does not tell plugins the client address)",
+        REPEATABLE,
       )
-      .option("--expires <seconds>", "Valid for this many seconds (written as an absolute UTC time)")
+      .option(
+        "--expires <seconds>",
+        "Valid for this many seconds (written as an absolute UTC time)",
+        REPEATABLE,
+      )
       .option("--secret <passphrase>", "Re-derive the root key from the passphrase instead of reading it")
       .option("--secret-file <file>", "Read the passphrase from a file")
       .option(
@@ -166,19 +138,21 @@ export const idCommands: CommandGroup = {
       .example("agent id set --clear")
       .action((token: unknown, options: Record<string, unknown>) => set(ctx, args(options), token));
 
-    cli
-      .command("exec <token> [...command]", "Run one command with a token, leaving the docker config alone")
+    passthrough(
+      cli.command(
+        "exec <token> [...command]",
+        "Run one command with a token, leaving the docker config alone",
+      ),
+    )
       .usage(
-        "exec TOKEN -- COMMAND [ARGS...]\n\n" +
+        "exec TOKEN [--] COMMAND [ARGS...]\n\n" +
+          "Everything after TOKEN is the command, exactly as typed (a leading -- is dropped).\n" +
           "Runs COMMAND with DOCKER_CONFIG pointing at a temporary copy of the client config that carries\n" +
           "the header (removed afterwards). Exit code: the command's own; 1 or 2 when the agent fails first,\n" +
           "127 when the command cannot be started.",
       )
-      .example('agent id exec "$T" -- docker ps')
-      .allowUnknownOptions()
-      .action((token: unknown, command: unknown, options: Record<string, unknown>) =>
-        exec(ctx, args(options), token, command)
-      );
+      .example('agent id exec "$T" docker ps -a --format "{{.Names}}"')
+      .action((token: unknown, command: unknown) => exec(ctx, token, command));
 
     cli
       .command("inspect <token>", "Decode a token (any format) without printing its signature")
@@ -204,7 +178,7 @@ export const idCommands: CommandGroup = {
       .example("agent id revoke 3kq2XbT9Yw1_rPz0aLmN7Q")
       .action((target: unknown, options: Record<string, unknown>) => {
         const a = args(options);
-        return revokeToken(ctx, a, target ?? a.rest[0]);
+        return revokeToken(ctx, a, target);
       });
 
     cli

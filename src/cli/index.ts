@@ -1,8 +1,10 @@
-/** The command line: picks the group from the first word and lets that group's cac parse the rest. */
+/** The command line: picks the group from the first word, reads the rest with argv.ts, runs the command. */
 import { cac } from "cac";
 import { AgentError, isAgentError } from "../errors.ts";
+import { parseCommandLine } from "./argv.ts";
 import type { CliContext, ExitCode } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
+import { renderHelp } from "./help.ts";
 
 export async function runCli(
   argv: readonly string[],
@@ -30,24 +32,25 @@ async function dispatch(
     ctx.output.out(`agent ${ctx.build.version} (${ctx.build.commit})\n`);
     return 0;
   }
-  const group = groups.find((g) => g.name === first && g.name !== "");
-  const topLevel = groups.find((g) => g.name === "");
-  const cli = group ? group.build(ctx) : topLevel?.build(ctx);
-  if (!cli) throw new AgentError("ERR_USAGE", `unknown command: ${first}`);
-  cli.help(); // makes --help print the command's usage, options and examples
-  const rest = group ? argv.slice(1) : argv;
-  if (group && (rest.length === 0 || rest[0] === "help")) {
-    cli.outputHelp();
+  const group = groups.find((g) => g.name === first && g.name !== "") ?? groups.find((g) => g.name === "");
+  if (group === undefined) throw new AgentError("ERR_USAGE", `unknown command: agent ${first}`);
+  const cli = group.build(ctx);
+  const rest = group.name === "" ? argv : argv.slice(1);
+  const program = group.name === "" ? "agent" : `agent ${group.name}`;
+  if (group.name !== "" && (rest.length === 0 || rest[0] === "help")) {
+    ctx.output.out(renderHelp(cli, group, undefined));
     return rest.length === 0 ? 2 : 0;
   }
-  cli.parse(["agent", group ? `agent ${group.name}` : "agent", ...rest], { run: false });
-  if (cli.options["help"] === true || cli.options["h"] === true) return 0;
-  if (!cli.matchedCommand) {
-    throw new AgentError(
-      "ERR_USAGE",
-      `unknown command: agent ${[group?.name, rest[0]].filter(Boolean).join(" ")}`,
-    );
+  const parsed = parseCommandLine(cli, rest, program);
+  if (parsed.help || parsed.command === undefined) {
+    ctx.output.out(renderHelp(cli, group, parsed.command));
+    return parsed.help ? 0 : 2;
   }
+  cli.rawArgs = ["agent", program, ...rest];
+  cli.args = parsed.args;
+  cli.options = parsed.options;
+  cli.matchedCommand = parsed.command;
+  cli.matchedCommandName = parsed.command.name;
   const result: unknown = await cli.runMatchedCommand();
   return typeof result === "number" ? result : 0;
 }
@@ -58,7 +61,7 @@ function reportError(err: unknown, ctx: CliContext): ExitCode {
     if (err.detail !== undefined && ctx.env["AGENT_DEBUG"]) ctx.output.err(`  detail: ${err.detail}\n`);
     return err.code === "ERR_USAGE" ? 2 : 1;
   }
-  // cac throws plain errors for usage problems (unknown option, missing argument).
+  // cac's own checks (a missing required argument, an unused one) throw plain errors.
   if (err instanceof Error && err.name === "CACError") {
     ctx.output.err(`agent: ${err.message} [ERR_USAGE]\n`);
     return 2;

@@ -222,34 +222,8 @@ export async function uninstall(ctx: CliContext, options: UninstallCliOptions): 
 const EXIT_CODES =
   "Exit codes: 0 done, 1 failure or refusal (reason on stderr; a refusal changes nothing), 2 usage error.";
 
-/** Help for a top-level command, on the CLI's own output (cac's default writes to the console). */
-function renderHelp(cli: CAC): string {
-  const command = cli.matchedCommand ?? cli.globalCommand;
-  const globals = cli.globalCommand.options.filter((g) =>
-    !command.options.some((o) => o.rawName === g.rawName)
-  );
-  const options = [...command.options, ...globals];
-  const width = Math.max(0, ...options.map((o) => o.rawName.length));
-  const lines = [command.description, "", `Usage: agent ${command.usageText ?? command.rawName}`, ""];
-  if (options.length > 0) {
-    lines.push("Options:", ...options.map((o) => `  ${o.rawName.padEnd(width)}  ${o.description}`));
-  }
-  if (command.examples.length > 0) {
-    lines.push(
-      "",
-      "Examples:",
-      ...command.examples.map((e) => `  ${typeof e === "function" ? e("agent") : e}`),
-    );
-  }
-  lines.push("");
-  return lines.join("\n");
-}
-
 /** Adds install, uninstall and doctor to the top-level commands (serve.ts calls this). */
 export function addInstallCommands(cli: CAC, ctx: CliContext): CAC {
-  // dispatch (index.ts) turns --help on; print it on the CLI's output, in the format the groups use.
-  cli.outputHelp = () => ctx.output.out(renderHelp(cli));
-
   cli
     .command("install", "Install this executable as a systemd service in front of dockerd")
     .option("--dry-run", "Print every step and change nothing")

@@ -8,6 +8,7 @@ import { DEMO_POLICY, loadPolicy, type Policy } from "../policy/index.ts";
 import { readPolicy } from "../server/plugin-state.ts";
 import { type CliContext, DEFAULT_POLICY_FILE, type ExitCode } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
+import { REPEATABLE } from "./option-kinds.ts";
 
 interface TestOptions {
   readonly policy?: string;
@@ -112,7 +113,7 @@ export const policyCommands: CommandGroup = {
       .option("--method <method>", "HTTP method, e.g. POST")
       .option("--uri <uri>", "Request URI as the docker client sends it, e.g. /v1.41/containers/create")
       .option("--body <file>", "JSON request body file")
-      .option("--header <name:value>", "Request header (repeatable)")
+      .option("--header <name:value>", "Request header (repeatable)", REPEATABLE)
       .option("--json", "Print the decision as JSON")
       .usage("test --user U --method M --uri URI [--body FILE]\n\nExit codes: 0 allowed, 1 denied, 2 usage.")
       .example(

@@ -23,6 +23,7 @@ import {
   resolveStateDir,
 } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
+import { integer } from "./option-kinds.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
@@ -173,7 +174,7 @@ export const serveCommands: CommandGroup = {
       .option("--socket <path>", `Plugin socket (default ${DEFAULT_SOCKET}, or $AGENT_SOCKET)`)
       .option("--socket-mode <octal>", "Socket file mode (default 660)")
       .option("--audit-log <file>", "Audit log (default <state-dir>/audit.log)")
-      .option("--audit-max-bytes <n>", "Rotate the audit log past this size (default 52428800)")
+      .option("--audit-max-bytes <n>", "Rotate the audit log past this size (default 52428800)", integer(1))
       .option(
         "--docker-socket <path>",
         "The daemon's socket, for the macaroon gate's name lookups (default $DOCKER_HOST if unix://, else /var/run/docker.sock)",

@@ -50,14 +50,14 @@ export async function set(ctx: CliContext, args: IdArgs, token: unknown): Promis
   return 0;
 }
 
-export async function exec(ctx: CliContext, args: IdArgs, token: unknown, words: unknown): Promise<ExitCode> {
+export async function exec(ctx: CliContext, token: unknown, words: unknown): Promise<ExitCode> {
   const text = checkedToken(token);
-  const command = args.rest.length > 0 ? args.rest : Array.isArray(words) ? words.map(String) : [];
+  const command = Array.isArray(words) ? words.map(String) : [];
   const [program, ...programArgs] = command;
   if (program === undefined) {
     throw new AgentError(
       "ERR_USAGE",
-      "give the command to run after --, e.g. agent id exec TOKEN -- docker ps",
+      "give the command to run after the token, e.g. agent id exec TOKEN docker ps",
     );
   }
   const source = dockerConfigDir(ctx.env);

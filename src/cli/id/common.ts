@@ -3,35 +3,33 @@ import { AgentError } from "../../errors.ts";
 import { type Keyring, loadKeyring, MIN_PASSPHRASE_LENGTH } from "../../macaroon/index.ts";
 import { type StateLayout, stateLayout } from "../../store/layout.ts";
 import { type CliContext, resolveStateDir } from "../context.ts";
-import { rawValue, rawValues } from "./raw-options.ts";
 
-/** One command's input: the raw argv (exact strings) and what cac parsed (flags, positional words). */
+/** One command's parsed options (exact strings: the command line reader converts nothing it was not told to). */
 export class IdArgs {
-  readonly #raw: readonly string[];
   readonly #parsed: Record<string, unknown>;
 
-  constructor(raw: readonly string[], parsed: Record<string, unknown>) {
-    this.#raw = raw;
+  constructor(parsed: Record<string, unknown>) {
     this.#parsed = parsed;
   }
 
   value(name: string): string | undefined {
-    return rawValue(this.#raw, this.#parsed, name);
+    const found = this.#parsed[camelCase(name)];
+    return typeof found === "string" ? found : undefined;
   }
 
+  /** Every value of a repeatable option, in command-line order. */
   values(name: string): string[] {
-    return rawValues(this.#raw, this.#parsed, name);
+    const found = this.#parsed[camelCase(name)];
+    return Array.isArray(found) ? found.map(String) : typeof found === "string" ? [found] : [];
   }
 
   flag(name: string): boolean {
     return this.#parsed[name] === true;
   }
+}
 
-  /** The words after `--` (agent id exec TOKEN -- docker ps). */
-  get rest(): readonly string[] {
-    const rest = this.#parsed["--"];
-    return Array.isArray(rest) ? rest.map(String) : [];
-  }
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 export function layoutOf(ctx: CliContext, args: IdArgs): StateLayout {

@@ -54,6 +54,35 @@ function expiryFrom(value: string, now: Date): DockerCaveat {
   }
 }
 
+/**
+ * Every caveat must hold, so two that cannot hold together mint a token that allows nothing but ping.
+ * That is never what was meant: say so instead of minting it.
+ */
+function refuseContradictions(caveats: readonly DockerCaveat[]): void {
+  const ops = caveats.filter((c): c is Extract<DockerCaveat, { name: "op" }> => c.name === "op");
+  if (ops.length > 1 && !ops.every((o) => o.read) && !ops.every((o) => o.write)) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `${ops.map((c) => `--op ${formatDockerCaveat(c).replace(/^op = /, "")}`).join(" and ")} ` +
+        "together allow nothing (every caveat must hold); for both kinds write --op read,write",
+    );
+  }
+  for (const kind of ["container_id", "image_id"] as const) {
+    const ids = new Set(caveats.filter((c) => c.name === kind).map(formatDockerCaveat));
+    if (ids.size > 1) {
+      const option = kind === "container_id" ? "--container-id" : "--image-id";
+      throw new AgentError(
+        "ERR_USAGE",
+        `the ${option} values name ${ids.size} different ${
+          kind === "container_id" ? "containers" : "images"
+        }: ` +
+          "a request is on one, so the token would allow none; mint one token per " +
+          (kind === "container_id" ? "container" : "image"),
+      );
+    }
+  }
+}
+
 async function resolved(
   kind: "container" | "image",
   ref: string,
@@ -121,6 +150,7 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
   // current whole second: never later than asked, and readable.
   const now = new Date(Math.floor(ctx.clock().getTime() / 1000) * 1000);
   const ops = args.values("op").map((v) => caveatFrom("op", v));
+  refuseContradictions(ops);
   const ips = args.values("ip").map((v) => caveatFrom("ip", v));
   const expiries = args.values("expires").map((v) => expiryFrom(v, now));
   const containerRefs = args.values("container-id");
@@ -154,6 +184,7 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
       ids.push(caveatFrom("image_id", id));
     }
   }
+  refuseContradictions(ids);
   const caveats = [
     ...ops,
     ...ids.filter((c) => c.name === "container_id"),

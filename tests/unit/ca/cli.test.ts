@@ -39,7 +39,7 @@ describe("agent ca (help and usage)", () => {
       ["create-api-certificate"],
       "missing required args for command `create-api-certificate <user>`",
     ],
-    ["an unknown option", ["list", "--colour"], "Unknown option `--colour`"],
+    ["an unknown option", ["list", "--colour"], "agent: unknown option --colour; `agent ca list --help` lists the options [ERR_USAGE]"],
     ["a bad --days", ["init", "--days", "0"], "--days must be a whole number from 1 to 36500"],
     [
       "an unknown key type",
@@ -226,7 +226,9 @@ describe("agent ca create-*", () => {
       "--docker-layout",
     ]);
     expect(result.code).toBe(2);
-    expect(result.err).toBe("agent: Unknown option `--dockerLayout` [ERR_USAGE]\n");
+    expect(result.err).toBe(
+      "agent: unknown option --docker-layout; `agent ca create-server-certificate --help` lists the options [ERR_USAGE]\n",
+    );
   });
 
   test("create-node-certificate issues a node certificate", async () => {
@@ -255,7 +257,9 @@ describe("agent ca create-*", () => {
     ]);
     expect(result.code).toBe(1);
     expect(result.err).toBe(
-      "agent: no certificate authority here: run `agent ca init` first (or pass the right --state-dir) [ERR_CA_MISSING]\n",
+      `agent: no certificate authority in ${
+        join(root, "state", "ca")
+      }: run \`agent ca init\` first (or pass the right --state-dir) [ERR_CA_MISSING]\n`,
     );
   });
 });

@@ -122,6 +122,18 @@ describe("agent id exec", () => {
     expect(readFileSync(join(env.dockerConfig, "config.json"), "utf8")).toBe(before);
   });
 
+  test("everything after the token is the command, untouched, with or without --", async () => {
+    const env = await idEnv();
+    const token = (await env.run(["init"])).last;
+    const words = ["docker", "ps", "-a", "--format", "{{.Names}}", "--state-dir", "x", "--help"];
+    expect((await env.run(["exec", token, ...words])).code).toBe(0);
+    expect((await env.run(["exec", token, "--", ...words])).code).toBe(0);
+    expect(env.platform.spawns.filter((s) => s.command !== "rm").map((s) => [s.command, ...s.args])).toEqual([
+      words,
+      words,
+    ]);
+  });
+
   test("keeps an explicit DOCKER_CERT_PATH and copies the docker contexts", async () => {
     const env = await idEnv();
     const token = (await env.run(["init"])).last;
@@ -148,7 +160,7 @@ describe("agent id exec", () => {
     const token = (await env.run(["init"])).last;
     const none = await env.run(["exec", token]);
     expect(none.code).toBe(2);
-    expect(none.err).toContain("give the command to run after --");
+    expect(none.err).toContain("give the command to run after the token");
     expect((await env.run(["exec", "garbage", "--", "docker", "ps"])).code).toBe(1);
     expect(env.platform.spawns).toEqual([]);
   });

@@ -30,8 +30,19 @@ describe("agent id create", () => {
   test("layers repeated options: two op caveats, each must hold", async () => {
     const env = await idEnv();
     await env.run(["init"]);
+    const r = await env.run(["create", "--op", "read,write", "--op=read"]);
+    expect(caveatsOf(r.last)).toEqual(["op = read,write", "op = read"]);
+  });
+
+  test("refuses op caveats that together allow nothing, instead of minting a useless token", async () => {
+    const env = await idEnv();
+    await env.run(["init"]);
     const r = await env.run(["create", "--op", "read", "--op=write"]);
-    expect(caveatsOf(r.last)).toEqual(["op = read", "op = write"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      "agent: --op read and --op write together allow nothing (every caveat must hold); for both kinds write --op read,write [ERR_USAGE]\n",
+    );
+    expect(r.out).toBe("");
   });
 
   test("prints JSON for scripts", async () => {
@@ -131,7 +142,10 @@ describe("agent id create", () => {
         ["--expires=-5"],
         "agent: --expires takes a positive whole number of seconds, e.g. --expires 3600 [ERR_USAGE]\n",
       ],
-      [["--containerId", "web"], "agent: write the option as --container-id VALUE [ERR_USAGE]\n"],
+      [
+        ["--containerId", "web"],
+        "agent: unknown option --containerId (did you mean --container-id?); `agent id create --help` lists the options [ERR_USAGE]\n",
+      ],
     ];
     for (const [args, message] of cases) {
       const r = await env.run(["create", ...args]);
