@@ -39,7 +39,11 @@ describe("agent ca (help and usage)", () => {
       ["create-api-certificate"],
       "missing required args for command `create-api-certificate <user>`",
     ],
-    ["an unknown option", ["list", "--colour"], "agent: unknown option --colour; `agent ca list --help` lists the options [ERR_USAGE]"],
+    [
+      "an unknown option",
+      ["list", "--colour"],
+      "agent: unknown option --colour; `agent ca list --help` lists the options [ERR_USAGE]",
+    ],
     ["a bad --days", ["init", "--days", "0"], "--days must be a whole number from 1 to 36500"],
     [
       "an unknown key type",

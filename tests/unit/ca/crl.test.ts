@@ -91,7 +91,8 @@ describe("the CRL", () => {
     await Bun.$`rm ${files.privateKey}`;
     await expect(revokeCertificates(ctx, { target: "alice" })).rejects.toMatchObject({
       code: "ERR_CA_MISSING",
-      message: `the CA private key is not in ${files.dir}: issue and revoke on the host where \`agent ca init\` ran`,
+      message:
+        `the CA private key is not in ${files.dir}: issue and revoke on the host where \`agent ca init\` ran`,
     });
   });
 

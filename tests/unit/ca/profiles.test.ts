@@ -211,7 +211,8 @@ describe("leaf profiles", () => {
     const attempt = issueCertificate(ctx, { kind: "api", name: "alice" }, { dir: ctx.root });
     await expect(attempt).rejects.toMatchObject({
       code: "ERR_CA_MISSING",
-      message: `no certificate authority in ${ctx.caDir}: run \`agent ca init\` first (or pass the right --state-dir)`,
+      message:
+        `no certificate authority in ${ctx.caDir}: run \`agent ca init\` first (or pass the right --state-dir)`,
     });
   });
 });

@@ -138,7 +138,8 @@ describe("revoke", () => {
     });
     await expect(revokeCertificates(ctx, { target: "mallory" })).rejects.toMatchObject({
       code: "ERR_CA_NOT_FOUND",
-      message: 'no certificate named "mallory" (or with that serial) was issued by this CA (see `agent ca list`)',
+      message:
+        'no certificate named "mallory" (or with that serial) was issued by this CA (see `agent ca list`)',
     });
   });
 });
