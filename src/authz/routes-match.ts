@@ -3,7 +3,7 @@
  * (AuthZReq and AuthZRes), so the table is compiled once at load into per-method maps keyed by the first and
  * then the last path segment; a call does one clean-path scan, two table lookups and one or two matchers.
  */
-import type { ResourceKind, RouteInfo, RouteMatch } from "./routes-types.ts";
+import type { ResourceKind, RouteEffect, RouteInfo, RouteMatch } from "./routes-types.ts";
 import { compilePattern, type PathMatcher } from "./routes-pattern.ts";
 import { SegmentTable } from "./routes-segment-table.ts";
 import { ROUTES, type RouteSpec } from "./routes-table.ts";
@@ -16,7 +16,7 @@ interface CompiledRoute {
   readonly match: PathMatcher;
   /** Resource kind for each parameter value, in template order; undefined drops the value. */
   readonly kinds: readonly (ResourceKind | undefined)[];
-  readonly write: boolean;
+  readonly effect: RouteEffect;
 }
 
 /** The routes one (method, first segment) can reach, split again by the path's last segment. */
@@ -38,8 +38,6 @@ interface IndexedRoute extends CompiledRoute {
   readonly lastSegment: string | undefined;
 }
 
-const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "DELETE"]);
-
 function compileRoute(spec: RouteSpec): IndexedRoute {
   const pattern = compilePattern(spec.pattern);
   return {
@@ -48,7 +46,7 @@ function compileRoute(spec: RouteSpec): IndexedRoute {
     query: spec.query,
     match: pattern.match,
     kinds: pattern.paramNames.map((name) => spec.params?.[name]),
-    write: WRITE_METHODS.has(spec.method),
+    effect: spec.effect,
     firstSegment: pattern.firstSegment,
     lastSegment: pattern.lastSegment,
     method: spec.method,
@@ -81,7 +79,8 @@ function buildBucket(routes: readonly IndexedRoute[]): Bucket {
 /**
  * HEAD is routed wherever GET is (Go's net/http convention; the docker CLI opens with HEAD /_ping): its routes
  * are the HEAD and GET ones, still in registration order. gorilla/mux itself registers HEAD only for /_ping and
- * the archive stat, so the others never reach a plugin; routing them as their read-only GET costs nothing.
+ * the archive stat, so the others never reach a plugin; routing them as their GET (with the GET route's
+ * effect: HEAD of the websocket attach is a write too) costs nothing.
  */
 function buildIndex(method: RouteSpec["method"]): MethodIndex {
   const accepts = method === "HEAD" ? ["HEAD", "GET"] : [method];
@@ -170,14 +169,14 @@ export function matchRoute(method: string, path: string, query: URLSearchParams)
       if (kind !== undefined) resources[kind] = values[i] as string;
     }
     if (route.query !== undefined) route.query(query, resources);
-    return { action: route.action, resources, write: route.write };
+    return { action: route.action, resources, effect: route.effect };
   }
   return undefined;
 }
 
 const ROUTE_INFOS: readonly RouteInfo[] = Object.freeze(
-  ROUTES.map(({ method, pattern, action, description }) =>
-    Object.freeze({ method, pattern, action, description })
+  ROUTES.map(({ method, pattern, action, effect, description }) =>
+    Object.freeze({ method, pattern, action, effect, description })
   ),
 );
 

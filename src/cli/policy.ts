@@ -23,6 +23,12 @@ interface TestOptions {
 
 async function check(ctx: CliContext, file: string | undefined): Promise<ExitCode> {
   const path = file ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE;
+  if (!(await ctx.fs.stat(path))) {
+    const hint = file === undefined
+      ? ": name the file to check (agent policy check FILE) or set AGENT_POLICY"
+      : "";
+    throw new AgentError("ERR_POLICY_MISSING", `no policy file at ${path}${hint}`);
+  }
   const policy = await readPolicy(ctx.fs, { file: path });
   ctx.output.out(`${path}: ok, ${policy.ruleCount} rules, sha256 ${policy.hash}\n`);
   return 0;
@@ -31,6 +37,9 @@ async function check(ctx: CliContext, file: string | undefined): Promise<ExitCod
 async function testDecision(ctx: CliContext, options: TestOptions): Promise<ExitCode> {
   if (!options.method || !options.uri) {
     throw new AgentError("ERR_USAGE", "policy test needs --method and --uri");
+  }
+  if (options.demo && options.policy !== undefined) {
+    throw new AgentError("ERR_USAGE", "give --policy FILE or --demo, not both");
   }
   const policy: Policy = options.demo
     ? loadPolicy(DEMO_POLICY, "embedded demo policy")
@@ -59,6 +68,7 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
   const facts = buildFacts(wire, "request");
   const decision = isDecision(facts) ? facts : await decide(facts, [policyGate(policy)]);
   const action = decision.facts?.route?.action ?? null;
+  const effect = action === null ? null : decision.facts?.effect ?? null;
   const actionText = action ??
     (decision.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
   if (options.json) {
@@ -66,6 +76,7 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
       JSON.stringify({
         allow: decision.allow,
         action,
+        effect,
         ruleId: decision.ruleId ?? null,
         reason: decision.reason,
         policyHash: policy.hash,
@@ -74,9 +85,9 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
     );
   } else {
     ctx.output.out(
-      `${decision.allow ? "allow" : "deny"}  action=${actionText}  rule=${
-        decision.ruleId ?? "(none)"
-      }\n  ${decision.reason}\n`,
+      `${decision.allow ? "allow" : "deny"}  action=${actionText}${
+        effect === null ? "" : `  effect=${effect}`
+      }  rule=${decision.ruleId ?? "(none)"}\n  ${decision.reason}\n`,
     );
   }
   return decision.allow ? 0 : 1;
@@ -89,7 +100,9 @@ function actions(ctx: CliContext, json: boolean | undefined): ExitCode {
     return 0;
   }
   const width = Math.max(...routes.map((r) => r.action.length));
-  for (const r of routes) ctx.output.out(`${r.action.padEnd(width)}  ${r.method.padEnd(6)} ${r.pattern}\n`);
+  for (const r of routes) {
+    ctx.output.out(`${r.action.padEnd(width)}  ${r.effect.padEnd(5)}  ${r.method.padEnd(6)} ${r.pattern}\n`);
+  }
   return 0;
 }
 
@@ -121,7 +134,10 @@ export const policyCommands: CommandGroup = {
       )
       .action((options: TestOptions) => testDecision(ctx, options));
     cli
-      .command("actions", "List every Engine API route and its action name")
+      .command(
+        "actions",
+        "List every Engine API route: its action name, effect (read or write), method and path",
+      )
       .option("--json", "Print as JSON")
       .action((options: { json?: boolean }) => actions(ctx, options.json));
     cli

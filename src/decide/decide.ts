@@ -3,13 +3,14 @@
  * Any malformed input, unknown route or failing gate is a deny; the first deny ends the evaluation.
  */
 import { bodyWithheld, decodeJsonBody, hasFormBody } from "../authz/body.ts";
-import { matchRoute } from "../authz/routes.ts";
+import { matchRoute, requestEffect } from "../authz/routes.ts";
 import { normalizeUri } from "../authz/uri.ts";
 import { type AuthzRequest, parseAuthzRequest, type Phase } from "../authz/wire.ts";
 import { parsePeerCertificates } from "../ca/index.ts";
 import { isAgentError } from "../errors.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate } from "./gate.ts";
+import { isMacaroonGate } from "./macaroon-gate.ts";
 
 export interface Decision {
   readonly allow: boolean;
@@ -60,11 +61,12 @@ export function buildFacts(text: string, phase: Phase): RequestFacts | Decision 
         request,
       );
     }
-    const body = route?.write ? decodeJsonBody(request) : undefined;
+    const effect = route === undefined ? undefined : requestEffect(route.effect, request.headers);
+    const body = effect === "write" ? decodeJsonBody(request) : undefined;
     const leafCertificate = request.peerCertificates.length > 0
       ? parsePeerCertificates(request.peerCertificates.slice(0, 1))[0]
       : undefined;
-    return { phase, request, uri, route, body, leafCertificate };
+    return { phase, request, uri, route, effect, body, leafCertificate };
   } catch (err) {
     if (isAgentError(err)) return refuse(err.message, err.code, request);
     return refuse("malformed plugin request", "ERR_REQUEST_FIELD", request);
@@ -75,15 +77,27 @@ export function isDecision(value: RequestFacts | Decision): value is Decision {
   return "decidedBy" in value;
 }
 
-export async function decide(facts: RequestFacts, gates: readonly Gate[]): Promise<Decision> {
-  if (facts.route === undefined) {
+/**
+ * The facts as the gates judge them: `agentToken` is true only for a request over the unix socket (no user,
+ * no client certificate) whose X-Macaroon the macaroon gate in force verifies as the agent's own internal
+ * token. Whatever a caller put there is replaced: only the gate's verification counts.
+ */
+function judged(facts: RequestFacts, gates: readonly Gate[]): RequestFacts {
+  const agentToken = facts.request.user === undefined && facts.leafCertificate === undefined &&
+    gates.some((gate) => isMacaroonGate(gate) && gate.carriesInternalToken(facts));
+  return agentToken === (facts.agentToken === true) ? facts : { ...facts, agentToken };
+}
+
+export async function decide(given: RequestFacts, gates: readonly Gate[]): Promise<Decision> {
+  if (given.route === undefined) {
     return refuse(
-      `unknown API route ${facts.request.method} ${facts.uri.path}`,
+      `unknown API route ${given.request.method} ${given.uri.path}`,
       "ERR_ROUTE_UNKNOWN",
-      facts.request,
-      facts,
+      given.request,
+      given,
     );
   }
+  const facts = judged(given, gates);
   let last: { ruleId: string | undefined; reason: string } = { ruleId: undefined, reason: "allowed" };
   for (const gate of gates) {
     const verdict = await gate.check(facts);

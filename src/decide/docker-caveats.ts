@@ -1,9 +1,10 @@
 /**
- * The Docker caveats judged against one request: which methods read and which write, which container or
+ * The Docker caveats judged against one request: whether it reads or writes (the route table's effect, never
+ * the HTTP method alone: the websocket attach is a GET that writes), which container or
  * image a request acts on (names, short ids and exec ids resolved to full ids through the daemon), expiry,
  * and the client address (which plugins are never told). Pure: the resolver and the time are passed in.
  */
-import type { RouteMatch } from "../authz/routes.ts";
+import type { RouteEffect, RouteMatch } from "../authz/routes.ts";
 import type { DockerResolver } from "../docker/resolver.ts";
 import { AgentError } from "../errors.ts";
 import type { DockerCaveat } from "../macaroon/index.ts";
@@ -12,6 +13,10 @@ import type { DockerCaveat } from "../macaroon/index.ts";
 export interface CaveatRequest {
   readonly method: string;
   readonly action: string;
+  /** The request's effect (RequestFacts.effect): what `op` judges. */
+  readonly effect: RouteEffect;
+  /** The route reads, but the request asked for a protocol upgrade, which makes it a write. */
+  readonly upgrade: boolean;
   readonly resources: RouteMatch["resources"];
   /** Parsed JSON body (container creation names its image there). */
   readonly body: unknown;
@@ -20,8 +25,6 @@ export interface CaveatRequest {
 /** `true` when the caveat holds, otherwise why not (safe text: no token, no body). */
 export type CaveatResult = true | string;
 
-const READ_METHODS = new Set(["GET", "HEAD"]);
-const WRITE_METHODS = new Set(["POST", "PUT", "DELETE", "PATCH"]);
 const MAX_SHOWN_REF = 80;
 
 export const IP_CAVEAT_UNCHECKABLE =
@@ -43,10 +46,8 @@ export function checkLocalCaveat(
 ): CaveatResult | undefined {
   switch (c.name) {
     case "op": {
-      const method = request.method;
-      if (READ_METHODS.has(method)) return c.read || `${method} is a read request`;
-      if (WRITE_METHODS.has(method)) return c.write || `${method} is a write request`;
-      return `${method} is neither a read nor a write request`;
+      if (request.effect === "read") return c.read || `${describeCall(request)} is a read request`;
+      return c.write || `${describeCall(request)} is a write request`;
     }
     case "expires":
       return nowMs < c.atMs || `expired at ${new Date(c.atMs).toISOString()}`;
@@ -56,6 +57,11 @@ export function checkLocalCaveat(
     case "image_id":
       return undefined;
   }
+}
+
+/** "volume:create (POST)", "container:attach (GET)", "container:list (GET with an Upgrade header)". */
+function describeCall(request: CaveatRequest): string {
+  return `${request.action} (${request.method}${request.upgrade ? " with an Upgrade header" : ""})`;
 }
 
 /** What a request acts on: resolved full ids, or why it acts on no such object. */

@@ -1,7 +1,7 @@
 /** Everything a gate may look at, computed once per plugin call from the parsed wire request. */
 import type { NormalizedUri } from "../authz/uri.ts";
 import type { AuthzRequest, Phase } from "../authz/wire.ts";
-import type { RouteMatch } from "../authz/routes.ts";
+import type { RouteEffect, RouteMatch } from "../authz/routes.ts";
 import type { PeerCertificate } from "../ca/index.ts";
 
 export interface RequestFacts {
@@ -10,8 +10,18 @@ export interface RequestFacts {
   readonly uri: NormalizedUri;
   /** undefined: the route table does not know this method + path (always denied). */
   readonly route: RouteMatch | undefined;
+  /**
+   * What the request does: the route's effect, or "write" for a read route requested with a protocol
+   * upgrade (authz/effect.ts). Every read-only judgement (op caveat, seed rules, plugin changes) uses this.
+   */
+  readonly effect: RouteEffect | undefined;
   /** Parsed JSON body, undefined when dockerd sent none. */
   readonly body: unknown;
   /** The client's TLS leaf certificate (parsed from RequestPeerCertificates), when it sent one. */
   readonly leafCertificate: PeerCertificate | undefined;
+  /**
+   * Set by decide() when the request carries the agent's own internal token and the macaroon gate in force
+   * verified it (decide/internal-token.ts); the policy then allows the agent's name lookups without a rule.
+   */
+  readonly agentToken?: boolean;
 }

@@ -28,7 +28,7 @@ import type { StateLayout } from "../store/layout.ts";
 import { type CaveatRequest, checkLocalCaveat, checkTargetCaveat, RequestTargets } from "./docker-caveats.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate, GateVerdict } from "./gate.ts";
-import { internalTokenSource } from "./internal-token.ts";
+import { internalTokenSource, isInternalToken } from "./internal-token.ts";
 import { VerificationCache } from "./verification-cache.ts";
 
 export const MACAROON_HEADER = "x-macaroon";
@@ -53,16 +53,29 @@ export interface MacaroonGate extends Gate {
   readonly name: "macaroon";
   /** X-Macaroon for the agent's own Engine API calls (read-only, short-lived); empty without `random`. */
   internalHeaders(): Readonly<Record<string, string>>;
+  /**
+   * True when the request's X-Macaroon verifies (signature, key, revocation, caveat syntax) and is the
+   * agent's own internal token (its nonce carries the root key's tag). Says nothing about its caveats:
+   * `check` still judges them against the request.
+   */
+  carriesInternalToken(facts: RequestFacts): boolean;
   /** Verification cache counters (for tests and diagnostics). */
   cacheStats(): { readonly hits: number; readonly misses: number; readonly size: number };
 }
 
 export function isMacaroonGate(gate: Gate): gate is MacaroonGate {
-  return gate.name === "macaroon" && typeof (gate as Partial<MacaroonGate>).internalHeaders === "function";
+  const candidate = gate as Partial<MacaroonGate>;
+  return gate.name === "macaroon" && typeof candidate.internalHeaders === "function" &&
+    typeof candidate.carriesInternalToken === "function";
 }
 
 type Verification =
-  | { readonly ok: true; readonly caveats: readonly DockerCaveat[] }
+  | {
+    readonly ok: true;
+    readonly caveats: readonly DockerCaveat[];
+    /** The agent's own internal token (decide/internal-token.ts). */
+    readonly internal: boolean;
+  }
   | { readonly ok: false; readonly verdict: GateVerdict };
 
 const deny = (ruleId: string, reason: string): GateVerdict => ({ allow: false, ruleId, reason });
@@ -123,15 +136,16 @@ function verifyHeader(header: string, keyring: Keyring, revocations: Revocations
       throw err;
     }
   };
+  let verified;
   try {
-    verifyToken(header, { keyring, revocations, check });
+    verified = verifyToken(header, { keyring, revocations, check });
   } catch (err) {
     if (err instanceof AgentError && err.code !== "ERR_INTERNAL") {
       return { ok: false, verdict: failed(err, current) };
     }
     throw err;
   }
-  return { ok: true, caveats };
+  return { ok: true, caveats, internal: isInternalToken(keyring, verified.keyId, verified.nonce) };
 }
 
 const unavailableResolver: DockerResolver = {
@@ -181,6 +195,8 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
       const request: CaveatRequest = {
         method: facts.request.method,
         action: route.action,
+        effect: facts.effect ?? "write",
+        upgrade: facts.effect !== route.effect,
         resources: route.resources,
         body: facts.body,
       };
@@ -208,6 +224,12 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
     internalHeaders(): Readonly<Record<string, string>> {
       return internalToken ? { "X-Macaroon": internalToken() } : {};
     },
+    carriesInternalToken(facts: RequestFacts): boolean {
+      const header = facts.request.headers.get(MACAROON_HEADER);
+      if (header === undefined || header.trim() === "") return false;
+      const verified = verification(header);
+      return verified.ok && verified.internal;
+    },
     cacheStats: () => cache.stats(),
   };
 }
@@ -230,7 +252,16 @@ export async function loadMacaroonGate(
 ): Promise<MacaroonGate | undefined> {
   const keyring = await loadKeyring(fs, layout);
   if (keyring === undefined) return undefined;
-  const revocations = await loadRevocations(fs, layout);
+  return macaroonGateFor(keyring, await loadRevocations(fs, layout), clock, options);
+}
+
+/** The gate for a loaded keyring and revocation list (each a piece of state the server reloads on its own). */
+export function macaroonGateFor(
+  keyring: Keyring,
+  revocations: Revocations,
+  clock: Clock,
+  options: LoadMacaroonGateOptions = {},
+): MacaroonGate {
   return macaroonGate({
     keyring,
     revocations,

@@ -14,7 +14,9 @@ export function policyRequestOf(facts: RequestFacts): PolicyRequest {
     uri: facts.uri.decoded,
     path: facts.uri.path,
     action: facts.route?.action,
+    effect: facts.effect,
     body: facts.body,
+    agentToken: facts.agentToken === true,
   };
 }
 

@@ -54,7 +54,7 @@ administrators: [anonymous]
 ${groups}
 rules:
   # The unix socket carries no user ("anonymous"). Only root and the docker group can reach it, and
-  # they control the host anyway.
+  # they control the host anyway. (The agent's own name lookups need no rule: builtin:agent-lookups.)
   - id: local-socket
     who: [anonymous]
     allow: ["*"]

@@ -4,8 +4,10 @@
  * - nonce is 16 random bytes in unpadded base64url (22 characters), unique per token, the handle for revocation.
  * Identifiers from other issuers are not errors: they simply carry no key id and no nonce.
  */
-import { base64UrlEncode } from "./base64.ts";
-import { utf8, utf8Text } from "./bytes.ts";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { base64Decode, base64UrlEncode } from "./base64.ts";
+import { concatBytes, constantTimeEqual, utf8, utf8Text } from "./bytes.ts";
 import { AgentError } from "../errors.ts";
 import type { RandomBytes } from "../ports.ts";
 
@@ -40,6 +42,34 @@ export function newNonce(random: RandomBytes): string {
     throw new AgentError("ERR_INTERNAL", "internal error", "random source returned the wrong length");
   }
   return base64UrlEncode(bytes);
+}
+
+const TAG_BYTES = 8;
+
+function nonceTag(rootKey: Uint8Array, label: string, random: Uint8Array): Uint8Array {
+  return hmac(sha256, rootKey, concatBytes(utf8(label), random)).subarray(0, TAG_BYTES);
+}
+
+/**
+ * A nonce that shows which purpose (`label`) a holder of `rootKey` minted it for: 8 random bytes, then the
+ * first 8 bytes of HMAC-SHA256(rootKey, label || those bytes). Nobody without the root key can make one
+ * (a guess succeeds with probability 2^-64), and it is still a valid, unique-enough revocation handle.
+ */
+export function taggedNonce(rootKey: Uint8Array, label: string, random: RandomBytes): string {
+  const bytes = random(NONCE_BYTES - TAG_BYTES);
+  if (bytes.length !== NONCE_BYTES - TAG_BYTES) {
+    throw new AgentError("ERR_INTERNAL", "internal error", "random source returned the wrong length");
+  }
+  return base64UrlEncode(concatBytes(bytes, nonceTag(rootKey, label, bytes)));
+}
+
+/** True when `nonce` was made by taggedNonce with this key and label (constant-time comparison). */
+export function isTaggedNonce(rootKey: Uint8Array, label: string, nonce: string): boolean {
+  if (!isValidNonce(nonce)) return false;
+  const bytes = base64Decode(nonce);
+  if (bytes === undefined || bytes.length !== NONCE_BYTES) return false;
+  const random = bytes.subarray(0, NONCE_BYTES - TAG_BYTES);
+  return constantTimeEqual(bytes.subarray(NONCE_BYTES - TAG_BYTES), nonceTag(rootKey, label, random));
 }
 
 export function formatIdentifier(keyId: string, nonce: string): Uint8Array {

@@ -22,10 +22,12 @@ export { type CaveatSummary, describeMacaroon, type MacaroonSummary } from "./de
 // identifiers, keys, revocation
 export {
   formatIdentifier,
+  isTaggedNonce,
   isValidNonce,
   newNonce,
   type ParsedIdentifier,
   parseIdentifier,
+  taggedNonce,
 } from "./identifier.ts";
 export { DEFAULT_SCRYPT, deriveRootKey, MIN_PASSPHRASE_LENGTH, type ScryptParams } from "./kdf.ts";
 export {

@@ -28,6 +28,8 @@ export interface MintedToken {
 export interface MintTokenOptions {
   readonly location?: string;
   readonly format?: MacaroonFormat;
+  /** The identifier's nonce (default: 16 fresh random bytes); see taggedNonce for the agent's own tokens. */
+  readonly nonce?: string;
 }
 
 /** Mints a token with the current key; caveats are typed, so only valid caveat text can be written. */
@@ -38,7 +40,7 @@ export function mintToken(
   options: MintTokenOptions = {},
 ): MintedToken {
   const key = currentKey(keyring);
-  const nonce = newNonce(random);
+  const nonce = options.nonce ?? newNonce(random);
   let macaroon = mint(key.key, formatIdentifier(key.id, nonce), options.location);
   for (const c of caveats) macaroon = addFirstPartyCaveat(macaroon, formatDockerCaveat(c));
   return { macaroon, token: encodeMacaroon(macaroon, options.format ?? "v2"), keyId: key.id, nonce };

@@ -21,12 +21,19 @@ export interface CompiledRule {
   readonly actionTest: StringMatcher | undefined;
   /** Seed form: accepted methods (undefined: any) and the URI expression. */
   readonly methods: ReadonlySet<string> | undefined;
+  /** Seed form: `methods` names POST, PUT, DELETE or PATCH (a deny rule then also catches GETs that write). */
+  readonly listsWriteMethod: boolean;
   readonly uri: RegExp | undefined;
   /** With `when`: the actions whose bodies every condition reads, and the conditions. */
   readonly whenActions: ReadonlySet<string> | undefined;
   readonly conditions: readonly CompiledCondition[];
   /** The decision this rule gives when it decides (built once, returned as is). */
   readonly decision: PolicyDecision;
+  /**
+   * A deny rule with `when` matches a request that carries no body (it fails closed: the worst is assumed).
+   * Its decision then says so, since "privileged containers" for a request without a body reads as a bug.
+   */
+  readonly decisionWithoutBody: PolicyDecision;
 }
 
 /**
@@ -75,6 +82,8 @@ export interface CompiledPolicy {
 }
 
 const SHOWN_DESCRIPTION_LENGTH = 200;
+/** The methods that only ever reach routes that write. */
+const WRITE_METHODS: readonly string[] = ["POST", "PUT", "DELETE", "PATCH"];
 
 function compileGroups(doc: PolicyDocument): Map<string, readonly string[]> {
   const groups = new Map<string, readonly string[]>();
@@ -227,6 +236,7 @@ function compileRule(rule: RuleSource, known: readonly string[], source: PolicyS
     // Go serves HEAD with the GET handler: a GET rule covers HEAD, so HEAD cannot dodge a GET deny.
     if (methods.has("GET")) methods.add("HEAD");
   }
+  const listsWriteMethod = methods !== undefined && WRITE_METHODS.some((m) => methods.has(m));
   const uri = rule.uri === undefined ? undefined : compileUri(rule.uri, source);
   const when = rule.when === undefined ? undefined : compileConditions(rule.when, rule, actionTest, source);
   const conditions = when?.conditions ?? [];
@@ -236,11 +246,22 @@ function compileRule(rule: RuleSource, known: readonly string[], source: PolicyS
     effect: rule.effect,
     actionTest,
     methods,
+    listsWriteMethod,
     uri,
     whenActions: when?.actions,
     conditions,
     decision: decisionOf(rule, conditions),
+    decisionWithoutBody: withoutBody(decisionOf(rule, conditions), conditions),
   };
+}
+
+function withoutBody(decision: PolicyDecision, conditions: readonly CompiledCondition[]): PolicyDecision {
+  if (decision.allow || conditions.length === 0) return decision;
+  return Object.freeze({
+    ...decision,
+    reason: `${decision.reason} (the request has no body to check, and a deny rule with \`when\` assumes ` +
+      "the worst without one)",
+  });
 }
 
 class ListBuilder {

@@ -1,6 +1,6 @@
 /**
  * One decision: default deny; a matching deny rule wins over any allow; built-ins for unknown routes,
- * plugin management and ping. Runs on every Docker API call, so it allocates little: rule decisions are
+ * plugin management, ping and the agent's own name lookups. Runs on every Docker API call, so it allocates little: rule decisions are
  * prebuilt, the body is read only when a rule with `when` gets that far, and only once.
  */
 import { BodyFacts } from "./body-facts.ts";
@@ -22,17 +22,41 @@ const PING: PolicyDecision = Object.freeze({
   ruleId: "builtin:ping",
   reason: "ping is allowed for requesters with an allow rule",
 });
+const AGENT_LOOKUP: PolicyDecision = Object.freeze({
+  allow: true,
+  ruleId: "builtin:agent-lookups",
+  reason: "the agent's own name lookup is allowed",
+});
 
-/** Plugin reads; every other plugin:* action installs, enables, disables, configures or removes one. */
-const PLUGIN_READS: ReadonlySet<string> = new Set(["plugin:list", "plugin:inspect", "plugin:privileges"]);
+/**
+ * The calls the agent itself makes to resolve names and follow events for container_id and image_id caveats
+ * (docker/cached-resolver.ts, server/macaroon-docker.ts): GET /containers/{name}/json, /images/{name}/json,
+ * /exec/{id}/json and /events. Each of these actions has exactly that one route.
+ */
+export const AGENT_LOOKUP_ACTIONS: ReadonlySet<string> = new Set([
+  "container:inspect",
+  "image:inspect",
+  "exec:inspect",
+  "system:events",
+]);
 
 /** Version prefix as dockerd's router accepts it (`/v{version:[0-9.]+}`). */
 const VERSION_PREFIX = /^\/v[0-9][0-9.]*(?=[/?]|$)/;
 /** Unversioned URIs are also tested with this prefix, so a deny regex written for "/v1.NN/..." holds. */
 export const CANONICAL_VERSION_PREFIX = "/v1.41";
 
-function isPluginChange(action: string): boolean {
-  return action.startsWith("plugin:") && !PLUGIN_READS.has(action);
+/** Every plugin:* action that writes installs, enables, disables, configures, pushes or removes a plugin. */
+function isPluginChange(action: string, request: PolicyRequest): boolean {
+  return action.startsWith("plugin:") && request.effect !== "read";
+}
+
+/**
+ * The agent's own lookup: over the unix socket (no user, no certificate), with the internal token the
+ * macaroon gate verified, a plain GET that reads, of one of the lookup routes. Nothing else qualifies.
+ */
+function isAgentLookup(action: string, request: PolicyRequest): boolean {
+  return request.agentToken === true && request.user === undefined && request.certificate === undefined &&
+    request.method === "GET" && request.effect === "read" && AGENT_LOOKUP_ACTIONS.has(action);
 }
 
 function inSet(set: RequesterSet, request: PolicyRequest): boolean {
@@ -82,13 +106,28 @@ class Scan {
   /** `rule` comes from RuleList.forAction: its action patterns and `when` actions already fit. */
   private matches(rule: CompiledRule): boolean {
     if (rule.uri !== undefined) {
-      if (rule.methods !== undefined && !rule.methods.has(this.request.method)) return false;
+      if (!this.methodMatches(rule)) return false;
       if (!this.uriMatches(rule.uri, rule.effect)) return false;
     }
     if (rule.conditions.length === 0) return true;
     this.facts ??= new BodyFacts(this.action, this.request.body);
     for (const condition of rule.conditions) if (!condition.holds(this.facts)) return false;
     return true;
+  }
+
+  /**
+   * A seed rule's methods, judged with the request's effect, so that the method never widens an allow or
+   * narrows a deny: GET (and HEAD) in an allow rule reach only requests that read; a deny rule matches the
+   * methods it lists and, when it lists a write method (POST, PUT, DELETE, PATCH), also every GET or HEAD
+   * that writes (the websocket attach). `*` matches every method either way.
+   */
+  private methodMatches(rule: CompiledRule): boolean {
+    const methods = rule.methods;
+    if (methods === undefined) return true;
+    const method = this.request.method;
+    const getThatWrites = (method === "GET" || method === "HEAD") && this.request.effect !== "read";
+    if (rule.effect === "allow") return !getThatWrites && methods.has(method);
+    return methods.has(method) || (getThatWrites && rule.listsWriteMethod);
   }
 
   /** Allow regexes see the URI as sent; deny regexes also see it without and with a version prefix. */
@@ -121,10 +160,15 @@ export function evaluatePolicy(policy: CompiledPolicy, request: PolicyRequest): 
     for (const ou of certificate.organizationalUnits) scan.list(policy.byOu.get(ou));
     for (const o of certificate.organizations) scan.list(policy.byO.get(o));
   }
-  if (scan.deny !== undefined) return scan.deny.decision;
+  if (scan.deny !== undefined) {
+    return request.body === undefined ? scan.deny.decisionWithoutBody : scan.deny.decision;
+  }
   // A disabled managed authz plugin silently stops authorizing: only administrators may change plugins.
-  if (isPluginChange(action) && !inSet(policy.administrators, request)) return PLUGIN_ADMIN_ONLY;
+  if (isPluginChange(action, request) && !inSet(policy.administrators, request)) return PLUGIN_ADMIN_ONLY;
   if (scan.allow !== undefined) return scan.allow.decision;
+  // The agent resolves names for container_id/image_id caveats through the daemon, as the unix socket user;
+  // a policy must not need a rule for that (a deny rule still wins).
+  if (isAgentLookup(action, request)) return AGENT_LOOKUP;
   // The docker CLI pings before every command; denying it breaks version negotiation.
   if (action === "system:ping" && scan.hasAllow) return PING;
   return {

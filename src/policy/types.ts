@@ -1,4 +1,5 @@
 /** The policy engine's public types: what a decision is asked about and what it answers. */
+import type { RouteEffect } from "../authz/routes.ts";
 
 /** One Docker API call as the policy sees it (already parsed, decoded and routed). */
 export interface PolicyRequest {
@@ -16,8 +17,20 @@ export interface PolicyRequest {
   readonly path: string;
   /** "noun:verb" from the route table; undefined for a route the table does not know. */
   readonly action: string | undefined;
+  /**
+   * Whether the request only reads: the route table's effect, "write" also for a read route requested with a
+   * protocol upgrade. Seed rules' GET and the plugin-change refusal are judged by it; undefined (unknown
+   * route, or a caller that does not know) counts as a write.
+   */
+  readonly effect: RouteEffect | undefined;
   /** Parsed JSON body; undefined when dockerd sent none. */
   readonly body: unknown;
+  /**
+   * True only when the macaroon gate verified that the request carries the agent's own internal token
+   * (decide/internal-token.ts). It lets exactly the agent's name lookups over the unix socket through
+   * (builtin:agent-lookups); it gives nothing on any other route or to anyone with a user or certificate.
+   */
+  readonly agentToken?: boolean;
 }
 
 export interface PolicyDecision {

@@ -1,8 +1,10 @@
 /**
  * Macaroons end to end: `agent id` against a running `agent serve` that is dockerd's authorization plugin,
- * driven with the real docker CLI over the unix socket (the anonymous user, whom the policy allows
- * everything). The tokens travel as the docker client sends them: config.json HttpHeaders (`agent id set`)
- * or a temporary config (`agent id exec`).
+ * driven with the real docker CLI over TLS as the user dev, whom the policy allows everything. The policy
+ * has no rule for the unix socket (anonymous) at all: the agent's own name lookups and event stream, and
+ * those of `agent id create`, pass on builtin:agent-lookups with the agent's internal token. The tokens
+ * travel as the docker client sends them: config.json HttpHeaders (`agent id set`) or a temporary config
+ * (`agent id exec`).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -14,22 +16,38 @@ import {
   e2eUnavailable,
   type GuardedHost,
   importTinyImage,
+  opensslTls,
   skipBanner,
   startGuardedHost,
   tempDir,
+  type TlsFiles,
+  waitFor,
 } from "./harness.ts";
 
 const unavailable = e2eUnavailable();
 if (unavailable) skipBanner("macaroon.e2e.test.ts", unavailable);
 const maybe = unavailable ? describe.skip : describe;
 
-const POLICY = `version: 1
-administrators: [anonymous]
+/** Only while the test host is set up (importing the image needs the unix socket). */
+const SETUP_POLICY = `version: 1
 rules:
-  - id: local-admin
+  - id: setup
     who: [anonymous]
     allow: ["*"]
+  - id: dev-all
+    who: [dev]
+    allow: ["*"]
 `;
+
+/** What the tests run under: no rule for anonymous (the unix socket), so none for the agent's own lookups. */
+const POLICY = `version: 1
+rules:
+  - id: dev-all
+    who: [dev]
+    allow: ["*"]
+`;
+const POLICY_HASH = new Bun.CryptoHasher("sha256").update(POLICY).digest("hex");
+const LOOKUPS = ["container:inspect", "image:inspect", "exec:inspect", "system:events"];
 
 const MISSING = "this host requires a macaroon (X-Macaroon header)";
 
@@ -38,6 +56,7 @@ maybe("agent id with a running plugin and dockerd", () => {
   let dir: string;
   let state: string;
   let config: string;
+  let tls: TlsFiles;
   let agent: AgentProcess;
   let dockerd: Dockerd;
   let host: GuardedHost;
@@ -52,8 +71,8 @@ maybe("agent id with a running plugin and dockerd", () => {
     if (r.code !== 0) throw new Error(`agent id ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
     return r.stdout.trimEnd().split("\n").at(-1)!;
   };
-  /** The docker CLI with the client default from config.json (whatever `agent id set` wrote). */
-  const docker = (args: string[]) => dockerd.docker(args);
+  /** The docker CLI as dev over TLS, with the client default from config.json (what `agent id set` wrote). */
+  const docker = (args: string[]) => dockerd.dockerTls(tls.certPath("dev"), args);
   /** One docker command with a token, through `agent id exec` (config.json untouched). */
   const withToken = (token: string, args: string[]) =>
     agentCli([
@@ -65,16 +84,19 @@ maybe("agent id with a running plugin and dockerd", () => {
       "--",
       "docker",
       "-H",
-      `unix://${dockerd.socket}`,
+      `tcp://127.0.0.1:${dockerd.tcpPort}`,
+      "--tlsverify",
       ...args,
     ], {
       DOCKER_CONFIG: config,
+      DOCKER_CERT_PATH: tls.certPath("dev"),
     });
 
   beforeAll(async () => {
     dir = tempDir("macaroon");
     state = join(dir, "state");
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    tls = await opensslTls(join(dir, "tls"), ["dev"]);
+    writeFileSync(join(dir, "policy.yaml"), SETUP_POLICY);
     const dockerdDir = join(dir, "dockerd");
     config = join(dockerdDir, "docker-config");
     host = await startGuardedHost({
@@ -86,6 +108,7 @@ maybe("agent id with a running plugin and dockerd", () => {
         policyFile: join(dir, "policy.yaml"),
         args: ["--docker-socket", join(dockerdDir, "docker.sock")],
       },
+      tls: { ca: tls.ca, cert: tls.serverCert, key: tls.serverKey },
     });
     ({ agent, dockerd } = host);
     await importTinyImage(dockerd, dir);
@@ -104,6 +127,12 @@ maybe("agent id with a running plugin and dockerd", () => {
       if (r.code !== 0) throw new Error(`docker run ${name}: ${r.stderr}`);
       if (name === "svc") svcId = r.stdout.trim();
     }
+    // From here on the unix socket has no rule: the agent reloads the policy within a second.
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    await waitFor("the policy without an anonymous rule", async () => {
+      const r = await dockerd.docker(["ps"]);
+      return r.code !== 0 && r.stderr.includes("no rule allows container:list for anonymous");
+    }, 10_000);
   }, 120_000);
 
   afterAll(async () => {
@@ -132,7 +161,9 @@ maybe("agent id with a running plugin and dockerd", () => {
     expect(ps.stdout).toContain("svc");
     const denied = await docker(["volume", "create", "v1"]);
     expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toContain('macaroon caveat "op = read" not satisfied: POST is a write request');
+    expect(denied.stderr).toContain(
+      'macaroon caveat "op = read" not satisfied: volume:create (POST) is a write request',
+    );
     expect((await withToken(root, ["volume", "ls", "-q"])).stdout).not.toContain("v1");
   });
 
@@ -224,8 +255,14 @@ maybe("agent id with a running plugin and dockerd", () => {
     const events = log.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.some((e) => e["ruleId"] === "caveat:op" && e["decidedBy"] === "macaroon")).toBe(true);
     expect(events.some((e) => e["ruleId"] === "caveat:container_id")).toBe(true);
-    // The agent's own event stream (for its name cache) passed the gate with its internal token.
-    expect(events.some((e) => e["action"] === "system:events" && e["allow"] === true)).toBe(true);
+    // The agent's own event stream and name lookups (for its name cache and the container_id caveats, and
+    // those of `agent id create`) passed with its internal token, under a policy without an anonymous rule.
+    const own = events.filter((e) => e["policyHash"] === POLICY_HASH && e["user"] === null && e["allow"]);
+    expect(new Set(own.map((e) => e["ruleId"]))).toEqual(new Set(["builtin:agent-lookups"]));
+    expect(own.every((e) => LOOKUPS.includes(String(e["action"])) && e["method"] === "GET")).toBe(true);
+    for (const action of ["system:events", "container:inspect", "exec:inspect"]) {
+      expect({ action, seen: own.some((e) => e["action"] === action) }).toEqual({ action, seen: true });
+    }
     expect(log).not.toContain(root);
     expect(log).not.toContain(root.slice(-20));
   });

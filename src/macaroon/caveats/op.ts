@@ -4,9 +4,9 @@ import { quotePredicate } from "../failures.ts";
 
 export interface OpCaveat {
   readonly name: "op";
-  /** GET and HEAD requests. */
+  /** Requests that only read (the route table's effect "read": GET and HEAD routes that change nothing). */
   readonly read: boolean;
-  /** POST, PUT, DELETE (every other method) requests. */
+  /** Every other request: POST, PUT, DELETE, OPTIONS, and GET routes that act (the websocket attach). */
   readonly write: boolean;
 }
 

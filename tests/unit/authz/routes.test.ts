@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { actionNames, listRoutes, matchRoute } from "../../../src/authz/routes.ts";
+import { actionNames, listRoutes, matchRoute, requestEffect } from "../../../src/authz/routes.ts";
 import vectors from "../../vectors/routes/cases.json";
 import moby from "../../vectors/routes/moby-routes.json";
 
@@ -15,7 +15,10 @@ interface RouteCase {
 }
 
 const cases: readonly RouteCase[] = vectors.cases;
-const WRITE_METHODS = new Set(["POST", "PUT", "DELETE"]);
+/** The only GET/HEAD routes that act (audited against moby's handlers): the websocket attach. */
+const GET_ROUTES_THAT_WRITE = new Set(["GET /containers/{name:.*}/attach/ws"]);
+const expectedEffect = (method: string, action: string) =>
+  (method === "GET" || method === "HEAD") && action !== "container:attach" ? "read" : "write";
 
 describe("route table vectors (tests/vectors/routes/cases.json)", () => {
   for (const c of cases) {
@@ -25,7 +28,11 @@ describe("route table vectors (tests/vectors/routes/cases.json)", () => {
         expect(match).toBeUndefined();
         return;
       }
-      expect(match).toEqual({ action: c.action, resources: c.resources, write: WRITE_METHODS.has(c.method) });
+      expect(match).toEqual({
+        action: c.action,
+        resources: c.resources,
+        effect: expectedEffect(c.method, c.action),
+      });
     });
   }
 
@@ -121,7 +128,7 @@ describe("matchRoute", () => {
     expect(matchRoute("HEAD", "/images/a/b:1/json", query)).toEqual({
       action: "image:inspect",
       resources: { image: "a/b:1" },
-      write: false,
+      effect: "read",
     });
   });
 
@@ -136,5 +143,75 @@ describe("matchRoute", () => {
     const query = new URLSearchParams("fromImage=alpine&tag=3");
     matchRoute("POST", "/images/create", query);
     expect(query.toString()).toBe("fromImage=alpine&tag=3");
+  });
+});
+
+describe("route effects (what counts as a read)", () => {
+  test("every route declares an effect, read or write", () => {
+    for (const r of listRoutes()) expect(["read", "write"]).toContain(r.effect);
+  });
+
+  test("every route that is not GET or HEAD writes", () => {
+    const reads = listRoutes().filter((r) =>
+      r.method !== "GET" && r.method !== "HEAD" && r.effect !== "write"
+    );
+    expect(reads).toEqual([]);
+  });
+
+  test("the GET and HEAD routes that write are exactly the websocket attach", () => {
+    const writes = listRoutes()
+      .filter((r) => (r.method === "GET" || r.method === "HEAD") && r.effect === "write")
+      .map((r) => `${r.method} ${r.pattern}`);
+    expect(writes).toEqual([...GET_ROUTES_THAT_WRITE]);
+  });
+
+  test("GET /containers/{id}/attach/ws is container:attach and writes, with HEAD and any query", () => {
+    for (const method of ["GET", "HEAD"]) {
+      for (const query of ["stream=1&stdin=1", "stream=1&stdout=1", ""]) {
+        expect(matchRoute(method, "/containers/web/attach/ws", new URLSearchParams(query))).toEqual({
+          action: "container:attach",
+          resources: { container: "web" },
+          effect: "write",
+        });
+      }
+    }
+  });
+
+  test("reads that look like they act stay reads: export, archive, events, logs, stats, image save", () => {
+    const query = new URLSearchParams();
+    for (
+      const [method, path] of [
+        ["GET", "/containers/web/export"],
+        ["GET", "/containers/web/archive"],
+        ["HEAD", "/containers/web/archive"],
+        ["GET", "/events"],
+        ["GET", "/containers/web/logs"],
+        ["GET", "/containers/web/stats"],
+        ["GET", "/images/get"],
+        ["GET", "/swarm/unlockkey"],
+      ] as const
+    ) {
+      expect({ method, path, effect: matchRoute(method, path, query)?.effect }).toEqual({
+        method,
+        path,
+        effect: "read",
+      });
+    }
+  });
+
+  test("each action has one effect, so an action pattern in a rule means one kind of call", () => {
+    const effects = new Map<string, Set<string>>();
+    for (const r of listRoutes()) effects.set(r.action, (effects.get(r.action) ?? new Set()).add(r.effect));
+    expect([...effects].filter(([, set]) => set.size > 1)).toEqual([]);
+  });
+
+  test("a request asking for a protocol upgrade is a write even on a read route", () => {
+    const h = (entries: [string, string][]) => new Map(entries);
+    expect(requestEffect("read", h([]))).toBe("read");
+    expect(requestEffect("read", h([["connection", "Upgrade"], ["upgrade", "tcp"]]))).toBe("write");
+    expect(requestEffect("read", h([["upgrade", "websocket"]]))).toBe("write");
+    expect(requestEffect("read", h([["connection", "keep-alive, upgrade"]]))).toBe("write");
+    expect(requestEffect("read", h([["connection", "keep-alive"]]))).toBe("read");
+    expect(requestEffect("write", h([]))).toBe("write");
   });
 });

@@ -22,6 +22,10 @@ rules:
     who: ["*"]
     deny: [container:create]
     when: { privileged: true }
+  - id: monitoring-gets
+    who: monitoring
+    methods: [GET]
+    uri: '^/v1\\.[0-9]+/containers/'
 `;
 const POLICY_HASH = bytesToHex(sha256(new TextEncoder().encode(POLICY)));
 
@@ -69,6 +73,7 @@ function bodyFile(name: string): string {
 interface JsonDecision {
   readonly allow: boolean;
   readonly action: string | null;
+  readonly effect: "read" | "write" | null;
   readonly ruleId: string | null;
   readonly reason: string;
   readonly policyHash: string;
@@ -84,13 +89,13 @@ const CREATE = ["--user", "bob", "--method", "POST", "--uri", "/v1.41/containers
 describe("agent policy check", () => {
   test("a valid file prints its rule count and sha256 and exits 0", async () => {
     const run = await policy("check", policyFile);
-    expect(run).toEqual({ code: 0, out: `${policyFile}: ok, 3 rules, sha256 ${POLICY_HASH}\n`, err: "" });
+    expect(run).toEqual({ code: 0, out: `${policyFile}: ok, 4 rules, sha256 ${POLICY_HASH}\n`, err: "" });
   });
 
   test("without a file argument it checks $AGENT_POLICY", async () => {
     const run = await runAgent(["policy", "check"], [policyCommands], { env: { AGENT_POLICY: policyFile } });
     expect(run.code).toBe(0);
-    expect(run.out).toBe(`${policyFile}: ok, 3 rules, sha256 ${POLICY_HASH}\n`);
+    expect(run.out).toBe(`${policyFile}: ok, 4 rules, sha256 ${POLICY_HASH}\n`);
   });
 
   test("an invalid file names file:line:col on stderr and exits 1", async () => {
@@ -116,10 +121,7 @@ describe("agent policy check", () => {
     const run = await policy("check", missing);
     expect(run.code).toBe(1);
     expect(run.out).toBe("");
-    expect(run.err).toBe(
-      `agent: no policy file at ${missing}: write one (see the README) or pass --policy FILE; ` +
-        "the agent never runs without a policy [ERR_POLICY_MISSING]\n",
-    );
+    expect(run.err).toBe(`agent: no policy file at ${missing} [ERR_POLICY_MISSING]\n`);
   });
 });
 
@@ -128,7 +130,7 @@ describe("agent policy test", () => {
     const run = await decide(...CREATE, "--body", bodyFile("plain"));
     expect(run).toEqual({
       code: 0,
-      out: "allow  action=container:create  rule=bob-runs\n  allowed by rule bob-runs\n",
+      out: "allow  action=container:create  effect=write  rule=bob-runs\n  allowed by rule bob-runs\n",
       err: "",
     });
   });
@@ -137,12 +139,13 @@ describe("agent policy test", () => {
     const run = await decide("--user", "mallory", "--method", "GET", "--uri", "/v1.41/containers/json");
     expect(run).toEqual({
       code: 1,
-      out: "deny  action=container:list  rule=(none)\n  no rule allows container:list for mallory\n",
+      out:
+        "deny  action=container:list  effect=read  rule=(none)\n  no rule allows container:list for mallory\n",
       err: "",
     });
   });
 
-  test("--json prints one object with allow, action, ruleId, reason and the policy hash", async () => {
+  test("--json prints one object with allow, action, effect, ruleId, reason and the policy hash", async () => {
     const { run, decision } = await decideJson(...CREATE, "--body", bodyFile("plain"));
     expect(run.code).toBe(0);
     expect(run.out.endsWith("}\n")).toBe(true);
@@ -150,6 +153,7 @@ describe("agent policy test", () => {
     expect(decision).toEqual({
       allow: true,
       action: "container:create",
+      effect: "write",
       ruleId: "bob-runs",
       reason: "allowed by rule bob-runs",
       policyHash: POLICY_HASH,
@@ -169,6 +173,7 @@ describe("agent policy test", () => {
     expect(decision).toEqual({
       allow: false,
       action: "container:list",
+      effect: "read",
       ruleId: null,
       reason: "no rule allows container:list for mallory",
       policyHash: POLICY_HASH,
@@ -215,6 +220,7 @@ describe("agent policy test", () => {
     expect(decision).toEqual({
       allow: false,
       action: null,
+      effect: null,
       ruleId: null,
       reason: "unknown API route GET /nonsense",
       policyHash: POLICY_HASH,
@@ -280,7 +286,8 @@ describe("agent policy test", () => {
   });
 
   test("--demo uses the embedded demo policy", async () => {
-    const { run, decision } = await decideJson(...CREATE, "--demo", "--body", bodyFile("privileged"));
+    const run = await policy("test", ...CREATE, "--demo", "--body", bodyFile("privileged"), "--json");
+    const decision = JSON.parse(run.out) as JsonDecision;
     expect(run.code).toBe(1);
     expect(decision.ruleId).toBe("developers-no-privileged");
     expect(decision.policyHash).toBe(loadPolicy(DEMO_POLICY, "demo").hash);
@@ -291,6 +298,52 @@ describe("agent policy test", () => {
     expect(run.code).toBe(1);
     expect(run.out).toBe("");
     expect(run.err).toContain(`${brokenFile}:6:5: unknown key "alow"`);
+  });
+
+  test("a GET-only seed rule does not reach the websocket attach, a GET that writes; the output says so", async () => {
+    const read = await decide(
+      "--user",
+      "monitoring",
+      "--method",
+      "GET",
+      "--uri",
+      "/v1.41/containers/web/json",
+    );
+    expect(read.out).toBe(
+      "allow  action=container:inspect  effect=read  rule=monitoring-gets\n  allowed by rule monitoring-gets\n",
+    );
+    const attach = "/v1.41/containers/web/attach/ws?stream=1&stdin=1";
+    const ws = await decide("--user", "monitoring", "--method", "GET", "--uri", attach);
+    expect(ws).toEqual({
+      code: 1,
+      out:
+        "deny  action=container:attach  effect=write  rule=(none)\n  no rule allows container:attach for monitoring\n",
+      err: "",
+    });
+    const json = await decideJson("--user", "monitoring", "--method", "GET", "--uri", attach);
+    expect(json.decision).toMatchObject({ allow: false, action: "container:attach", effect: "write" });
+  });
+
+  test("a read route asked for with an Upgrade header counts as a write", async () => {
+    const { run, decision } = await decideJson(
+      "--user",
+      "monitoring",
+      "--method",
+      "GET",
+      "--uri",
+      "/v1.41/containers/web/json",
+      "--header",
+      "Connection: Upgrade",
+      "--header",
+      "Upgrade: tcp",
+    );
+    expect(run.code).toBe(1);
+    expect(decision).toMatchObject({
+      allow: false,
+      action: "container:inspect",
+      effect: "write",
+      ruleId: null,
+    });
   });
 
   test("a missing --method or --uri is a usage error (exit 2)", async () => {
@@ -312,23 +365,24 @@ describe("agent policy test", () => {
 });
 
 describe("agent policy actions", () => {
-  test("lists container:create with its method and path", async () => {
+  test("lists container:create with its effect, method and path", async () => {
     const run = await policy("actions");
     expect(run.code).toBe(0);
     const line = run.out.split("\n").find((l) => l.startsWith("container:create "));
-    expect(line?.split(/\s+/)).toEqual(["container:create", "POST", "/containers/create"]);
-    expect(run.out).toMatch(/^system:ping +HEAD +\/_ping$/m);
+    expect(line?.split(/\s+/)).toEqual(["container:create", "write", "POST", "/containers/create"]);
+    expect(run.out).toMatch(/^system:ping +read +HEAD +\/_ping$/m);
+    expect(run.out).toMatch(/^container:attach +write +GET +\/containers\/\{name:\.\*\}\/attach\/ws$/m);
   });
 
-  test("--json lists routes as method, pattern, action and description", async () => {
+  test("--json lists routes as method, pattern, action, effect and description", async () => {
     const run = await policy("actions", "--json");
     expect(run.code).toBe(0);
     const routes = JSON.parse(run.out) as Array<Record<string, unknown>>;
     const create = routes.find((r) => r["action"] === "container:create");
-    expect(create).toMatchObject({ method: "POST", pattern: "/containers/create" });
+    expect(create).toMatchObject({ method: "POST", pattern: "/containers/create", effect: "write" });
     expect(typeof create?.["description"]).toBe("string");
     for (const route of routes) {
-      expect(Object.keys(route).sort()).toEqual(["action", "description", "method", "pattern"]);
+      expect(Object.keys(route).sort()).toEqual(["action", "description", "effect", "method", "pattern"]);
     }
   });
 });

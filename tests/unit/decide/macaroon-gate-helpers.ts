@@ -76,16 +76,27 @@ export interface FactOptions {
   readonly token?: string;
   readonly body?: unknown;
   readonly phase?: Phase;
+  /** The TLS user dockerd reports (default: none, the unix socket). */
+  readonly user?: string;
+  /** More request headers, as dockerd sends them (canonical names, lists of values). */
+  readonly headers?: Readonly<Record<string, string[]>>;
 }
 
 /** RequestFacts exactly as the plugin builds them from a dockerd AuthZReq/AuthZRes payload. */
 export function facts(method: string, uri: string, options: FactOptions = {}): RequestFacts {
-  const headers: Record<string, string[]> = { "User-Agent": ["Docker-Client/28.2.2 (linux)"] };
+  const headers: Record<string, string[]> = {
+    "User-Agent": ["Docker-Client/28.2.2 (linux)"],
+    ...options.headers,
+  };
   const request: Record<string, unknown> = {
     RequestMethod: method,
     RequestUri: uri,
     RequestHeaders: headers,
   };
+  if (options.user !== undefined) {
+    request["User"] = options.user;
+    request["UserAuthNMethod"] = "TLS";
+  }
   if (options.token !== undefined) headers["X-Macaroon"] = [options.token];
   if (options.body !== undefined) {
     headers["Content-Type"] = ["application/json"];

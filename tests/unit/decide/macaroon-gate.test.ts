@@ -259,12 +259,39 @@ describe("macaroon gate: op and expires", () => {
     expect(await verdict(gate, "POST", "/volumes/create", { token: t, body: {} })).toEqual({
       allow: false,
       ruleId: "caveat:op",
-      reason: 'macaroon caveat "op = read" not satisfied: POST is a write request',
+      reason: 'macaroon caveat "op = read" not satisfied: volume:create (POST) is a write request',
     });
     expect((await verdict(gate, "DELETE", "/volumes/v1", { token: t })).reason).toContain(
-      "DELETE is a write",
+      "volume:remove (DELETE) is a write",
     );
     expect((await verdict(gate, "PUT", "/containers/web/archive?path=/", { token: t })).allow).toBe(false);
+  });
+
+  test("op = read refuses the websocket attach: a GET that writes to the container's stdin", async () => {
+    const { gate } = setup();
+    const t = token(["op", "read"]);
+    const uri = "/v1.41/containers/web/attach/ws?stream=1&stdin=1&stdout=1";
+    expect(await verdict(gate, "GET", uri, { token: t })).toEqual({
+      allow: false,
+      ruleId: "caveat:op",
+      reason: 'macaroon caveat "op = read" not satisfied: container:attach (GET) is a write request',
+    });
+    expect((await verdict(gate, "HEAD", uri, { token: t })).ruleId).toBe("caveat:op");
+    const w = token(["op", "write"]);
+    expect((await verdict(gate, "GET", uri, { token: w })).allow).toBe(true);
+  });
+
+  test("op = read refuses a read route asked for with a protocol upgrade", async () => {
+    const { gate } = setup();
+    const t = token(["op", "read"]);
+    const upgrade = { "Connection": ["Upgrade"], "Upgrade": ["tcp"] };
+    expect(await verdict(gate, "GET", "/containers/web/json", { token: t, headers: upgrade })).toEqual({
+      allow: false,
+      ruleId: "caveat:op",
+      reason:
+        'macaroon caveat "op = read" not satisfied: container:inspect (GET with an Upgrade header) is a write request',
+    });
+    expect((await verdict(gate, "GET", "/containers/web/json", { token: t })).allow).toBe(true);
   });
 
   test("op = write refuses reads; op = read,write allows both", async () => {
@@ -273,7 +300,7 @@ describe("macaroon gate: op and expires", () => {
     expect(await verdict(gate, "GET", "/containers/json", { token: w })).toEqual({
       allow: false,
       ruleId: "caveat:op",
-      reason: 'macaroon caveat "op = write" not satisfied: GET is a read request',
+      reason: 'macaroon caveat "op = write" not satisfied: container:list (GET) is a read request',
     });
     expect((await verdict(gate, "POST", "/volumes/create", { token: w, body: {} })).allow).toBe(true);
     const rw = token(["op", "read,write"]);

@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { DEFAULT_POLICY } from "../../../src/install/index.ts";
 import { defaultPolicyWithTlsExample } from "../../../src/install/default-policy.ts";
 import { loadPolicy, type PolicyRequest } from "../../../src/policy/index.ts";
+import { effectOf } from "../../helpers/route-effect.ts";
 
 function request(user: string | undefined, action: string, body: unknown = undefined): PolicyRequest {
-  return { user, method: "POST", uri: "/v1.41/x", path: "/x", action, body };
+  return { user, method: "POST", uri: "/v1.41/x", path: "/x", action, effect: effectOf(action), body };
 }
 
 /** What an operator does: remove the "# " in front of the example lines. */

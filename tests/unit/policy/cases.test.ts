@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { loadPolicy, type Policy, type PolicyRequest } from "../../../src/policy/index.ts";
+import { effectOf } from "../../helpers/route-effect.ts";
 
 interface CaseRequest {
   readonly user?: string | null;
@@ -10,6 +11,9 @@ interface CaseRequest {
   readonly method: string;
   readonly uri: string;
   readonly action: string | null;
+  /** Default: the route table's effect for the action. */
+  readonly effect?: "read" | "write";
+  readonly agentToken?: boolean;
   readonly body?: unknown;
 }
 
@@ -44,7 +48,9 @@ function toRequest(r: CaseRequest): PolicyRequest {
     uri: r.uri,
     path,
     action: r.action ?? undefined,
+    effect: r.effect ?? effectOf(r.action ?? undefined),
     body: "body" in r ? r.body : undefined,
+    ...(r.agentToken === undefined ? {} : { agentToken: r.agentToken }),
   };
 }
 

@@ -59,6 +59,7 @@ describe("performance", () => {
         uri: "/v1.41/containers/json",
         path: "/containers/json",
         action: "container:list",
+        effect: "read",
         body: undefined,
       },
       {
@@ -67,6 +68,7 @@ describe("performance", () => {
         uri: "/v1.41/containers/create",
         path: "/containers/create",
         action: "container:create",
+        effect: "write",
         body,
       },
       {
@@ -75,6 +77,7 @@ describe("performance", () => {
         uri: "/v1.41/containers/5/json",
         path: "/containers/5/json",
         action: "container:inspect",
+        effect: "read",
         body: undefined,
       },
       {
@@ -83,6 +86,7 @@ describe("performance", () => {
         uri: "/v1.41/info",
         path: "/info",
         action: "system:info",
+        effect: "read",
         body: undefined,
       },
     ];

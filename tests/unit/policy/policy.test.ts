@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { DEMO_POLICY, loadPolicy, type PolicyRequest } from "../../../src/policy/index.ts";
+import { effectOf } from "../../helpers/route-effect.ts";
 
 const create = (user: string | undefined, body: unknown): PolicyRequest => ({
   user,
@@ -10,6 +11,7 @@ const create = (user: string | undefined, body: unknown): PolicyRequest => ({
   uri: "/v1.41/containers/create",
   path: "/containers/create",
   action: "container:create",
+  effect: "write",
   body,
 });
 
@@ -24,6 +26,7 @@ const request = (
   uri,
   path: uri.replace(/^\/v[0-9.]+/, ""),
   action,
+  effect: effectOf(action),
   body: undefined,
 });
 
@@ -172,5 +175,24 @@ describe("purity", () => {
       expect({ name, bad: /from\s+["'](bun|node:[^"']*|deno)["']|\bBun\.|\bDeno\.|\bprocess\./.test(text) })
         .toEqual({ name, bad: false });
     }
+  });
+});
+
+describe("a deny rule with `when` and a request without a body", () => {
+  const demo = loadPolicy(DEMO_POLICY, "demo");
+
+  test("says that the body was missing and the rule failed closed, instead of claiming what the body held", () => {
+    const decision = demo.evaluate(create("bob", undefined));
+    expect(decision).toMatchObject({ allow: false, ruleId: "developers-no-privileged" });
+    expect(decision.reason).toBe(
+      "denied by rule developers-no-privileged: privileged containers (the request has no body to check, " +
+        "and a deny rule with `when` assumes the worst without one)",
+    );
+  });
+
+  test("with the body, the reason is the rule's own", () => {
+    const decision = demo.evaluate(create("bob", { Image: "busybox", HostConfig: { Privileged: true } }));
+    expect(decision.reason).toBe("denied by rule developers-no-privileged: privileged containers");
+    expect(demo.evaluate(create("bob", { Image: "busybox" }))).toMatchObject({ allow: true });
   });
 });
