@@ -39,6 +39,8 @@ export type ErrorCode =
   | "ERR_STATE_IO"
   | "ERR_STATE_EXISTS"
   | "ERR_STATE_PERMISSIONS"
+  // the plugin socket
+  | "ERR_SOCKET_IN_USE"
   // docker engine client
   | "ERR_DOCKER_UNREACHABLE"
   | "ERR_DOCKER_NOT_FOUND"

@@ -78,8 +78,8 @@ export interface Platform {
     args: readonly string[],
     env: Readonly<Record<string, string>>,
   ): Promise<SpawnResult>;
-  /** Resolves after `ms` milliseconds. */
-  sleep(ms: number): Promise<void>;
+  /** Resolves after `ms` milliseconds, or as soon as `signal` aborts (the timer is then cleared). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
   readonly pid: number;
   /** Milliseconds from an arbitrary origin, for durations only. */
   monotonicMs(): number;

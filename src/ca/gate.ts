@@ -59,15 +59,14 @@ export function certificateGate(state: CertificateGateState, clock: Clock): Cert
 }
 
 /**
- * The gate for the CA in `caDir`, or undefined when no CA certificate is there. A CA certificate without
- * a CRL means nothing is revoked; a CRL that is corrupt or signed by someone else is ERR_STATE_CORRUPT,
- * and so is a corrupt `index.json` when there is one.
+ * What the gate needs from the CA in `caDir`, or undefined when no CA certificate is there. A CA certificate
+ * without a CRL means nothing is revoked; a CRL that is corrupt or signed by someone else is
+ * ERR_STATE_CORRUPT, and so is a corrupt `index.json` when there is one.
  */
-export async function loadCertificateGate(
+export async function loadCertificateGateState(
   fs: FileSystem,
   caDir: string,
-  clock: Clock,
-): Promise<CertificateGate | undefined> {
+): Promise<CertificateGateState | undefined> {
   const files = caFiles(caDir);
   const ca = await readCaCertificate(fs, files);
   if (!ca) return undefined;
@@ -78,5 +77,15 @@ export async function loadCertificateGate(
   for (const entry of (await readIndex(fs, files.index)).certificates) {
     if (isRevoked(entry)) revoked.add(entry.serial);
   }
-  return certificateGate({ issuer: ca.certificate.subject, keyId: ca.keyId, revoked }, clock);
+  return { issuer: ca.certificate.subject, keyId: ca.keyId, revoked };
+}
+
+/** The gate for the CA in `caDir`, or undefined when there is none (see loadCertificateGateState). */
+export async function loadCertificateGate(
+  fs: FileSystem,
+  caDir: string,
+  clock: Clock,
+): Promise<CertificateGate | undefined> {
+  const state = await loadCertificateGateState(fs, caDir);
+  return state === undefined ? undefined : certificateGate(state, clock);
 }

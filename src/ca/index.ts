@@ -38,4 +38,5 @@ export {
   type CertificateGateState,
   type CertificateVerdict,
   loadCertificateGate,
+  loadCertificateGateState,
 } from "./gate.ts";

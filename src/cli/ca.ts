@@ -38,6 +38,7 @@ import { baseName, dirName } from "../store/path.ts";
 import { type CliContext, DEFAULT_STATE_DIR, type ExitCode, resolveStateDir } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { REPEATABLE } from "./option-kinds.ts";
+import { thenConfirm } from "./confirm-applied.ts";
 
 interface CommonOptions {
   readonly stateDir?: string;
@@ -358,6 +359,7 @@ export const caCommands: CommandGroup = {
   overview: "The cluster certificate authority for dockerd --tlsverify.",
   build(ctx) {
     const cli = cac("agent ca");
+    const stateDirOf = (options: CommonOptions) => resolveStateDir(options.stateDir, ctx.env);
     cli.option(
       "--state-dir <dir>",
       `State directory; the CA lives in its ca/ (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`,
@@ -379,7 +381,7 @@ export const caCommands: CommandGroup = {
       )
       .example("agent ca init --name prod-cluster")
       .example("agent ca init --name lab --key-type ed25519 --state-dir ./state")
-      .action((options: InitCliOptions) => init(ctx, options));
+      .action((options: InitCliOptions) => thenConfirm(ctx, stateDirOf(options), ["ca"], init(ctx, options)));
 
     cli
       .command(
@@ -462,7 +464,9 @@ export const caCommands: CommandGroup = {
       )
       .example("agent ca revoke alice --reason keyCompromise")
       .example("agent ca revoke 4f1c0e9b2a7d4c3e8f6a1b2c3d4e5f60")
-      .action((target: unknown, options: RevokeCliOptions) => revoke(ctx, target, options));
+      .action((target: unknown, options: RevokeCliOptions) =>
+        thenConfirm(ctx, stateDirOf(options), ["ca"], revoke(ctx, target, options))
+      );
 
     cli
       .command(
@@ -484,7 +488,11 @@ export const caCommands: CommandGroup = {
       )
       .example("agent ca renew alice --out ./alice-2026")
       .example("agent ca renew docker1.example.com --out /etc/docker/tls --force --revoke-old")
-      .action((target: unknown, options: RenewCliOptions) => renew(ctx, target, options));
+      .action((target: unknown, options: RenewCliOptions) =>
+        options.revokeOld === true
+          ? thenConfirm(ctx, stateDirOf(options), ["ca"], renew(ctx, target, options))
+          : renew(ctx, target, options)
+      );
 
     cli
       .command("update-crl", "Re-sign the CRL with a fresh next-update date")
@@ -495,7 +503,9 @@ export const caCommands: CommandGroup = {
           "from cron when other software reads crl.pem.",
       )
       .example("agent ca update-crl --days 30")
-      .action((options: CommonOptions & { days?: number | string }) => refreshCrl(ctx, options));
+      .action((options: CommonOptions & { days?: number | string }) =>
+        thenConfirm(ctx, stateDirOf(options), ["ca"], refreshCrl(ctx, options))
+      );
 
     return cli;
   },

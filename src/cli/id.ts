@@ -15,6 +15,8 @@ import { inspectToken, renderReport, verifyForInspect } from "./id/inspect.ts";
 import { destroy, init, listKeys, retireKey, revokeToken, rotateKey, show } from "./id/keys.ts";
 import { loadRevocations } from "../macaroon/index.ts";
 import type { CliContext, ExitCode } from "./context.ts";
+import { thenConfirm } from "./confirm-applied.ts";
+import type { StatePiece } from "../store/state-pieces.ts";
 import { passthrough, REPEATABLE } from "./option-kinds.ts";
 
 const SECRET_HELP =
@@ -53,6 +55,15 @@ export const idCommands: CommandGroup = {
     const cli = cac("agent id");
     cli.option("--state-dir <dir>", `State directory (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`);
     const args = (options: Record<string, unknown>) => new IdArgs(options);
+    // Commands that change what a running agent enforces confirm that it applied the change.
+    const changing = (
+      options: Record<string, unknown>,
+      pieces: readonly StatePiece[],
+      run: (ctx: CliContext, args: IdArgs) => Promise<ExitCode>,
+    ) => {
+      const a = args(options);
+      return thenConfirm(ctx, layoutOf(ctx, a).root, pieces, run(ctx, a));
+    };
 
     cli
       .command("init", "Create the root key: from now on every request needs a macaroon")
@@ -72,7 +83,7 @@ export const idCommands: CommandGroup = {
       )
       .example("agent id init --secret-file /root/agent-passphrase")
       .example("ROOT=$(agent id init)")
-      .action((options: Record<string, unknown>) => init(ctx, args(options)));
+      .action((options: Record<string, unknown>) => changing(options, ["keyring"], init));
 
     cli
       .command("show", "Print the root macaroon of the current key")
@@ -83,7 +94,7 @@ export const idCommands: CommandGroup = {
 
     cli
       .command("create", "Mint a macaroon with caveats, or attenuate one (--from)")
-      .option("--op <ops>", "read (GET, HEAD), write (POST, PUT, DELETE) or read,write", REPEATABLE)
+      .option("--op <ops>", "read (calls that only read), write (all others) or read,write", REPEATABLE)
       .option(
         "--container-id <ref>",
         "Only requests on this container (name or id; resolved to the full id)",
@@ -116,7 +127,8 @@ export const idCommands: CommandGroup = {
       .usage(
         "create [--op OPS] [--container-id REF] [--image-id REF] [--ip ADDR] [--expires SECONDS]\n" +
           "              [--secret S [--salt SALT] | --from TOKEN] [--format F] [--json]\n\n" +
-          "Options combine and repeat: every caveat must hold (two --op values allow nothing but ping).\n" +
+          "Options combine and repeat: every caveat must hold, so values that cannot hold together\n" +
+          "(--op read --op write, two different containers) are refused.\n" +
           "Container and image references must exist on the local daemon; they are stored as full ids.\n" +
           "A minted token has its own nonce (revoke it with `agent id revoke NONCE`); an attenuated one\n" +
           "shares the nonce of the token it came from. The token prints alone on the last line of stdout.",
@@ -176,23 +188,24 @@ export const idCommands: CommandGroup = {
           "A nonce that starts with '-' goes after --: agent id revoke -- -AbC...",
       )
       .example("agent id revoke 3kq2XbT9Yw1_rPz0aLmN7Q")
-      .action((target: unknown, options: Record<string, unknown>) => {
-        const a = args(options);
-        return revokeToken(ctx, a, target);
-      });
+      .action((target: unknown, options: Record<string, unknown>) =>
+        changing(options, ["revocations"], (ctx, a) => revokeToken(ctx, a, target))
+      );
 
     cli
       .command("rotate", "Add a new current root key (older keys keep verifying until retired)")
       .option("--json", "Print the new key id and root macaroon as JSON")
       .usage("rotate [--json]\n\nPrints the new root macaroon alone on the last line of stdout.")
       .example("agent id rotate && agent id retire OLDKEYID")
-      .action((options: Record<string, unknown>) => rotateKey(ctx, args(options)));
+      .action((options: Record<string, unknown>) => changing(options, ["keyring"], rotateKey));
 
     cli
       .command("retire <keyId>", "Stop accepting tokens signed with a key")
       .usage("retire KEYID\n\nThe current key cannot be retired: rotate first. See `agent id keys`.")
       .example("agent id retire 1a2b3c4d")
-      .action((keyId: unknown, options: Record<string, unknown>) => retireKey(ctx, args(options), keyId));
+      .action((keyId: unknown, options: Record<string, unknown>) =>
+        changing(options, ["keyring"], (ctx, a) => retireKey(ctx, a, keyId))
+      );
 
     cli
       .command("keys", "List the root keys: id, status, creation time")
@@ -210,7 +223,7 @@ export const idCommands: CommandGroup = {
           "Deletes keys.json and revoked.json; every token minted here becomes worthless.",
       )
       .example('agent id destroy --id "$(agent id show)"')
-      .action((options: Record<string, unknown>) => destroy(ctx, args(options)));
+      .action((options: Record<string, unknown>) => changing(options, ["keyring", "revocations"], destroy));
 
     return cli;
   },

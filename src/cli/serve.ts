@@ -1,20 +1,12 @@
 /** `agent serve`: the authorization plugin on a unix socket, hot-reloading policy and state. */
 import { cac } from "cac";
 import { AuditSink } from "../audit/sink.ts";
-import { isAgentError } from "../errors.ts";
+import { AgentError, isAgentError } from "../errors.ts";
 import { DEMO_POLICY } from "../policy/index.ts";
 import { createPluginApp } from "../server/plugin-app.ts";
-import {
-  type LoadedState,
-  loadPluginState,
-  type PolicySource,
-  type StateLoaderDeps,
-} from "../server/plugin-state.ts";
-import { stateFingerprint } from "../server/state-fingerprint.ts";
-import { extraGates } from "../server/extra-gates.ts";
+import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
-import { dirName } from "../store/path.ts";
 import {
   type CliContext,
   DEFAULT_POLICY_FILE,
@@ -43,15 +35,33 @@ export interface ServeOptions {
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
 const DEFAULT_RELOAD_INTERVAL_MS = 500;
 
+/** `--socket-mode 660`: three or four octal digits, at most 0777 (no setuid, setgid or sticky bits). */
+function parseSocketMode(text: string | undefined): number {
+  const value = text ?? "660";
+  if (!/^0?[0-7]{3}$/.test(value)) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `--socket-mode must be an octal file mode such as 660 or 0660 (got ${JSON.stringify(value)})`,
+    );
+  }
+  return parseInt(value, 8);
+}
+
 export async function serve(ctx: CliContext, options: ServeOptions): Promise<ExitCode> {
   const log = (message: string) => ctx.output.err(`${ctx.clock().toISOString()} agent: ${message}\n`);
   const describe = (err: unknown) => (isAgentError(err) ? `${err.message} [${err.code}]` : "internal error");
-  const layout = stateLayout(resolveStateDir(options.stateDir, ctx.env));
+  // Every option is checked before anything is created: a bad one is a usage error (exit 2), not a
+  // half-started server.
+  if (options.demo && options.policy !== undefined) {
+    throw new AgentError("ERR_USAGE", "give --policy FILE or --demo, not both");
+  }
+  const socketMode = parseSocketMode(options.socketMode);
+  const stateDir = resolveStateDir(options.stateDir, ctx.env);
+  const layout = stateLayout(stateDir);
   const policy: PolicySource = options.demo
     ? { file: undefined, embedded: DEMO_POLICY }
     : { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE };
   const socketPath = options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET;
-  const socketMode = parseInt(options.socketMode ?? "660", 8);
 
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
   // The macaroon gate's name lookups and daemon event stream (idle until `agent id init`).
@@ -59,20 +69,18 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     platform: ctx.platform,
     socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
     clock: ctx.clock,
-    gates: () => state.gates,
+    gates: () => store.state.gates,
     log,
   });
-  const loaderDeps: StateLoaderDeps = {
-    fs: ctx.fs,
-    layout,
-    policy,
-    clock: ctx.clock,
-    extraGates: (fs, layout, clock) =>
-      extraGates(fs, layout, clock, { resolver: dockerLink.resolver, random: ctx.random }),
-  };
-  let state: LoadedState;
+  let store: PluginStateStore;
   try {
-    state = await loadPluginState(loaderDeps);
+    store = await PluginStateStore.open({
+      fs: ctx.fs,
+      layout,
+      policy,
+      clock: ctx.clock,
+      macaroon: { resolver: dockerLink.resolver, random: ctx.random },
+    });
   } catch (err) {
     log(`cannot start: ${describe(err)}`);
     return 1;
@@ -86,70 +94,73 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   });
   const startedAt = ctx.clock();
   const app = createPluginApp({
-    state: () => state,
+    state: () => store.state,
     audit: (event) => audit.write(event),
     clock: ctx.clock,
     monotonicMs: () => ctx.platform.monotonicMs(),
     newDecisionId: () => bytesToHex(ctx.random(6)),
     info: { name: "agent", version: ctx.build.version, startedAt },
+    status: () => ({ stateDir, state: store.report() }),
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
-  const server = await ctx.platform.serveUnix({ socketPath, socketMode, fetch: app.fetch });
-  log(`listening on ${socketPath}; ${state.summary}`);
-  dockerLink.follow(state.gates);
+  let server;
+  try {
+    server = await ctx.platform.serveUnix({ socketPath, socketMode, fetch: app.fetch });
+  } catch (err) {
+    log(`cannot start: ${describe(err)}`);
+    await audit.flush();
+    return 1;
+  }
+  log(`listening on ${socketPath}; ${store.state.summary}`);
+  dockerLink.follow(store.state.gates);
 
-  const watched = () => [
-    ...(policy.file ? [policy.file] : []),
-    layout.root,
-    layout.caDir,
-    dirName(layout.macaroonKeys),
-  ];
-  let fingerprint = await stateFingerprint(ctx.fs, watched());
-  const reloadOnce = async (reason: string) => {
-    try {
-      const next = await loadPluginState(loaderDeps);
-      const changed = next.summary !== state.summary || next.policyHash !== state.policyHash;
-      state = next;
-      dockerLink.follow(state.gates);
-      log(`reloaded (${reason}); ${changed ? state.summary : "no change in policy"}`);
-    } catch (err) {
-      log(`reload failed (${reason}), keeping the previous state: ${describe(err)}`);
+  const reloadOnce = async (reason: string, force: boolean) => {
+    const before = store.state;
+    const changes = await store.refresh(force);
+    for (const change of changes) log(`${describeChange(change)} (${reason})`);
+    if (store.state !== before) {
+      dockerLink.follow(store.state.gates);
+      log(`in force: ${store.state.summary}`);
+    } else if (force && changes.length === 0) {
+      log(`reloaded (${reason}); no change`);
     }
   };
   // A reload asked for while one runs (SIGHUP, then a file change the watcher saw) runs again after it:
   // dropping it would leave a change (a revocation) unloaded until the next one.
   let reloading = false;
-  let pending: string | undefined;
-  const reload = async (reason: string) => {
+  let pending: { reason: string; force: boolean } | undefined;
+  const reload = async (reason: string, force: boolean) => {
     if (reloading) {
-      pending = reason;
+      pending = { reason, force: force || (pending?.force ?? false) };
       return;
     }
     reloading = true;
     try {
-      for (let next: string | undefined = reason; next !== undefined; next = pending) {
+      for (let next: typeof pending = { reason, force }; next !== undefined; next = pending) {
         pending = undefined;
-        await reloadOnce(next);
+        await reloadOnce(next.reason, next.force);
       }
+    } catch (err) {
+      log(`reload failed (${reason}), keeping the previous state: ${describe(err)}`);
     } finally {
       reloading = false;
     }
   };
 
   let running = true;
-  const offHup = ctx.platform.onSignal("SIGHUP", () => void reload("SIGHUP"));
-  const stop = () => (running = false);
+  const stopping = new AbortController();
+  const offHup = ctx.platform.onSignal("SIGHUP", () => void reload("SIGHUP", true));
+  const stop = () => {
+    running = false;
+    stopping.abort();
+  };
   const offTerm = ctx.platform.onSignal("SIGTERM", stop);
   const offInt = ctx.platform.onSignal("SIGINT", stop);
   const interval = options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
   while (running) {
-    await ctx.platform.sleep(interval);
+    await ctx.platform.sleep(interval, stopping.signal);
     if (!running) break;
-    const next = await stateFingerprint(ctx.fs, watched());
-    if (next !== fingerprint) {
-      fingerprint = next;
-      await reload("files changed");
-    }
+    await reload("files changed", false);
   }
   offHup();
   offTerm();

@@ -2,13 +2,23 @@
 import { chmod, rm } from "node:fs/promises";
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
+import {
+  claimSocketPath,
+  pendingSocketPath,
+  publishSocket,
+  releaseSocketPath,
+  type SocketIdentity,
+} from "./unix-socket-claim.ts";
+import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
 async function serveUnix(options: ServeOptions): Promise<UnixServer> {
-  // A stale socket from a crashed run would make listen fail with EADDRINUSE.
-  await rm(options.socketPath, { force: true });
+  // A stale socket from a crashed run is replaced; a live one is refused (ERR_SOCKET_IN_USE).
+  await claimSocketPath(options.socketPath);
+  const pending = pendingSocketPath(options.socketPath);
+  await rm(pending, { force: true });
   const server = Bun.serve({
-    unix: options.socketPath,
+    unix: pending,
     fetch: options.fetch,
     // Never Bun's HTML error page: dockerd forwards it verbatim to the docker user.
     error: () =>
@@ -27,11 +37,19 @@ async function serveUnix(options: ServeOptions): Promise<UnixServer> {
     // Beyond the plugin's own 8 MiB limit (checked in the app), Bun refuses the body outright.
     maxRequestBodySize: 16 * 1024 * 1024,
   });
-  await chmod(options.socketPath, options.socketMode);
+  let mine: SocketIdentity | undefined;
+  try {
+    await chmod(pending, options.socketMode);
+    mine = await publishSocket(pending, options.socketPath);
+  } catch (err) {
+    await server.stop(true);
+    await rm(pending, { force: true });
+    throw err;
+  }
   return {
     async stop() {
       await server.stop(true);
-      await rm(options.socketPath, { force: true });
+      await releaseSocketPath(options.socketPath, mine);
     },
   };
 }
@@ -73,7 +91,7 @@ export const bunPlatform: Platform = {
   watchFile,
   unixFetch,
   spawn,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: abortableSleep,
   pid: process.pid,
   monotonicMs: () => performance.now(),
 };

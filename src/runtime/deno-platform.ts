@@ -7,6 +7,14 @@ import { chmod, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { basename, dirname } from "node:path";
+import {
+  claimSocketPath,
+  pendingSocketPath,
+  publishSocket,
+  releaseSocketPath,
+  type SocketIdentity,
+} from "./unix-socket-claim.ts";
+import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
 // Never an HTML or text error page: dockerd forwards the body verbatim to the docker user.
@@ -17,22 +25,32 @@ const INTERNAL_ERROR_BODY = JSON.stringify({
 });
 
 async function serveUnix(options: ServeOptions): Promise<UnixServer> {
-  // A stale socket from a crashed run would make listen fail with EADDRINUSE.
-  await rm(options.socketPath, { force: true });
+  // A stale socket from a crashed run is replaced; a live one is refused (ERR_SOCKET_IN_USE).
+  await claimSocketPath(options.socketPath);
+  const pending = pendingSocketPath(options.socketPath);
+  await rm(pending, { force: true });
   const handler = options.fetch;
   const server = Deno.serve({
     transport: "unix",
-    path: options.socketPath,
+    path: pending,
     // Deno prints "Listening on ..." to stdout by default; the agent's log lines are its own.
     onListen: () => {},
     onError: () =>
       new Response(INTERNAL_ERROR_BODY, { status: 200, headers: { "content-type": "application/json" } }),
   }, (request) => handler(request));
-  await chmod(options.socketPath, options.socketMode);
+  let mine: SocketIdentity | undefined;
+  try {
+    await chmod(pending, options.socketMode);
+    mine = await publishSocket(pending, options.socketPath);
+  } catch (err) {
+    await server.shutdown();
+    await rm(pending, { force: true });
+    throw err;
+  }
   return {
     async stop() {
       await server.shutdown();
-      await rm(options.socketPath, { force: true });
+      await releaseSocketPath(options.socketPath, mine);
     },
   };
 }
@@ -130,7 +148,7 @@ export const denoPlatform: Platform = {
   watchFile,
   unixFetch,
   spawn,
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: abortableSleep,
   pid: Deno.pid,
   monotonicMs: () => performance.now(),
 };

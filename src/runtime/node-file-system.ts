@@ -11,8 +11,29 @@ function ioError(path: string, err: unknown): AgentError {
   if (code === "EACCES" || code === "EPERM") {
     return new AgentError("ERR_STATE_PERMISSIONS", `permission denied: ${path}`);
   }
-  return new AgentError("ERR_STATE_IO", `cannot access ${path}: ${code ?? "I/O error"}`);
+  // Deno refuses paths outside its --allow-read/--allow-write lists with its own error (no errno code).
+  if ((err as { name?: string }).name === "NotCapable") {
+    return new AgentError(
+      "ERR_STATE_PERMISSIONS",
+      `cannot use ${path}: outside the paths Deno may read or write`,
+    );
+  }
+  const why = code === undefined ? undefined : IO_REASONS[code];
+  return new AgentError("ERR_STATE_IO", `cannot use ${path}: ${why ?? "input/output error"}`, code);
 }
+
+/** errno codes as sentences: the user reads what is wrong with the file, not ENOENT. */
+const IO_REASONS: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  EISDIR: "it is a directory, not a file",
+  ENOTDIR: "a part of the path is not a directory",
+  ENOSPC: "no space left on the device",
+  EROFS: "the file system is read-only",
+  ELOOP: "too many symbolic links",
+  ENAMETOOLONG: "the name is too long",
+  EMFILE: "too many open files",
+  EBUSY: "the file is busy",
+};
 
 async function fsyncDir(dir: string): Promise<void> {
   const handle = await fs.open(dir, constants.O_RDONLY);

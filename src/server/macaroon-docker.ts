@@ -3,7 +3,8 @@
  * ids and exec ids, kept correct by the daemon's event stream. The stream runs only while the macaroon gate
  * is on, reconnects with backoff, and asks for events since just before it connected, so nothing that
  * happened while it was down is missed. While it is down the cache is not trusted: every lookup asks the
- * daemon. The agent's own calls carry its internal token (see decide/internal-token.ts).
+ * daemon. The agent's own calls carry its internal token (see decide/internal-token.ts), which the policy
+ * recognises for exactly these lookups and the event stream (builtin:agent-lookups): no policy rule needed.
  */
 import { cachedResolver } from "../docker/cached-resolver.ts";
 import { engineClient } from "../docker/engine-client.ts";
@@ -35,18 +36,6 @@ const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ["container", "i
 const MAX_BACKOFF_MS = 5_000;
 /** A stream that lasted this long counts as a recovery: the next failure is reported again. */
 const HEALTHY_MS = 10_000;
-
-/** Sleeps, but wakes as soon as `signal` aborts (stopping must not wait out a backoff). */
-function pause(platform: Platform, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    signal.addEventListener("abort", done, { once: true });
-    void platform.sleep(ms).then(done);
-  });
-}
 
 /** The X-Macaroon the agent sends on its own calls, from the macaroon gate in force (none when it is off). */
 export function internalHeadersOf(gates: readonly Gate[]): Readonly<Record<string, string>> {
@@ -106,7 +95,8 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
           `docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`,
         );
       }
-      await pause(platform, Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)), signal);
+      // Stopping must not wait out a backoff, nor leave its timer keeping the process alive.
+      await platform.sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)), signal);
     }
   }
 

@@ -27,6 +27,8 @@ export interface PluginAppDeps {
   readonly monotonicMs: () => number;
   readonly newDecisionId: () => string;
   readonly info: { readonly name: string; readonly version: string; readonly startedAt: Date };
+  /** More of `GET /`: the state directory and each piece of state's digest (see store/state-pieces.ts). */
+  readonly status?: () => Record<string, unknown>;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -97,6 +99,7 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
       policyHash: deps.state().policyHash ?? null,
       gates: deps.state().gates.map((g) => g.name),
       uptimeSeconds: Math.floor((deps.clock().getTime() - deps.info.startedAt.getTime()) / 1000),
+      ...deps.status?.(),
     }));
 
   app.notFound(() => json({ Err: "unknown plugin endpoint" }, 404));

@@ -1,34 +1,33 @@
 /**
- * Loads what the plugin decides with - policy, macaroon keyring, certificate authority - into one
- * immutable PluginState. A reload builds a new state and swaps it in only when every part loaded:
- * a broken policy at reload keeps the previous state (and says why).
+ * What the plugin decides with - the policy, the CA's revocations, the macaroon keyring and revocations -
+ * as pieces that each load, check and swap on their own (src/store/state-pieces.ts). A piece whose files
+ * changed is reloaded alone; when it is broken it keeps its last good version, says why, and never holds
+ * back the others. The gates are rebuilt from the pieces in force, so a request never sees half a state.
  */
-import { loadPolicy, type Policy } from "../policy/index.ts";
-import { policyGate } from "../decide/policy-gate.ts";
+import { type CertificateGateState, loadCertificateGateState } from "../ca/index.ts";
 import type { Gate } from "../decide/gate.ts";
+import type { LoadMacaroonGateOptions } from "../decide/macaroon-gate.ts";
+import { policyGate } from "../decide/policy-gate.ts";
+import { AgentError, toAgentError } from "../errors.ts";
+import { type Keyring, loadKeyring, loadRevocations, type Revocations } from "../macaroon/index.ts";
+import { loadPolicy, type Policy } from "../policy/index.ts";
 import type { Clock, FileSystem } from "../ports.ts";
 import type { StateLayout } from "../store/layout.ts";
+import {
+  digestFiles,
+  PIECE_TITLES,
+  pieceFiles,
+  STATE_PIECES,
+  type StatePiece,
+} from "../store/state-pieces.ts";
+import { gatesFrom } from "./extra-gates.ts";
 import type { PluginState } from "./plugin-app.ts";
-import { AgentError } from "../errors.ts";
+import { stateFingerprint } from "./state-fingerprint.ts";
 
 export interface PolicySource {
   /** File to read, or undefined when the embedded policy is used. */
   readonly file: string | undefined;
   readonly embedded?: string;
-}
-
-export interface LoadedState extends PluginState {
-  readonly policy: Policy;
-  readonly summary: string;
-}
-
-export interface StateLoaderDeps {
-  readonly fs: FileSystem;
-  readonly layout: StateLayout;
-  readonly policy: PolicySource;
-  /** Extra gates built from the state directory (macaroon, certificate); each may be absent. */
-  readonly clock: Clock;
-  readonly extraGates: (fs: FileSystem, layout: StateLayout, clock: Clock) => Promise<readonly Gate[]>;
 }
 
 export async function readPolicy(fs: FileSystem, source: PolicySource): Promise<Policy> {
@@ -43,16 +42,159 @@ export async function readPolicy(fs: FileSystem, source: PolicySource): Promise<
   return loadPolicy(await fs.readText(source.file), source.file);
 }
 
-export async function loadPluginState(deps: StateLoaderDeps): Promise<LoadedState> {
-  const policy = await readPolicy(deps.fs, deps.policy);
-  const extra = await deps.extraGates(deps.fs, deps.layout, deps.clock);
-  const gates: Gate[] = [policyGate(policy), ...extra];
-  return {
-    policy,
-    gates,
-    policyHash: policy.hash,
-    summary: `policy ${policy.source} (${policy.ruleCount} rules, sha256 ${
-      policy.hash.slice(0, 12)
-    }); gates: ${gates.map((g) => g.name).join(", ")}`,
-  };
+interface PieceValues {
+  readonly policy: Policy;
+  readonly ca: CertificateGateState | undefined;
+  readonly keyring: Keyring | undefined;
+  readonly revocations: Revocations;
+}
+
+/** One piece as `GET /` reports it: the digest in force, when it was loaded, and why a newer one was not. */
+export interface PieceStatus {
+  readonly digest: string;
+  readonly loadedAt: string;
+  readonly error: { readonly code: string; readonly message: string; readonly digest: string } | null;
+}
+
+export interface LoadedState extends PluginState {
+  readonly policy: Policy;
+  readonly summary: string;
+}
+
+export interface StateLoaderDeps {
+  readonly fs: FileSystem;
+  readonly layout: StateLayout;
+  readonly policy: PolicySource;
+  readonly clock: Clock;
+  /** The macaroon gate's name resolver and randomness (for the agent's own lookup token). */
+  readonly macaroon?: LoadMacaroonGateOptions;
+}
+
+/** What one refresh did to one piece, for the log. */
+export interface PieceChange {
+  readonly piece: StatePiece;
+  readonly error?: AgentError;
+}
+
+type Loaders = { readonly [K in StatePiece]: (deps: StateLoaderDeps) => Promise<PieceValues[K]> };
+
+const LOADERS: Loaders = {
+  policy: (deps) => readPolicy(deps.fs, deps.policy),
+  ca: (deps) => loadCertificateGateState(deps.fs, deps.layout.caDir),
+  keyring: (deps) => loadKeyring(deps.fs, deps.layout),
+  revocations: (deps) => loadRevocations(deps.fs, deps.layout),
+};
+
+interface Slot {
+  /** Cheap change detector (sizes and mtimes): a piece is read again only when it moved. */
+  fingerprint: string;
+  status: PieceStatus;
+}
+
+export class PluginStateStore {
+  readonly #deps: StateLoaderDeps;
+  #values: PieceValues;
+  readonly #slots: Record<StatePiece, Slot>;
+  #state: LoadedState;
+
+  private constructor(deps: StateLoaderDeps, values: PieceValues, slots: Record<StatePiece, Slot>) {
+    this.#deps = deps;
+    this.#values = values;
+    this.#slots = slots;
+    this.#state = this.#assemble();
+  }
+
+  /** Loads every piece; the agent never starts on a broken one (the error names the piece). */
+  static async open(deps: StateLoaderDeps): Promise<PluginStateStore> {
+    const values: Partial<Record<StatePiece, unknown>> = {};
+    const slots = {} as Record<StatePiece, Slot>;
+    for (const piece of STATE_PIECES) {
+      const files = filesOf(deps, piece);
+      const fingerprint = await stateFingerprint(deps.fs, files);
+      const digest = await digestFiles(deps.fs, files);
+      try {
+        values[piece] = await LOADERS[piece](deps);
+      } catch (err) {
+        throw toAgentError(err);
+      }
+      slots[piece] = { fingerprint, status: { digest, loadedAt: deps.clock().toISOString(), error: null } };
+    }
+    return new PluginStateStore(deps, values as unknown as PieceValues, slots);
+  }
+
+  get state(): LoadedState {
+    return this.#state;
+  }
+
+  /**
+   * Reloads the pieces whose files changed, each on its own. `force` (SIGHUP) reads every piece's files
+   * even when their sizes and times look unchanged; a piece whose bytes are the ones in force is kept.
+   */
+  async refresh(force: boolean): Promise<PieceChange[]> {
+    const changes: PieceChange[] = [];
+    let next = this.#values;
+    for (const piece of STATE_PIECES) {
+      const slot = this.#slots[piece];
+      const files = filesOf(this.#deps, piece);
+      const fingerprint = await stateFingerprint(this.#deps.fs, files);
+      if (!force && fingerprint === slot.fingerprint) continue;
+      slot.fingerprint = fingerprint;
+      const digest = await digestFiles(this.#deps.fs, files);
+      // Same bytes as the version in force: nothing to load, even on SIGHUP.
+      if (digest === slot.status.digest && slot.status.error === null) continue;
+      // The same broken bytes again: already reported.
+      if (!force && digest === slot.status.error?.digest) continue;
+      try {
+        const value = await LOADERS[piece](this.#deps);
+        next = { ...next, [piece]: value };
+        slot.status = { digest, loadedAt: this.#deps.clock().toISOString(), error: null };
+        changes.push({ piece });
+      } catch (err) {
+        const error = toAgentError(err);
+        slot.status = { ...slot.status, error: { code: error.code, message: error.message, digest } };
+        changes.push({ piece, error });
+      }
+    }
+    if (next !== this.#values) {
+      this.#values = next;
+      this.#state = this.#assemble();
+    }
+    return changes;
+  }
+
+  /** Every piece's status, as `GET /` on the socket reports it. */
+  report(): Record<StatePiece, PieceStatus> {
+    return Object.fromEntries(STATE_PIECES.map((p) => [p, this.#slots[p].status])) as Record<
+      StatePiece,
+      PieceStatus
+    >;
+  }
+
+  #assemble(): LoadedState {
+    const { policy } = this.#values;
+    const gates: Gate[] = [
+      policyGate(policy),
+      ...gatesFrom(this.#values, this.#deps.clock, this.#deps.macaroon),
+    ];
+    return {
+      policy,
+      gates,
+      policyHash: policy.hash,
+      summary: `policy ${policy.source} (${policy.ruleCount} rules, sha256 ${
+        policy.hash.slice(0, 12)
+      }); gates: ${gates.map((g) => g.name).join(", ")}`,
+    };
+  }
+}
+
+function filesOf(deps: StateLoaderDeps, piece: StatePiece): string[] {
+  return pieceFiles(piece, deps.layout, deps.policy.file);
+}
+
+/** A log line for one refresh of one piece. */
+export function describeChange(change: PieceChange): string {
+  const title = PIECE_TITLES[change.piece];
+  return change.error === undefined
+    ? `reloaded ${title}`
+    : `cannot reload ${title}, keeping the previous version: ${change.error.message} [${change.error.code}]`;
 }

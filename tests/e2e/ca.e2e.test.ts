@@ -187,4 +187,36 @@ maybe("agent ca with dockerd --tlsverify", () => {
     const r = await as("alice2", ["ps"]);
     expect(r.code).toBe(0);
   });
+
+  test("a broken policy file holds back no other state: revoking bob and `id init` still take effect, and say so", async () => {
+    const policy = join(dir, "policy.yaml");
+    writeFileSync(policy, POLICY + "  - id: broken\n    allow: [\n");
+    await Bun.sleep(1200); // the agent has seen the broken policy and kept the previous one
+    expect(agent.log()).toContain("cannot reload the policy, keeping the previous version");
+    const env = { AGENT_SOCKET: agent.socket };
+    const revoked = await agentCli(["ca", "revoke", "bob", "--state-dir", state], env);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stderr).toContain(
+      `The running agent on ${agent.socket} now enforces the certificate authority's`,
+    );
+    const bob = await as("bob", ["ps"]);
+    expect(bob.code).not.toBe(0);
+    expect(bob.stderr).toContain("for bob was revoked");
+
+    const init = await agentCli(["id", "init", "--state-dir", state], env);
+    expect(init.code).toBe(0);
+    expect(init.stderr).toContain(`The running agent on ${agent.socket} now enforces the macaroon keyring.`);
+    const noToken = await as("alice2", ["ps"]);
+    expect(noToken.code).not.toBe(0);
+    expect(noToken.stderr).toContain("macaroon");
+
+    const destroyed = await agentCli(
+      ["id", "destroy", "--state-dir", state, "--id", init.stdout.trim().split("\n").pop()!],
+      env,
+    );
+    expect(destroyed.code).toBe(0);
+    writeFileSync(policy, POLICY);
+    await Bun.sleep(1200);
+    expect((await as("alice2", ["ps"])).code).toBe(0);
+  });
 });

@@ -109,7 +109,7 @@ maybe("the agent under Deno as dockerd's authorization plugin", () => {
   test("the permission set refuses files outside the state dir and the policy", async () => {
     const r = await run([RUN_DENO, "policy", "check", "/etc/hostname"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("agent: cannot access /etc/hostname");
+    expect(r.stderr).toContain("agent: cannot use /etc/hostname: outside the paths Deno may read or write");
   });
 
   test("SIGTERM stops the Deno agent cleanly and removes its socket", async () => {

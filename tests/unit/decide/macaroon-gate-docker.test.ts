@@ -34,6 +34,7 @@ function fakeDocker() {
   const streams: EventStream[] = [];
   const logs: string[] = [];
   const sleepers: (() => void)[] = [];
+  const sleepSignals: (AbortSignal | undefined)[] = [];
   const platform = {
     unixFetch(_socket: string, path: string, init?: RequestInit): Promise<Response> {
       if (!path.startsWith("/events")) {
@@ -51,12 +52,17 @@ function fakeDocker() {
       });
       return Promise.resolve(new Response(body, { status: 200 }));
     },
-    // Backoff sleeps wait until the test wakes them.
-    sleep: () => new Promise<void>((resolve) => sleepers.push(resolve)),
+    // Backoff sleeps wait until the test wakes them, or until the link stops (the platform's contract).
+    sleep: (_ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        sleepers.push(resolve);
+        sleepSignals.push(signal);
+        signal?.addEventListener("abort", () => resolve(), { once: true });
+      }),
     monotonicMs: () => performance.now(),
   } as unknown as Platform;
   const wake = () => sleepers.splice(0).forEach((resolve) => resolve());
-  return { platform, lookups, streams, logs, wake };
+  return { platform, lookups, streams, logs, wake, sleepSignals };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
@@ -151,5 +157,26 @@ describe("macaroon gate's daemon link", () => {
     await tick();
     await link.stop(); // while backing off
     expect(fake.streams.length).toBe(2);
+  });
+
+  test("stopping while backing off cancels the backoff's timer, so nothing keeps serve from exiting", async () => {
+    const fake = fakeDocker();
+    const link = macaroonDocker({
+      platform: fake.platform,
+      socketPath: "/d.sock",
+      clock,
+      gates: () => [gate],
+      log: () => {},
+    });
+    link.follow([gate]);
+    await tick();
+    fake.streams[0]!.close();
+    await tick();
+    expect(fake.sleepSignals.length).toBe(1);
+    const signal = fake.sleepSignals[0];
+    expect(signal).toBeDefined();
+    expect(signal!.aborted).toBe(false);
+    await link.stop();
+    expect(signal!.aborted).toBe(true);
   });
 });

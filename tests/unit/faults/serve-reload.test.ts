@@ -105,12 +105,18 @@ describe("agent serve reloading", () => {
     expect(await allowed()).toBe(true);
 
     hold = new Promise((resolve) => (release = resolve));
-    signals.get("SIGHUP")!(); // reads the ALLOW policy, then waits
+    // New bytes with the same rules: a reload whose policy read waits (a piece whose bytes are the ones in
+    // force is not read again, even on SIGHUP).
+    await writeFile(policy, `${ALLOW}# edited\n`);
+    signals.get("SIGHUP")!(); // reads the edited ALLOW policy, then waits
     await until("the SIGHUP reload to read the policy", () => hold === undefined);
     await writeFile(policy, DENY);
     await Bun.sleep(100); // the watcher sees the change while the SIGHUP reload still runs
     release();
-    await until("a reload of the changed policy", () => log.join("").includes("reloaded (files changed)"));
+    await until(
+      "a reload of the changed policy",
+      () => log.join("").includes("reloaded the policy (files changed)"),
+    );
     expect(await allowed()).toBe(false);
 
     signals.get("SIGTERM")!();

@@ -64,6 +64,8 @@ export function fakePlatform(): FakePlatform {
     spawns: [],
     exitCode: 0,
     unixFetch(socket, path, init) {
+      // No agent serves in these tests: commands asking the plugin socket whether it applied a change hear none.
+      if (socket === "/run/docker/plugins/agent.sock") return Promise.reject(new Error("ENOENT"));
       const headers: Record<string, string> = {};
       new Headers(init?.headers).forEach((value, name) => void (headers[name] = value));
       platform.fetches.push({ socket, path, headers });

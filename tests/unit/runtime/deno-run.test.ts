@@ -49,7 +49,7 @@ describe("scripts/run-deno", () => {
   test("refuses to read a file outside the state dir and the policy", () => {
     const r = runDeno(["policy", "check", "/etc/hostname"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("agent: cannot access /etc/hostname");
+    expect(r.stderr).toContain("agent: cannot use /etc/hostname: outside the paths Deno may read or write");
   });
 
   test("treats environment variables outside --allow-env as unset instead of failing", () => {
