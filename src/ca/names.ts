@@ -1,7 +1,8 @@
 /**
  * What may go into a certificate's names. dockerd hands the leaf's CN to the plugin verbatim as the user,
  * so user names are a strict identifier set; hosts are DNS names or IP literals in one canonical form.
- * Messages never echo the rejected text (it may hold control characters); the detail says what it was.
+ * Messages name the rejected value quoted, with anything outside printable ASCII escaped (it may hold
+ * control characters or bidirectional overrides), so `--san` mistakes are easy to find.
  */
 import { AgentError } from "../errors.ts";
 
@@ -15,8 +16,19 @@ const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
+/** The value in quotes, printable ASCII only (everything else as \\uXXXX), cut at 80 characters. */
+function quoted(value: unknown): string {
+  const text = String(value);
+  const shown = text.length > 80 ? `${text.slice(0, 80)}...` : text;
+  const escaped = shown.replace(/["\\]/g, (c) => `\\${c}`).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return `"${escaped}"`;
+}
+
 function nameError(message: string, value: unknown): AgentError {
-  return new AgentError("ERR_CA_NAME", message, `rejected ${JSON.stringify(String(value)).slice(0, 200)}`);
+  return new AgentError("ERR_CA_NAME", `${message} (got ${quoted(value)})`);
 }
 
 /** A user (or node) name: the CN dockerd will report as the AuthZ user. */

@@ -13,6 +13,7 @@ import {
   attenuateToken,
   currentKey,
   decodeMacaroon,
+  decodeStack,
   type DockerCaveat,
   dockerCaveat,
   expiresAfter,
@@ -52,6 +53,26 @@ function expiryFrom(value: string, now: Date): DockerCaveat {
     if (err instanceof AgentError) throw new AgentError("ERR_USAGE", `--expires: ${err.message}`);
     throw err;
   }
+}
+
+/** The token `--from` names, which must be one macaroon: a stack's discharges are bound to its root. */
+function singleMacaroon(text: string) {
+  let count: number;
+  try {
+    count = decodeStack(text).length;
+  } catch (err) {
+    if (err instanceof AgentError) throw new AgentError(err.code, `--from is not a macaroon: ${err.message}`);
+    throw err;
+  }
+  if (count > 1) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `--from takes one macaroon, but this holds ${count} (a root macaroon and its discharges, as X-Macaroon ` +
+        "carries them): discharges are bound to the root's signature, so attenuate the root (the first) " +
+        "before its discharges are bound to it",
+    );
+  }
+  return decodeMacaroon(text);
 }
 
 /**
@@ -155,7 +176,7 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
   const expiries = args.values("expires").map((v) => expiryFrom(v, now));
   const containerRefs = args.values("container-id");
   const imageRefs = args.values("image-id");
-  const fromFormat = from === undefined ? undefined : decodeMacaroon(from).format;
+  const fromFormat = from === undefined ? undefined : singleMacaroon(from).format;
   const format: MacaroonFormat = parseFormat(args.value("format"), fromFormat ?? "v2");
 
   const keyring = from !== undefined

@@ -174,7 +174,8 @@ describe("agent ca create-*", () => {
     ]);
     expect(result.code).toBe(1);
     expect(result.err).toBe(
-      "agent: invalid name: use 1 to 64 letters, digits, '.', '_', '@' or '-', not starting with '-' or '.' [ERR_CA_NAME]\n",
+      "agent: invalid name: use 1 to 64 letters, digits, '.', '_', '@' or '-', not starting with '-' or '.' " +
+        '(got "CN=alice, OU=admins") [ERR_CA_NAME]\n',
     );
     expect(await lstat(out).catch(() => undefined)).toBeUndefined();
   });

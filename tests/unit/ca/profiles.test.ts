@@ -120,7 +120,8 @@ describe("leaf profiles", () => {
     await expect(attempt).rejects.toMatchObject({
       code: "ERR_CA_NAME",
       message:
-        "invalid name: use 1 to 64 letters, digits, '.', '_', '@' or '-', not starting with '-' or '.'",
+        "invalid name: use 1 to 64 letters, digits, '.', '_', '@' or '-', not starting with '-' or '.' " +
+        '(got "alice, OU=admins")',
     });
   });
 

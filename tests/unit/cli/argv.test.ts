@@ -231,3 +231,107 @@ describe("every command reads its options exactly", () => {
     }
   });
 });
+
+describe("mistakes a new user makes get a sentence, not a guess", () => {
+  test("serve --socket-mode 999 or abc is a usage error before anything is created", async () => {
+    const root = await tempDir();
+    for (const mode of ["999", "abc", "7777", "66"]) {
+      const state = join(root, `state-${mode}`);
+      const r = await agent([
+        "serve",
+        "--demo",
+        "--state-dir",
+        state,
+        "--socket",
+        join(root, "a.sock"),
+        "--socket-mode",
+        mode,
+      ]);
+      expect({ mode, code: r.code }).toEqual({ mode, code: 2 });
+      expect(r.err).toContain(`--socket-mode must be an octal file mode such as 660 or 0660 (got "${mode}")`);
+      expect(existsSync(state)).toBe(false);
+    }
+  });
+
+  test("--policy FILE with --demo is refused instead of silently using the demo", async () => {
+    for (
+      const argv of [["serve", "--policy", "p.yaml", "--demo"], [
+        "policy",
+        "test",
+        "--policy",
+        "p.yaml",
+        "--demo",
+        "--method",
+        "GET",
+        "--uri",
+        "/_ping",
+      ]]
+    ) {
+      const r = await agent(argv);
+      expect({ argv, code: r.code }).toEqual({ argv, code: 2 });
+      expect(r.err).toContain("give --policy FILE or --demo, not both");
+    }
+  });
+
+  test("policy check without a file says how to name one, not a flag it does not have", async () => {
+    const r = await runAgent(["policy", "check"], commandGroups, {
+      env: { AGENT_POLICY: "/nonexistent/policy.yaml" },
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("name the file to check (agent policy check FILE)");
+    expect(r.err).not.toContain("--policy");
+  });
+
+  test("a missing or directory --secret-file is named in a sentence, not ENOENT or EISDIR", async () => {
+    const root = await tempDir();
+    const missing = await agent([
+      "id",
+      "init",
+      "--state-dir",
+      join(root, "s"),
+      "--secret-file",
+      join(root, "nope"),
+    ]);
+    expect(missing.err).toBe(
+      `agent: cannot use ${join(root, "nope")}: no such file or directory [ERR_STATE_IO]\n`,
+    );
+    const dir = await agent(["id", "init", "--state-dir", join(root, "s"), "--secret-file", root]);
+    expect(dir.err).toBe(`agent: cannot use ${root}: it is a directory, not a file [ERR_STATE_IO]\n`);
+  });
+
+  test("a bad --san names the value it refused, escaped", async () => {
+    const root = await tempDir();
+    const state = join(root, "state");
+    expect((await agent(["ca", "init", "--state-dir", state])).code).toBe(0);
+    const r = await agent([
+      "ca",
+      "create-server-certificate",
+      "h",
+      "--state-dir",
+      state,
+      "--out",
+      root,
+      "--san",
+      "a_b!\u001b",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('(got "a_b!\\u001b")');
+  });
+
+  test("id create --from ROOT,DISCHARGE says a stack cannot be attenuated, not just 'malformed'", async () => {
+    const root = await tempDir();
+    const token = (await agent(["id", "init", "--state-dir", root])).out.trim().split("\n").pop()!;
+    const r = await agent(["id", "create", "--from", `${token},${token}`]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("--from takes one macaroon, but this holds 2");
+    expect((await agent(["id", "create", "--from", "nonsense"])).err).toContain("--from is not a macaroon");
+  });
+
+  test("--expires -5 is read as a value and refused as one", async () => {
+    const root = await tempDir();
+    await agent(["id", "init", "--state-dir", root]);
+    const r = await agent(["id", "create", "--state-dir", root, "--expires", "-5"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("--expires takes a positive whole number of seconds");
+  });
+});
