@@ -18,6 +18,7 @@ import {
   type ExitCode,
   resolveStateDir,
 } from "./context.ts";
+import { DEFAULT_DOCKER_SOCKET, dockerSocketPath } from "./id/docker-socket.ts";
 
 /** As cac parses them: a repeated flag arrives as a list. */
 interface DoctorCliOptions {
@@ -26,6 +27,7 @@ interface DoctorCliOptions {
   readonly policy?: unknown;
   readonly socket?: unknown;
   readonly dockerConfig?: unknown;
+  readonly dockerSocket?: unknown;
   readonly auditLog?: unknown;
 }
 
@@ -62,6 +64,7 @@ export async function doctor(ctx: CliContext, options: DoctorCliOptions): Promis
     policy: singleOption(options.policy, "--policy") ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE,
     socket: singleOption(options.socket, "--socket") ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET,
     dockerConfig: singleOption(options.dockerConfig, "--docker-config") ?? HOST_PATHS.dockerConfig,
+    dockerSocket: dockerSocketPath(singleOption(options.dockerSocket, "--docker-socket"), ctx.env),
     auditLog: singleOption(options.auditLog, "--audit-log") ?? stateLayout(stateDir).auditLog,
   };
   const findings = await runDoctor(
@@ -90,13 +93,18 @@ export function addDoctorCommand(cli: CAC, ctx: CliContext): void {
     .option("--policy <file>", `Policy file (default ${DEFAULT_POLICY_FILE}, or $AGENT_POLICY)`)
     .option("--socket <path>", `Plugin socket (default ${DEFAULT_SOCKET}, or $AGENT_SOCKET)`)
     .option("--docker-config <file>", `dockerd's daemon.json (default ${HOST_PATHS.dockerConfig})`)
+    .option(
+      "--docker-socket <path>",
+      `The running dockerd's socket, asked which plugins it uses (default $DOCKER_HOST if unix://, else ${DEFAULT_DOCKER_SOCKET})`,
+    )
     .option("--audit-log <file>", "Audit log (default <state-dir>/audit.log)")
     .usage(
-      "doctor [--json] [--state-dir DIR] [--policy FILE] [--socket PATH] [--docker-config FILE]\n\n" +
+      "doctor [--json] [--state-dir DIR] [--policy FILE] [--socket PATH] [--docker-config FILE] [--docker-socket PATH]\n\n" +
         "Each check prints ok, WARN or FAIL and a sentence saying what to do:\n" +
         "  socket       the agent answers on its socket, with this version, the policy file and the gates on disk\n" +
         "  docker       dockerd can find the plugin (socket in /run/docker/plugins or a spec in\n" +
-        "               /etc/docker/plugins) and daemon.json's authorization-plugins (or a flag) names it\n" +
+        "               /etc/docker/plugins), and the running dockerd uses it (GET /info on its socket:\n" +
+        "               Plugins.Authorization), or daemon.json's authorization-plugins (or a flag) names it\n" +
         "  policy       the policy loads, and only root can change it\n" +
         "  state-dir    mode 0700, owned by the user running doctor (run it as root on a systemd host)\n" +
         `  ca           the CA certificate's expiry (warns under ${EXPIRY_WARNING_DAYS} days), key permissions\n` +
@@ -104,7 +112,7 @@ export function addDoctorCommand(cli: CAC, ctx: CliContext): void {
         "  crl          crl.pem present, signed by the CA, not past its next update\n" +
         "  macaroon     the macaroon gate on (keyring present, mode 0600) or off\n" +
         "  audit        the audit log can be appended to\n" +
-        "Doctor only reads: it changes nothing.\n\n" +
+        "Doctor only reads: it changes nothing (its GET /info to dockerd is judged, and audited, like any call).\n\n" +
         "Exit codes: 0 everything ok, 1 something failed, 2 usage error, 3 warnings only.",
     )
     .example("sudo agent doctor")

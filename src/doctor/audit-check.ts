@@ -1,4 +1,5 @@
 /** Can the agent append to its audit log? (Checked from modes and owners: doctor writes nothing there.) */
+import { AUDIT_FILE_MODE } from "../audit/sink.ts";
 import { dirName } from "../store/path.ts";
 import { type DoctorDeps, type DoctorTarget, octal } from "./context.ts";
 import { fail, type Finding, ok, warn } from "./finding.ts";
@@ -37,12 +38,14 @@ export async function checkAuditLog(deps: DoctorDeps, target: DoctorTarget): Pro
       `${file} is owned by uid ${info.uid} but doctor runs as uid ${deps.uid}: the agent may not be able to append to it.`,
     );
   }
-  if ((info.mode & 0o077) !== 0) {
+  // The agent creates the log with AUDIT_FILE_MODE (less its umask): only bits beyond that are a warning.
+  if ((info.mode & 0o077 & ~AUDIT_FILE_MODE) !== 0) {
+    const wanted = octal(AUDIT_FILE_MODE).slice(1);
     return warn(
       "audit",
-      `${file} is readable by group or others (mode ${
+      `${file} is open to others, or writable by its group (mode ${
         octal(info.mode)
-      }): it records who did what. chmod 600 ${file}`,
+      }; the agent creates it ${wanted}): it records who did what. chmod ${wanted} ${file}`,
     );
   }
   return ok("audit", `${file} is writable (${mib(info.size)}).`);

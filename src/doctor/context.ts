@@ -7,6 +7,8 @@ export interface DoctorTarget {
   readonly socket: string;
   /** dockerd's daemon.json; the plugin spec directory and the systemd directory are found beside it. */
   readonly dockerConfig: string;
+  /** The running dockerd's unix socket, asked GET /info for the authorization plugins it really uses. */
+  readonly dockerSocket: string;
   readonly auditLog: string;
 }
 

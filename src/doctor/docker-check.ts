@@ -2,13 +2,15 @@
  * Will dockerd call the agent? dockerd finds a legacy plugin NAME by its socket
  * (/run/docker/plugins/NAME.sock or NAME/NAME.sock) or by a spec file in /etc/docker/plugins (NAME.spec holding
  * unix:///path, or NAME.json with "Addr"), and calls it only when daemon.json's authorization-plugins (or a
- * --authorization-plugin flag) names it.
+ * --authorization-plugin flag) names it. The running dockerd says which plugins it really uses (GET /info):
+ * a flag on its command line is in no file.
  */
 import { isAgentError } from "../errors.ts";
 import { authorizationPlugins, dockerUnitFlags, type FlagSource } from "../install/index.ts";
 import { baseName, dirName, joinPath } from "../store/path.ts";
 import type { DoctorDeps, DoctorTarget } from "./context.ts";
-import { fail, type Finding, ok } from "./finding.ts";
+import { askDaemon, refusal } from "./daemon-info.ts";
+import { fail, type Finding, ok, warn } from "./finding.ts";
 
 const PLUGIN_SOCKET_DIR = "/run/docker/plugins";
 
@@ -91,17 +93,66 @@ export async function checkDockerConfig(deps: DoctorDeps, target: DoctorTarget):
         `${specDir} points to it.`,
     );
   }
-  const used = names.find((name) => configured.includes(name));
-  if (used === undefined) {
+  const inConfig = names.find((name) => configured.includes(name));
+  const daemon = await askDaemon(deps, target.dockerSocket);
+  const running = `the running dockerd at ${target.dockerSocket}`;
+  const origin = (name: string) =>
+    name === inConfig
+      ? where
+      : `given on its command line; neither ${file} nor a docker.service unit names it`;
+  const addIt = `"authorization-plugins": ["${names[0]}"] to ${file} ` +
+    "(agent install --configure-docker does it), then reload dockerd";
+
+  if (daemon.kind === "chain") {
+    const used = names.find((name) => daemon.plugins.includes(name));
+    if (used !== undefined) {
+      const others = chain(daemon.plugins, used);
+      return ok("docker", `${running} uses the plugin "${used}" (${origin(used)})${others}.`);
+    }
+    const has = daemon.plugins.length > 0
+      ? `uses only ${daemon.plugins.join(", ")}`
+      : "uses no authorization plugin";
+    if (inConfig !== undefined) {
+      return fail(
+        "docker",
+        `${where} names the plugin "${inConfig}", but ${running} ${has}, so nothing is enforced: reload ` +
+          "dockerd (systemctl reload docker; restart it for a flag in a docker.service unit).",
+      );
+    }
     return fail(
       "docker",
-      `dockerd does not use the plugin, so nothing is enforced: add "authorization-plugins": ["${
-        names[0]
-      }"] to ` +
-        `${file} (agent install --configure-docker does it), then reload dockerd.`,
+      `dockerd does not use the plugin, so nothing is enforced: ${running} ${has}. Add ${addIt}.`,
     );
   }
-  const others = configured.filter((name) => name !== used);
-  const chain = others.length > 0 ? `; together with ${others.join(", ")} (every plugin must allow)` : "";
-  return ok("docker", `dockerd is configured to use the plugin "${used}" (${where})${chain}.`);
+  if (daemon.kind === "refused" && names.includes(daemon.plugin)) {
+    const used = daemon.plugin;
+    return ok(
+      "docker",
+      `${running} uses the plugin "${used}" (${origin(used)}): it refused the doctor's own GET /info, so ` +
+        "dockerd asks it.",
+    );
+  }
+  const why = daemon.kind === "refused"
+    ? `the plugin ${daemon.plugin} refused the doctor's GET /info: ${refusal(daemon)}`
+    : daemon.why;
+  const elsewhere = "(--docker-socket PATH, or DOCKER_HOST=unix://PATH, asks another dockerd)";
+  if (inConfig !== undefined) {
+    return warn(
+      "docker",
+      `dockerd is configured to use the plugin "${inConfig}" (${where})${chain(configured, inConfig)}, but ` +
+        `whether the running dockerd does is unknown: ${why} ${elsewhere}.`,
+    );
+  }
+  const flag = `--authorization-plugin=${names[0]}`;
+  return warn(
+    "docker",
+    `neither ${file} nor a docker.service unit names the plugin, and whether the running dockerd uses it ` +
+      `is unknown: ${why} ${elsewhere}. Unless dockerd runs with ${flag}, nothing is enforced: add ` +
+      `${addIt}.`,
+  );
+}
+
+function chain(plugins: readonly string[], used: string): string {
+  const others = plugins.filter((name) => name !== used);
+  return others.length > 0 ? `; together with ${others.join(", ")} (every plugin must allow)` : "";
 }

@@ -5,7 +5,7 @@
  * (looked up afterwards through the administrator's unix socket).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import {
@@ -20,6 +20,7 @@ import {
   startGuardedHost,
   tempDir,
   type TlsFiles,
+  waitFor,
 } from "./harness.ts";
 
 const unavailable = e2eUnavailable();
@@ -40,6 +41,10 @@ rules:
   - id: bob-reads
     who: [bob]
     allow: ["container:list", "container:inspect", "image:list", "image:inspect", "system:*", "container:create"]
+  - id: bob-gets
+    who: [bob]
+    methods: [GET]
+    uri: '^/v1\.[0-9]+/containers/'
   - id: nobody-privileged
     who: ["*"]
     deny: ["container:create"]
@@ -49,11 +54,87 @@ rules:
 interface HttpResult {
   readonly status: number;
   readonly body: string;
+  /**
+   * The exchange ended in a TCP reset after dockerd's answer had arrived (raw requests only). dockerd answers
+   * a request whose large body it never read, then closes with that body unread in its receive buffer, and
+   * the kernel resets the connection: a client still writing the body gets ECONNRESET.
+   */
+  readonly reset?: boolean;
 }
 
 /** 2xx means dockerd did what was asked; anything else is a refusal of some kind. */
 function refused(r: HttpResult): boolean {
   return r.status < 200 || r.status >= 300;
+}
+
+/** One masked client frame (RFC 6455 5.2): FIN, text, a payload under 126 bytes. */
+function wsFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  return Buffer.concat([
+    Buffer.from([0x81, 0x80 | payload.length]),
+    mask,
+    Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!)),
+  ]);
+}
+
+/**
+ * Docker's websocket attach (GET /containers/{id}/attach/ws) by hand over mutual TLS: the upgrade request, then,
+ * if dockerd switches protocols (101), one frame carrying `line` to the container's stdin. Answers the status.
+ */
+function wsAttach(
+  port: number,
+  tls: TlsFiles,
+  user: string,
+  container: string,
+  line: string,
+  headers: string[] = [],
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    let answered = false;
+    const socket = connect({
+      host: "127.0.0.1",
+      port,
+      servername: "localhost",
+      ca: readFileSync(tls.ca),
+      cert: readFileSync(join(tls.certPath(user), "cert.pem")),
+      key: readFileSync(join(tls.certPath(user), "key.pem")),
+    }, () =>
+      socket.write(
+        [
+          `GET /v1.41/containers/${container}/attach/ws?stream=1&stdin=1&stdout=1 HTTP/1.1`,
+          "Host: localhost",
+          "Upgrade: websocket",
+          "Connection: Upgrade",
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+          "Sec-WebSocket-Version: 13",
+          "Origin: http://localhost",
+          ...headers,
+          "",
+          "",
+        ].join("\r\n"),
+      ));
+    const timer = setTimeout(() => socket.destroy(new Error("websocket attach timed out")), 30_000);
+    const finish = (status: number) => {
+      clearTimeout(timer);
+      socket.end();
+      resolve({ status, text });
+    };
+    socket.on("data", (c: Buffer) => {
+      text += c.toString("latin1");
+      if (answered || !text.includes("\r\n\r\n")) return;
+      answered = true;
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? "0");
+      if (status !== 101) return finish(status);
+      socket.write(wsFrame(`${line}\n`));
+      setTimeout(() => finish(status), 500);
+    });
+    socket.on("error", (e) => {
+      clearTimeout(timer);
+      if (!answered) reject(e);
+    });
+  });
 }
 
 maybe("bypass attempts against dockerd guarded by the agent", () => {
@@ -101,10 +182,15 @@ maybe("bypass attempts against dockerd guarded by the agent", () => {
     body: unknown,
   ) => ["-H", "Content-Type: application/json", "--data-binary", JSON.stringify(body)];
 
-  /** One raw HTTP/1.1 exchange over mutual TLS: the request bytes go out exactly as written. */
+  /**
+   * One raw HTTP/1.1 exchange over mutual TLS: the request bytes go out exactly as written. A reset
+   * (ECONNRESET, EPIPE) after dockerd's status line has arrived ends the exchange with `reset: true` and
+   * that status (see HttpResult); any other error, or a reset before an answer, rejects.
+   */
   const raw = (user: string, request: string): Promise<HttpResult> =>
     new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
+      let failure: (Error & { code?: string }) | undefined;
       const socket = connect({
         host: "127.0.0.1",
         port: dockerd.tcpPort!,
@@ -116,16 +202,31 @@ maybe("bypass attempts against dockerd guarded by the agent", () => {
       const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 30_000);
       socket.on("data", (c: Buffer) => chunks.push(c));
       socket.on("error", (e) => {
-        clearTimeout(timer);
-        reject(e);
+        failure ??= e;
       });
       socket.on("close", () => {
         clearTimeout(timer);
         const text = Buffer.concat(chunks).toString("utf8");
+        const statusLine = /^HTTP\/1\.[01] (\d{3}) [^\r\n]*\r\n/.exec(text);
         const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? "0");
-        resolve({ status, body: text });
+        if (failure === undefined) return resolve({ status, body: text });
+        const answered = statusLine !== null && (failure.code === "ECONNRESET" || failure.code === "EPIPE");
+        if (answered) resolve({ status, body: text, reset: true });
+        else reject(failure);
       });
     });
+  /** The agent's audit events for `uri` (polled briefly: the log is written in batches). */
+  const audited = async (uri: string, allow: boolean): Promise<boolean> => {
+    const log = join(state, "audit.log");
+    for (let i = 0; i < 50; i++) {
+      const events = readFileSync(log, "utf8").trim().split("\n").map((line) =>
+        JSON.parse(line) as { uri: string | null; allow: boolean; phase: string }
+      );
+      if (events.some((e) => e.uri === uri && e.allow === allow && e.phase === "request")) return true;
+      await Bun.sleep(100);
+    }
+    return false;
+  };
   const rawRequest = (method: string, target: string, body: string, headers: string[] = []) =>
     [
       `${method} ${target} HTTP/1.1`,
@@ -398,6 +499,17 @@ maybe("bypass attempts against dockerd guarded by the agent", () => {
     for (const [i, [what, request]] of cases.entries()) {
       const r = await raw("alice", request);
       expect({ what, refused: refused(r) }).toEqual({ what, refused: true });
+      if (r.reset) {
+        // dockerd answered before it read the whole body and then reset the connection (see HttpResult):
+        // the answer must be the plugin's refusal, and the agent must have recorded it as a deny.
+        expect({ what, status: r.status }).toEqual({ what, status: 403 });
+        expect(r.body).toContain(`authorization denied by plugin ${plugin}`);
+        const target = /^POST (\S+) /.exec(request)?.[1] ?? "";
+        expect({ what, deniedInAuditLog: await audited(target, false) }).toEqual({
+          what,
+          deniedInAuditLog: true,
+        });
+      }
       expect(await exists("containers", `hdr-${i}`)).toBeUndefined();
     }
   });
@@ -567,6 +679,59 @@ maybe("bypass attempts against dockerd guarded by the agent", () => {
     expect(await exists("volumes", "after-plugin")).toBeUndefined();
   });
 
+  /** What the websocket box's `cat` has written from its stdin so far (to /stdin.txt: the image has no /tmp). */
+  const wsboxStdin = async (): Promise<string> => {
+    const config = join(dir, "admin-docker-config");
+    mkdirSync(config, { recursive: true });
+    const headers = adminToken ? { HttpHeaders: { "X-Macaroon": adminToken } } : {};
+    writeFileSync(join(config, "config.json"), JSON.stringify(headers));
+    const r = await run([
+      "docker",
+      "-H",
+      `unix://${dockerd.socket}`,
+      "exec",
+      "wsbox",
+      "cat",
+      "/stdin.txt",
+    ], {
+      env: { DOCKER_CONFIG: config },
+    });
+    if (r.code !== 0) throw new Error(`reading wsbox's stdin file: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  test(
+    "bob's GET-only seed rule does not let him write to a container through the websocket attach",
+    async () => {
+      await admin([
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        "wsbox",
+        "--network",
+        "none",
+        "tiny:latest",
+        "sh",
+        "-c",
+        "cat > /stdin.txt",
+      ]);
+      // Control: alice, allowed everything, writes through the websocket and the line arrives.
+      const control = await wsAttach(dockerd.tcpPort!, tls, "alice", "wsbox", "from-alice");
+      expect(control.status).toBe(101);
+      await waitFor("alice's line in wsbox", async () => (await wsboxStdin()).includes("from-alice"), 10_000);
+      // bob's rule (methods: [GET] on /containers/) still reads...
+      expect((await curl("bob", "GET", "/v1.41/containers/wsbox/logs?stdout=1")).status).toBe(200);
+      // ...but the websocket attach is a GET that writes, so it does not reach it.
+      const bob = await wsAttach(dockerd.tcpPort!, tls, "bob", "wsbox", "from-bob");
+      expect(bob.status).toBe(403);
+      expect(bob.text).toContain("no rule allows container:attach for bob");
+      await Bun.sleep(500);
+      expect(await wsboxStdin()).toBe("from-alice\n");
+    },
+    60_000,
+  );
+
   test(
     "a container-scoped macaroon cannot act on another container by name, short id or full id",
     async () => {
@@ -650,6 +815,44 @@ maybe("bypass attempts against dockerd guarded by the agent", () => {
       expect(r.body).toContain("not on this token's container");
       expect((await exists("containers", shadowId))?.["Id"]).toBe(shadowId);
       expect((await exists("containers", svcId))?.["Id"]).toBe(svcId);
+    },
+    60_000,
+  );
+
+  test(
+    "an op = read macaroon does not let alice write to a container through the websocket attach",
+    async () => {
+      expect(adminToken).toBeDefined();
+      const minted = await agentCli(["id", "create", "--op", "read", "--state-dir", state], {
+        DOCKER_HOST: `unix://${dockerd.socket}`,
+        DOCKER_CONFIG: join(dir, "none"),
+      });
+      expect(minted.code).toBe(0);
+      const readOnly = minted.stdout.trimEnd().split("\n").at(-1)!;
+      // The read-only token reads the container...
+      const inspect = await curl("alice", "GET", "/v1.41/containers/wsbox/json", [
+        "-H",
+        `X-Macaroon: ${readOnly}`,
+      ]);
+      expect(inspect.status).toBe(200);
+      // ...and cannot write to its stdin through the websocket attach.
+      const denied = await wsAttach(dockerd.tcpPort!, tls, "alice", "wsbox", "from-read-token", [
+        `X-Macaroon: ${readOnly}`,
+      ]);
+      expect(denied.status).toBe(403);
+      expect(denied.text).toContain(
+        'macaroon caveat \\"op = read\\" not satisfied: container:attach (GET) is a write request',
+      );
+      // Control: the same request with the root macaroon writes.
+      const root = await wsAttach(dockerd.tcpPort!, tls, "alice", "wsbox", "from-root-token", [
+        `X-Macaroon: ${adminToken}`,
+      ]);
+      expect(root.status).toBe(101);
+      await waitFor(
+        "the root token's line in wsbox",
+        async () => (await wsboxStdin()).includes("from-root-token"),
+      );
+      expect(await wsboxStdin()).toBe("from-alice\nfrom-root-token\n");
     },
     60_000,
   );

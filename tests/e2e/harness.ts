@@ -61,9 +61,9 @@ export async function run(
   return { code, stdout, stderr };
 }
 
+/** A fresh /tmp/agent-e2e-PREFIX-XXXXXX (no shared parent is left behind); the test removes it. */
 export function tempDir(prefix: string): string {
-  mkdirSync("/tmp/agent-e2e", { recursive: true });
-  return mkdtempSync(join("/tmp/agent-e2e", `${prefix}-`));
+  return mkdtempSync(join("/tmp", `agent-e2e-${prefix}-`));
 }
 
 /** Polls `probe` until it returns true (errors count as false); throws after `timeoutMs`. */
@@ -390,7 +390,14 @@ export async function startGuardedHost(options: GuardedHostOptions): Promise<Gua
     ...options.agent,
     socket: options.agent.socket ?? join(options.dir, "agent.sock"),
   };
-  let agent = await startAgent(agentOptions);
+  // A host that fails to start removes its directory too: the test's afterAll has no host to stop.
+  let agent: AgentProcess;
+  try {
+    agent = await startAgent(agentOptions);
+  } catch (err) {
+    rmSync(options.dir, { recursive: true, force: true });
+    throw err;
+  }
   const unregister = registerPlugin(options.plugin, agentOptions.socket);
   let dockerd: Dockerd;
   try {
@@ -402,6 +409,7 @@ export async function startGuardedHost(options: GuardedHostOptions): Promise<Gua
   } catch (err) {
     await agent.stop();
     unregister();
+    rmSync(options.dir, { recursive: true, force: true });
     throw err;
   }
   return {

@@ -1,12 +1,14 @@
-import { describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { afterAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type AuditEvent, redactUri } from "../../../src/audit/event.ts";
 import { AuditSink } from "../../../src/audit/sink.ts";
 import { AgentError } from "../../../src/errors.ts";
 import type { FileSystem } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { removeTempDirs, tempDir } from "../../helpers/fixtures.ts";
+
+afterAll(removeTempDirs);
 
 const event = (i: number): AuditEvent => ({
   time: "2026-11-23T10:00:00.000Z",
@@ -30,7 +32,7 @@ const event = (i: number): AuditEvent => ({
 
 describe("audit sink", () => {
   test("writes one JSON line per event", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "audit-"));
+    const dir = await tempDir("audit-");
     const sink = new AuditSink(nodeFileSystem, {
       path: join(dir, "audit.log"),
       onError: () => {},
@@ -44,7 +46,7 @@ describe("audit sink", () => {
   });
 
   test("rotates by size and keeps only N old files", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "audit-"));
+    const dir = await tempDir("audit-");
     const sink = new AuditSink(nodeFileSystem, {
       path: join(dir, "audit.log"),
       maxBytes: 2000,

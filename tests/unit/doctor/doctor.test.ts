@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { AuditEvent } from "../../../src/audit/event.ts";
+import { AUDIT_FILE_MODE, AuditSink } from "../../../src/audit/sink.ts";
 import { initAuthority, issueCertificate, revokeCertificates } from "../../../src/ca/index.ts";
 import { doctorExitCode, type Finding } from "../../../src/doctor/index.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
@@ -8,11 +10,13 @@ import { stateLayout } from "../../../src/store/layout.ts";
 import { agent, fixedClock, removeTempRoots, tempRoot } from "../install/helpers.ts";
 import {
   days,
+  dockerdError,
   doctor,
   fakePlatform,
   finding,
   healthyHost,
   runningAgent,
+  runningDockerd,
   snapshot,
   type TestHost,
 } from "./helpers.ts";
@@ -20,6 +24,26 @@ import {
 afterAll(removeTempRoots);
 
 const ORDER = ["socket", "docker", "policy", "state-dir", "ca", "certificates", "crl", "macaroon", "audit"];
+
+const auditEvent = (): AuditEvent => ({
+  time: "2026-03-01T12:00:00.000Z",
+  decisionId: "000000000001",
+  phase: "request",
+  user: null,
+  authMethod: null,
+  method: "GET",
+  uri: "/v1.41/info",
+  action: "system:info",
+  resources: {},
+  allow: true,
+  decidedBy: "all-gates",
+  ruleId: "local-socket",
+  reason: "allowed",
+  code: null,
+  policyHash: "h",
+  status: null,
+  durationMs: 0.01,
+});
 
 const caCtx = (host: TestHost, at = days(0)) => ({
   fs: nodeFileSystem,
@@ -38,7 +62,7 @@ describe("agent doctor on a healthy host", () => {
       `agent 1.2.3 answers on ${host.socket}; gates: policy, certificate.`,
     );
     expect(finding(r, "docker").message).toBe(
-      `dockerd is configured to use the plugin "agent" (${host.dockerConfig}).`,
+      `the running dockerd at ${host.dockerSocket} uses the plugin "agent" (${host.dockerConfig}).`,
     );
     expect(finding(r, "policy").message).toMatch(/^.*policy\.yaml loads: 1 rules, sha256 [0-9a-f]{12}\.$/);
     expect(finding(r, "ca").message).toMatch(
@@ -66,7 +90,14 @@ describe("agent doctor on a healthy host", () => {
         "--docker-config",
         host.dockerConfig,
       ],
-      { platform: fakePlatform(runningAgent(host)), clock: fixedClock() },
+      {
+        platform: fakePlatform(runningAgent(host), [], {
+          socket: host.dockerSocket,
+          answer: runningDockerd(),
+        }),
+        clock: fixedClock(),
+        env: { DOCKER_HOST: `unix://${host.dockerSocket}` },
+      },
     );
     expect(r.code).toBe(0);
     const lines = r.out.trimEnd().split("\n");
@@ -74,7 +105,7 @@ describe("agent doctor on a healthy host", () => {
     expect(lines.at(-1)).toBe("0 failed, 0 warnings, 9 ok");
   });
 
-  test("asks the agent GET / on the socket, and writes nothing anywhere", async () => {
+  test("asks the agent GET / on its socket and dockerd GET /info on its own, and writes nothing anywhere", async () => {
     const host = await healthyHost({ macaroons: true });
     const calls: string[] = [];
     const before = await snapshot(host.root);
@@ -89,13 +120,15 @@ describe("agent doctor on a healthy host", () => {
         host.socket,
         "--docker-config",
         host.dockerConfig,
+        "--docker-socket",
+        host.dockerSocket,
       ],
       {
         platform: fakePlatform(runningAgent(host, ["policy", "certificate", "macaroon"]), calls),
         clock: fixedClock(),
       },
     );
-    expect(calls).toEqual([`${host.socket} /`]);
+    expect(calls).toEqual([`${host.socket} /`, `${host.dockerSocket} /info`]);
     expect(await snapshot(host.root)).toEqual(before);
   });
 
@@ -190,16 +223,134 @@ describe("socket", () => {
 });
 
 describe("docker", () => {
-  test("fails when daemon.json does not list the plugin: nothing is enforced", async () => {
+  test("fails when neither the running dockerd nor daemon.json uses the plugin: nothing is enforced", async () => {
     const host = await healthyHost();
     await writeFile(host.dockerConfig, '{"debug": true}');
-    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+    for (const none of [null, []]) {
+      expect(finding(await doctor(host, runningAgent(host), { daemon: runningDockerd(none) }), "docker"))
+        .toEqual({
+          check: "docker",
+          status: "fail",
+          message:
+            `dockerd does not use the plugin, so nothing is enforced: the running dockerd at ${host.dockerSocket} ` +
+            `uses no authorization plugin. Add "authorization-plugins": ["agent"] to ${host.dockerConfig} ` +
+            "(agent install --configure-docker does it), then reload dockerd.",
+        });
+    }
+    const other = await doctor(host, runningAgent(host), { daemon: runningDockerd(["opa"]) });
+    expect(finding(other, "docker").message).toContain(`${host.dockerSocket} uses only opa. Add`);
+  });
+
+  test("passes (exit 0) when the plugin is on dockerd's command line only, as README step 3 and scripts/run start it", async () => {
+    const host = await healthyHost();
+    await writeFile(host.dockerConfig, "{}\n");
+    const r = await doctor(host, runningAgent(host), { daemon: runningDockerd(["agent"]) });
+    expect(finding(r, "docker")).toEqual({
       check: "docker",
-      status: "fail",
+      status: "ok",
       message:
-        `dockerd does not use the plugin, so nothing is enforced: add "authorization-plugins": ["agent"] to ` +
-        `${host.dockerConfig} (agent install --configure-docker does it), then reload dockerd.`,
+        `the running dockerd at ${host.dockerSocket} uses the plugin "agent" (given on its command line; ` +
+        `neither ${host.dockerConfig} nor a docker.service unit names it).`,
     });
+    expect([r.code, r.status]).toEqual([0, "ok"]);
+    await rm(host.dockerConfig); // a host without daemon.json at all
+    expect(finding(await doctor(host, runningAgent(host)), "docker").status).toBe("ok");
+  });
+
+  test("fails when daemon.json names the plugin but the running dockerd does not use it (not reloaded)", async () => {
+    const host = await healthyHost();
+    expect(finding(await doctor(host, runningAgent(host), { daemon: runningDockerd(null) }), "docker"))
+      .toEqual({
+        check: "docker",
+        status: "fail",
+        message:
+          `${host.dockerConfig} names the plugin "agent", but the running dockerd at ${host.dockerSocket} uses no ` +
+          "authorization plugin, so nothing is enforced: reload dockerd (systemctl reload docker; restart it for a " +
+          "flag in a docker.service unit).",
+      });
+  });
+
+  test("counts the plugin's own refusal of GET /info (a macaroon gate, a policy) as proof dockerd uses it", async () => {
+    const host = await healthyHost();
+    await writeFile(host.dockerConfig, "{}\n");
+    for (
+      const [status, message] of [
+        [403, "authorization denied by plugin agent: no macaroon in the request (decision 3a16357e617a)"],
+        [500, "plugin agent failed with error: AuthZPlugin.AuthZReq: boom"],
+      ] as const
+    ) {
+      const r = await doctor(host, runningAgent(host), { daemon: dockerdError(status, message) });
+      expect(finding(r, "docker")).toEqual({
+        check: "docker",
+        status: "ok",
+        message:
+          `the running dockerd at ${host.dockerSocket} uses the plugin "agent" (given on its command ` +
+          `line; neither ${host.dockerConfig} nor a docker.service unit names it): it refused the doctor's own ` +
+          "GET /info, so dockerd asks it.",
+      });
+      expect(r.code).toBe(0);
+    }
+  });
+
+  test("warns, and does not crash, when the running dockerd cannot be asked", async () => {
+    const host = await healthyHost();
+    const unreachable = () => {
+      throw new Error("ECONNREFUSED");
+    };
+    const configured = finding(await doctor(host, runningAgent(host), { daemon: unreachable }), "docker");
+    expect(configured).toEqual({
+      check: "docker",
+      status: "warn",
+      message:
+        `dockerd is configured to use the plugin "agent" (${host.dockerConfig}), but whether the running ` +
+        `dockerd does is unknown: no Docker daemon answers on ${host.dockerSocket} ` +
+        "(--docker-socket PATH, or DOCKER_HOST=unix://PATH, asks another dockerd).",
+    });
+    const slow = () => {
+      throw new DOMException("The operation timed out.", "TimeoutError");
+    };
+    expect(finding(await doctor(host, runningAgent(host), { daemon: slow }), "docker").message).toContain(
+      `unknown: GET /info on ${host.dockerSocket} got no answer within 3 s (dockerd waits that long for a plugin ` +
+        "that does not answer)",
+    );
+    await rm(host.dockerSocket);
+    const r = await doctor(host, runningAgent(host));
+    expect(finding(r, "docker").message).toContain(
+      `unknown: there is no Docker socket at ${host.dockerSocket}`,
+    );
+    expect([r.code, r.status]).toEqual([3, "warn"]);
+
+    await writeFile(host.dockerConfig, "{}\n");
+    const unconfigured = finding(await doctor(host, runningAgent(host)), "docker");
+    expect(unconfigured.status).toBe("warn");
+    expect(unconfigured.message).toStartWith(
+      `neither ${host.dockerConfig} nor a docker.service unit names the plugin, and whether the running dockerd ` +
+        `uses it is unknown: there is no Docker socket at ${host.dockerSocket}`,
+    );
+    expect(unconfigured.message).toEndWith(
+      `Unless dockerd runs with --authorization-plugin=agent, nothing is enforced: add "authorization-plugins": ` +
+        `["agent"] to ${host.dockerConfig} (agent install --configure-docker does it), then reload dockerd.`,
+    );
+  });
+
+  test("warns when dockerd's answer does not tell (another plugin refused, an error, not JSON)", async () => {
+    const host = await healthyHost();
+    const cases: [() => unknown, string][] = [
+      [
+        dockerdError(403, "authorization denied by plugin opa: request rejected by administrative policy"),
+        "the plugin opa refused the doctor's GET /info: \"authorization denied by plugin opa: request rejected " +
+        'by administrative policy"',
+      ],
+      [dockerdError(500, "x".repeat(300)), `dockerd answered GET /info on ${host.dockerSocket} with 500 "`],
+      [() => new Response("<html>"), `the answer to GET /info on ${host.dockerSocket} is not JSON`],
+      [() => ({ ID: "x" }), `the answer to GET /info on ${host.dockerSocket} has no Plugins.Authorization`],
+    ];
+    for (const [daemon, why] of cases) {
+      const f = finding(await doctor(host, runningAgent(host), { daemon }), "docker");
+      expect(f.status).toBe("warn");
+      expect(f.message).toContain(`whether the running dockerd does is unknown: ${why}`);
+      expect(f.message.length).toBeLessThan(600);
+    }
   });
 
   test("fails when dockerd cannot discover the socket (not in /run/docker/plugins, no spec)", async () => {
@@ -222,11 +373,12 @@ describe("docker", () => {
       JSON.stringify({ Name: "guard", Addr: `unix://${host.socket}` }),
     );
     await writeFile(host.dockerConfig, '{"authorization-plugins": ["opa", "guard"]}');
-    expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
+    const daemon = runningDockerd(["opa", "guard"]);
+    expect(finding(await doctor(host, runningAgent(host), { daemon }), "docker")).toEqual({
       check: "docker",
       status: "ok",
       message:
-        `dockerd is configured to use the plugin "guard" (${host.dockerConfig}); together with opa (every plugin must allow).`,
+        `the running dockerd at ${host.dockerSocket} uses the plugin "guard" (${host.dockerConfig}); together with opa (every plugin must allow).`,
     });
   });
 
@@ -238,7 +390,8 @@ describe("docker", () => {
       expect(finding(r, "docker")).toEqual({
         check: "docker",
         status: "ok",
-        message: `dockerd is configured to use the plugin "agent" (${host.dockerConfig}).`,
+        message:
+          `the running dockerd at ${host.dockerSocket} uses the plugin "agent" (${host.dockerConfig}).`,
       });
     }
   });
@@ -255,7 +408,9 @@ describe("docker", () => {
     expect(finding(await doctor(host, runningAgent(host)), "docker")).toEqual({
       check: "docker",
       status: "ok",
-      message: `dockerd is configured to use the plugin "agent" (${join(dropIns, "authz.conf")}).`,
+      message: `the running dockerd at ${host.dockerSocket} uses the plugin "agent" (${
+        join(dropIns, "authz.conf")
+      }).`,
     });
   });
 
@@ -509,7 +664,30 @@ describe("audit", () => {
       message: `${log} is not writable (mode 0400): decisions are not recorded. chmod 600 ${log}`,
     });
     await chmod(log, 0o644);
+    expect(finding(await doctor(host, runningAgent(host)), "audit")).toEqual({
+      check: "audit",
+      status: "warn",
+      message:
+        `${log} is open to others, or writable by its group (mode 0644; the agent creates it 640): it records who ` +
+        `did what. chmod 640 ${log}`,
+    });
+    await chmod(log, 0o660);
     expect(finding(await doctor(host, runningAgent(host)), "audit").status).toBe("warn");
+  });
+
+  test("accepts the mode the audit sink itself creates the log with (0640 under umask 022)", async () => {
+    const host = await healthyHost();
+    const log = stateLayout(host.stateDir).auditLog;
+    const sink = new AuditSink(nodeFileSystem, { path: log, onError: () => {}, nowMs: () => 0 });
+    const previous = process.umask(0o022);
+    try {
+      sink.write(auditEvent());
+      await sink.flush();
+    } finally {
+      process.umask(previous);
+    }
+    expect((await stat(log)).mode & 0o777).toBe(AUDIT_FILE_MODE);
+    expect(finding(await doctor(host, runningAgent(host)), "audit").status).toBe("ok");
   });
 
   test("fails when the audit log path is a directory", async () => {
@@ -528,6 +706,9 @@ describe("usage", () => {
   test("a flag given twice is a usage error (exit 2), not a guess", async () => {
     const host = await healthyHost();
     const r = await agent(["doctor", "--socket", host.socket, "--socket", "/elsewhere.sock"]);
-    expect([r.code, r.err]).toEqual([2, "agent: --socket was given more than once [ERR_USAGE]\n"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /^agent: --socket (was given more than once|may be given only once) \[ERR_USAGE\]\n$/,
+    );
   });
 });

@@ -19,6 +19,8 @@ export interface TestHost {
   readonly policy: string;
   readonly socket: string;
   readonly dockerConfig: string;
+  /** The running dockerd's socket (the fake platform answers GET /info on it). */
+  readonly dockerSocket: string;
   readonly specDir: string;
   readonly policyHash: string;
   path(p: string): string;
@@ -47,6 +49,8 @@ export async function healthyHost(options: HostOptions = {}): Promise<TestHost> 
   await mkdir(path("run"), { recursive: true });
   const socket = path("run/agent.sock");
   await writeFile(socket, ""); // the fake platform answers; the doctor only needs it to exist
+  const dockerSocket = path("run/docker.sock");
+  await writeFile(dockerSocket, "");
   const specDir = path("etc/docker/plugins");
   await mkdir(specDir, { recursive: true });
   await writeFile(join(specDir, "agent.spec"), `unix://${socket}\n`);
@@ -66,6 +70,7 @@ export async function healthyHost(options: HostOptions = {}): Promise<TestHost> 
     policy: path("etc/agent/policy.yaml"),
     socket,
     dockerConfig: path("etc/docker/daemon.json"),
+    dockerSocket,
     specDir,
     policyHash: bytesToHex(sha256(new TextEncoder().encode(DEFAULT_POLICY))),
     path,
@@ -79,7 +84,24 @@ export function runningAgent(host: TestHost, gates: string[] = ["policy", "certi
   return () => ({ name: "agent", version: "1.2.3", policyHash: host.policyHash, gates, uptimeSeconds: 5 });
 }
 
-export function fakePlatform(answer: Answer, calls: string[] = []): Platform {
+/** What the running dockerd answers to GET /info: a Response as is, anything else as JSON with status 200. */
+export type DaemonAnswer = () => unknown;
+
+/** A dockerd whose authorization chain is `plugins` (`null` is how dockerd says "none"). */
+export function runningDockerd(plugins: string[] | null = ["agent"]): DaemonAnswer {
+  return () => ({ ID: "x", Plugins: { Volume: ["local"], Authorization: plugins } });
+}
+
+/** dockerd's error answer, e.g. a plugin's refusal: {"message": ...} with `status`. */
+export function dockerdError(status: number, message: string): DaemonAnswer {
+  return () => Response.json({ message }, { status });
+}
+
+export function fakePlatform(
+  answer: Answer,
+  calls: string[] = [],
+  daemon: { readonly socket?: string; readonly answer: DaemonAnswer } = { answer: runningDockerd() },
+): Platform {
   const unused = () => {
     throw new Error("doctor must only fetch");
   };
@@ -93,7 +115,11 @@ export function fakePlatform(answer: Answer, calls: string[] = []): Platform {
     monotonicMs: () => 0,
     unixFetch(socket, path) {
       calls.push(`${socket} ${path}`);
-      return Promise.resolve().then(() => Response.json(answer()));
+      const docker = path === "/info" && (daemon.socket === undefined || socket === daemon.socket);
+      return Promise.resolve().then(() => {
+        const value = docker ? daemon.answer() : answer();
+        return value instanceof Response ? value : Response.json(value);
+      });
     },
   };
 }
@@ -106,7 +132,7 @@ export interface DoctorRun extends CliRun {
 export async function doctor(
   host: TestHost,
   answer: Answer,
-  options: { at?: Date; args?: string[] } = {},
+  options: { at?: Date; args?: string[]; daemon?: DaemonAnswer } = {},
 ): Promise<DoctorRun> {
   const r = await agent(
     [
@@ -120,9 +146,17 @@ export async function doctor(
       host.socket,
       "--docker-config",
       host.dockerConfig,
+      "--docker-socket",
+      host.dockerSocket,
       ...(options.args ?? []),
     ],
-    { platform: fakePlatform(answer), clock: fixedClock(options.at ?? NOW) },
+    {
+      platform: fakePlatform(answer, [], {
+        socket: host.dockerSocket,
+        answer: options.daemon ?? runningDockerd(),
+      }),
+      clock: fixedClock(options.at ?? NOW),
+    },
   );
   const parsed = JSON.parse(r.out) as { status: string; findings: DoctorRun["findings"] };
   return { ...r, ...parsed };
