@@ -17,6 +17,19 @@ interface Status {
   readonly version?: unknown;
   readonly policyHash?: unknown;
   readonly gates?: unknown;
+  /** Each piece of state: the digest in force and, when a newer version is broken, why (server/plugin-state.ts). */
+  readonly state?: Record<
+    string,
+    { readonly error?: { readonly code?: unknown; readonly message?: unknown } | null }
+  >;
+}
+
+/** The pieces the running agent could not reload, as "policy: REASON [CODE]". */
+function brokenPieces(status: Status): string[] {
+  const state = typeof status.state === "object" && status.state !== null ? status.state : {};
+  return Object.entries(state).flatMap(([piece, s]) =>
+    s?.error ? [`${piece}: ${String(s.error.message)} [${String(s.error.code)}]`] : []
+  );
 }
 
 export async function checkSocket(
@@ -51,6 +64,14 @@ export async function checkSocket(
       "socket",
       `the agent on ${socket} runs ${version} but this executable is ${deps.version}: restart it after an ` +
         "upgrade (systemctl restart agent).",
+    );
+  }
+  const broken = brokenPieces(status);
+  if (broken.length > 0) {
+    return warn(
+      "socket",
+      `the agent on ${socket} keeps the previous version of what it cannot reload (${broken.join("; ")}): ` +
+        "fix the file; it reloads within a second.",
     );
   }
   if (expected.policyHash !== undefined && status.policyHash !== expected.policyHash) {

@@ -44,7 +44,8 @@ export async function digestFiles(fs: FileSystem, paths: readonly string[]): Pro
   for (const path of paths) {
     const info = await fs.stat(path).catch(() => undefined);
     const content = info && !info.isDirectory ? await fs.readBytes(path).catch(() => undefined) : undefined;
-    parts.push(utf8ToBytes(`${baseName(path)}\0${content === undefined ? "absent" : content.length}\0`));
+    const kind = info?.isDirectory ? "directory" : content === undefined ? "absent" : String(content.length);
+    parts.push(utf8ToBytes(`${baseName(path)}\0${kind}\0`));
     if (content !== undefined) parts.push(content);
   }
   const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

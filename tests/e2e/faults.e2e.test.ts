@@ -225,8 +225,8 @@ maybe("corrupt or unreadable state", () => {
         let from = agent.log().length;
         await c.apply(f);
         process.kill(agent.pid, "SIGHUP"); // a directory in place of a file changes no file's fingerprint
-        const line = await logLine(from, ["reload failed", c.names]);
-        expect(line).toContain("keeping the previous state");
+        const line = await logLine(from, ["cannot reload", c.names]);
+        expect(line).toContain("keeping the previous version");
         await expectDecisions();
         // Put the file back as it was, and wait until the agent has reloaded the good state.
         rmSync(join(f.state, c.file), { recursive: true, force: true });
@@ -234,7 +234,7 @@ maybe("corrupt or unreadable state", () => {
         if (original !== undefined) writeFileSync(join(f.state, c.file), original, { mode: 0o600 });
         from = agent.log().length;
         process.kill(agent.pid, "SIGHUP");
-        await logLine(from, ["reloaded (SIGHUP)"]);
+        await logLine(from, ["reloaded the", "(SIGHUP)"]);
         await expectDecisions();
       }
       for (const key of keyStrings(f.keysText)) expect(agent.log()).not.toContain(key);

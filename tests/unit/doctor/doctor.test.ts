@@ -209,6 +209,26 @@ describe("socket", () => {
     expect(finding(r, "socket").message).toContain(`enforces a different policy than ${host.policy}`);
   });
 
+  test("warns, naming the piece and the reason, when the running agent cannot reload a piece of state", async () => {
+    const host = await healthyHost();
+    const broken = {
+      digest: "aa",
+      loadedAt: "2026-01-01T00:00:00.000Z",
+      error: {
+        code: "ERR_POLICY_INVALID",
+        message: "policy.yaml:3:1: a rule must be a mapping",
+        digest: "bb",
+      },
+    };
+    const r = await doctor(host, () => ({ ...(runningAgent(host)() as object), state: { policy: broken } }));
+    expect(finding(r, "socket")).toEqual({
+      check: "socket",
+      status: "warn",
+      message: `the agent on ${host.socket} keeps the previous version of what it cannot reload ` +
+        "(policy: policy.yaml:3:1: a rule must be a mapping [ERR_POLICY_INVALID]): fix the file; it reloads within a second.",
+    });
+  });
+
   test("warns when the running agent's gates differ from what the state directory switches on", async () => {
     const host = await healthyHost({ macaroons: true });
     const r = await doctor(host, runningAgent(host, ["policy", "certificate"]));
