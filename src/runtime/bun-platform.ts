@@ -1,57 +1,30 @@
 /** Platform services on Bun: unix-socket HTTP server, signals, file watching, child processes. */
-import { chmod, rm } from "node:fs/promises";
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
-import {
-  claimSocketPath,
-  pendingSocketPath,
-  publishSocket,
-  releaseSocketPath,
-  type SocketIdentity,
-} from "./unix-socket-claim.ts";
+import { serveOnSocket } from "./unix-socket-claim.ts";
 import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
-async function serveUnix(options: ServeOptions): Promise<UnixServer> {
-  // A stale socket from a crashed run is replaced; a live one is refused (ERR_SOCKET_IN_USE).
-  await claimSocketPath(options.socketPath);
-  const pending = pendingSocketPath(options.socketPath);
-  await rm(pending, { force: true });
-  const server = Bun.serve({
-    unix: pending,
-    fetch: options.fetch,
-    // Never Bun's HTML error page: dockerd forwards it verbatim to the docker user.
-    error: () =>
-      new Response(
-        JSON.stringify({
-          Allow: false,
-          Msg: "internal error in the authorization plugin",
-          Err: "internal error",
-        }),
-        {
-          status: 200,
-          headers: { "content-type": "application/json" },
-        },
-      ),
-    development: false,
-    // Beyond the plugin's own 8 MiB limit (checked in the app), Bun refuses the body outright.
-    maxRequestBodySize: 16 * 1024 * 1024,
-  });
-  let mine: SocketIdentity | undefined;
-  try {
-    await chmod(pending, options.socketMode);
-    mine = await publishSocket(pending, options.socketPath);
-  } catch (err) {
-    await server.stop(true);
-    await rm(pending, { force: true });
-    throw err;
-  }
-  return {
-    async stop() {
-      await server.stop(true);
-      await releaseSocketPath(options.socketPath, mine);
-    },
-  };
+function serveUnix(options: ServeOptions): Promise<UnixServer> {
+  // A live socket is refused (ERR_SOCKET_IN_USE); a stale one is replaced (unix-socket-claim.ts).
+  return serveOnSocket(options.socketPath, options.socketMode, (path) =>
+    Bun.serve({
+      unix: path,
+      fetch: options.fetch,
+      // Never Bun's HTML error page: dockerd forwards it verbatim to the docker user.
+      error: () =>
+        new Response(
+          JSON.stringify({
+            Allow: false,
+            Msg: "internal error in the authorization plugin",
+            Err: "internal error",
+          }),
+          { status: 200, headers: { "content-type": "application/json" } },
+        ),
+      development: false,
+      // Beyond the plugin's own 8 MiB limit (checked in the app), Bun refuses the body outright.
+      maxRequestBodySize: 16 * 1024 * 1024,
+    }), (server) => server.stop(true));
 }
 
 function onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): () => void {

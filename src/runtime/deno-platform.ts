@@ -3,17 +3,10 @@
  * Every call here needs an explicit permission (see scripts/run-deno): the socket needs read, write and
  * `--allow-net=unix:PATH`; spawn needs `--allow-run`, which `serve` never uses.
  */
-import { chmod, rm } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { basename, dirname } from "node:path";
-import {
-  claimSocketPath,
-  pendingSocketPath,
-  publishSocket,
-  releaseSocketPath,
-  type SocketIdentity,
-} from "./unix-socket-claim.ts";
+import { serveOnSocket } from "./unix-socket-claim.ts";
 import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
@@ -24,35 +17,18 @@ const INTERNAL_ERROR_BODY = JSON.stringify({
   Err: "internal error",
 });
 
-async function serveUnix(options: ServeOptions): Promise<UnixServer> {
-  // A stale socket from a crashed run is replaced; a live one is refused (ERR_SOCKET_IN_USE).
-  await claimSocketPath(options.socketPath);
-  const pending = pendingSocketPath(options.socketPath);
-  await rm(pending, { force: true });
+function serveUnix(options: ServeOptions): Promise<UnixServer> {
+  // A live socket is refused (ERR_SOCKET_IN_USE); a stale one is replaced (unix-socket-claim.ts).
   const handler = options.fetch;
-  const server = Deno.serve({
-    transport: "unix",
-    path: pending,
-    // Deno prints "Listening on ..." to stdout by default; the agent's log lines are its own.
-    onListen: () => {},
-    onError: () =>
-      new Response(INTERNAL_ERROR_BODY, { status: 200, headers: { "content-type": "application/json" } }),
-  }, (request) => handler(request));
-  let mine: SocketIdentity | undefined;
-  try {
-    await chmod(pending, options.socketMode);
-    mine = await publishSocket(pending, options.socketPath);
-  } catch (err) {
-    await server.shutdown();
-    await rm(pending, { force: true });
-    throw err;
-  }
-  return {
-    async stop() {
-      await server.shutdown();
-      await releaseSocketPath(options.socketPath, mine);
-    },
-  };
+  return serveOnSocket(options.socketPath, options.socketMode, (path) =>
+    Deno.serve({
+      transport: "unix",
+      path,
+      // Deno prints "Listening on ..." to stdout by default; the agent's log lines are its own.
+      onListen: () => {},
+      onError: () =>
+        new Response(INTERNAL_ERROR_BODY, { status: 200, headers: { "content-type": "application/json" } }),
+    }, (request) => handler(request)), (server) => server.shutdown());
 }
 
 function onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): () => void {

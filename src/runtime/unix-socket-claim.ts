@@ -6,10 +6,11 @@
  * unlinks the path it listened on when it stops, whoever owns that path by then. On stop, the socket is
  * removed only while it is still the one we created (same device and inode).
  */
-import { lstat, rename, rm } from "node:fs/promises";
+import { chmod, lstat, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createConnection } from "node:net";
 import { AgentError } from "../errors.ts";
+import type { UnixServer } from "../ports.ts";
 
 const PROBE_TIMEOUT_MS = 1_000;
 
@@ -54,29 +55,60 @@ export async function claimSocketPath(path: string): Promise<void> {
  * Where to listen before the socket is published: beside it (a rename stays on one file system), with a
  * fixed name that Deno's path permissions can grant (scripts/run-deno).
  */
-export function pendingSocketPath(path: string): string {
+function pendingSocketPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.pending`);
 }
 
 /** Moves the listening socket from its pending name to `path`; returns its identity for releaseSocketPath. */
-export async function publishSocket(pending: string, path: string): Promise<SocketIdentity | undefined> {
+async function publishSocket(pending: string, path: string): Promise<SocketIdentity | undefined> {
   await rename(pending, path);
   return await socketIdentity(path);
 }
 
-export interface SocketIdentity {
+interface SocketIdentity {
   readonly dev: number;
   readonly ino: number;
 }
 
-export async function socketIdentity(path: string): Promise<SocketIdentity | undefined> {
+async function socketIdentity(path: string): Promise<SocketIdentity | undefined> {
   const info = await lstat(path).catch(() => undefined);
   return info === undefined ? undefined : { dev: info.dev, ino: info.ino };
 }
 
 /** Removes the socket file only if it is still the one `mine` identifies. */
-export async function releaseSocketPath(path: string, mine: SocketIdentity | undefined): Promise<void> {
+async function releaseSocketPath(path: string, mine: SocketIdentity | undefined): Promise<void> {
   const now = await socketIdentity(path);
   if (mine === undefined || now === undefined || now.dev !== mine.dev || now.ino !== mine.ino) return;
   await rm(path, { force: true });
+}
+
+/**
+ * Serves on `socketPath` with a runtime's own server: refuses a live socket, listens on the pending name,
+ * sets the mode, renames it into place, and on stop removes the socket only while it is still ours.
+ */
+export async function serveOnSocket<S>(
+  socketPath: string,
+  socketMode: number,
+  listen: (path: string) => S,
+  close: (server: S) => Promise<void>,
+): Promise<UnixServer> {
+  await claimSocketPath(socketPath);
+  const pending = pendingSocketPath(socketPath);
+  await rm(pending, { force: true });
+  const server = listen(pending);
+  let mine: SocketIdentity | undefined;
+  try {
+    await chmod(pending, socketMode);
+    mine = await publishSocket(pending, socketPath);
+  } catch (err) {
+    await close(server);
+    await rm(pending, { force: true });
+    throw err;
+  }
+  return {
+    async stop() {
+      await close(server);
+      await releaseSocketPath(socketPath, mine);
+    },
+  };
 }
