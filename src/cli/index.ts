@@ -46,7 +46,6 @@ async function dispatch(
     ctx.output.out(renderHelp(cli, group, parsed.command));
     return parsed.help ? 0 : 2;
   }
-  cli.rawArgs = ["agent", program, ...rest];
   cli.args = parsed.args;
   cli.options = parsed.options;
   cli.matchedCommand = parsed.command;

@@ -17,14 +17,11 @@ import {
   dockerCaveats,
   formatDockerCaveat,
   type Keyring,
-  loadKeyring,
-  loadRevocations,
   parseCaveat,
   type Revocations,
   verifyToken,
 } from "../macaroon/index.ts";
-import type { Clock, FileSystem, RandomBytes } from "../ports.ts";
-import type { StateLayout } from "../store/layout.ts";
+import type { Clock, RandomBytes } from "../ports.ts";
 import { type CaveatRequest, checkLocalCaveat, checkTargetCaveat, RequestTargets } from "./docker-caveats.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate, GateVerdict } from "./gate.ts";
@@ -238,21 +235,6 @@ export interface LoadMacaroonGateOptions {
   readonly resolver?: DockerResolver;
   readonly random?: RandomBytes;
   readonly lookupTimeoutMs?: number;
-}
-
-/**
- * The gate for the state directory, or undefined when macaroons are not initialised (no keyring). With a
- * keyring but no resolver, container_id and image_id caveats fail closed.
- */
-export async function loadMacaroonGate(
-  fs: FileSystem,
-  layout: StateLayout,
-  clock: Clock,
-  options: LoadMacaroonGateOptions = {},
-): Promise<MacaroonGate | undefined> {
-  const keyring = await loadKeyring(fs, layout);
-  if (keyring === undefined) return undefined;
-  return macaroonGateFor(keyring, await loadRevocations(fs, layout), clock, options);
 }
 
 /** The gate for a loaded keyring and revocation list (each a piece of state the server reloads on its own). */

@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { decide } from "../../../src/decide/decide.ts";
 import {
   isMacaroonGate,
-  loadMacaroonGate,
   type MacaroonGate,
   macaroonGate,
   MISSING_MACAROON,
@@ -33,7 +32,7 @@ import {
   saveRevocations,
 } from "../../../src/macaroon/index.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
-import { extraGates } from "../../../src/server/extra-gates.ts";
+import { extraGates, loadMacaroonGate } from "../../helpers/state-gates.ts";
 import { stateLayout } from "../../../src/store/layout.ts";
 import {
   DB_ID,

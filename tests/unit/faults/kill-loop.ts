@@ -24,7 +24,7 @@ import { loadKeyring } from "../../../src/macaroon/keyring.ts";
 import { loadRevocations } from "../../../src/macaroon/revocations.ts";
 import type { Platform } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
-import { extraGates } from "../../../src/server/extra-gates.ts";
+import { extraGates } from "../../helpers/state-gates.ts";
 import { stateLayout } from "../../../src/store/layout.ts";
 
 export const KILL_COMMANDS = [

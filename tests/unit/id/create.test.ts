@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { loadMacaroonGate } from "../../../src/decide/macaroon-gate.ts";
+import { loadMacaroonGate } from "../../helpers/state-gates.ts";
 import { decodeMacaroon, describeMacaroon, parseIdentifier } from "../../../src/macaroon/index.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { stateLayout } from "../../../src/store/layout.ts";

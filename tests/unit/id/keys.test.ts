@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { isMacaroonGate, loadMacaroonGate } from "../../../src/decide/macaroon-gate.ts";
+import { isMacaroonGate } from "../../../src/decide/macaroon-gate.ts";
+import { loadMacaroonGate } from "../../helpers/state-gates.ts";
 import { decodeMacaroon, loadKeyring, parseIdentifier } from "../../../src/macaroon/index.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
-import { extraGates } from "../../../src/server/extra-gates.ts";
+import { extraGates } from "../../helpers/state-gates.ts";
 import { stateLayout } from "../../../src/store/layout.ts";
 import { facts } from "../decide/macaroon-gate-helpers.ts";
 import { fixedClock, idEnv, removeTempDirs } from "./helpers.ts";
