@@ -29,6 +29,19 @@ async function askAgent(ctx: CliContext, socket: string): Promise<AgentStatus | 
   }
 }
 
+/** The socket a running `agent serve` on this state directory recorded (stale after a crash: then nobody answers). */
+async function servingSocket(ctx: CliContext, path: string): Promise<string | undefined> {
+  try {
+    const record: unknown = JSON.parse(await ctx.fs.readText(path));
+    const socket = typeof record === "object" && record !== null
+      ? (record as { socket?: unknown }).socket
+      : undefined;
+    return typeof socket === "string" && socket.startsWith("/") ? socket : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the agent's state dir is this one (a relative --state-dir is compared by its tail). */
 function sameDir(reported: unknown, mine: string): boolean {
   if (typeof reported !== "string") return false;
@@ -42,9 +55,9 @@ export async function confirmApplied(
   stateDir: string,
   pieces: readonly StatePiece[],
 ): Promise<ExitCode> {
-  const socket = ctx.env["AGENT_SOCKET"] || DEFAULT_SOCKET;
-  const say = (text: string) => ctx.output.err(`${text}\n`);
   const layout = stateLayout(stateDir);
+  const socket = ctx.env["AGENT_SOCKET"] || await servingSocket(ctx, layout.serving) || DEFAULT_SOCKET;
+  const say = (text: string) => ctx.output.err(`${text}\n`);
   const expected = new Map<StatePiece, string>();
   for (const piece of pieces) expected.set(piece, await digestFiles(ctx.fs, pieceFiles(piece, layout)));
   const what = pieces.map((p) => PIECE_TITLES[p]).join(" and ");
@@ -57,7 +70,7 @@ export async function confirmApplied(
       if (first) {
         say(
           `No running agent on ${socket} confirmed it: it applies when \`agent serve\` starts ` +
-            "(set AGENT_SOCKET when the agent listens elsewhere).",
+            `(an agent on ${stateDir} records its socket in serving.json; AGENT_SOCKET names another).`,
         );
         return 0;
       }

@@ -6,7 +6,7 @@ import { DEMO_POLICY } from "../policy/index.ts";
 import { createPluginApp } from "../server/plugin-app.ts";
 import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
-import { SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
+import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
 import {
   type CliContext,
   DEFAULT_POLICY_FILE,
@@ -112,6 +112,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     return 1;
   }
   log(`listening on ${socketPath}; ${store.state.summary}`);
+  // Commands that change state find this agent here to confirm it applied the change (confirm-applied.ts).
+  const serving = JSON.stringify({ socket: socketPath, pid: ctx.platform.pid }) + "\n";
+  await ctx.fs.writeAtomic(layout.serving, serving, PUBLIC_FILE_MODE).catch(() => undefined);
   dockerLink.follow(store.state.gates);
 
   const reloadOnce = async (reason: string, force: boolean) => {
@@ -166,6 +169,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   offTerm();
   offInt();
   await server.stop();
+  // Only our own record: another agent on this state directory may have written its own since.
+  const record = await ctx.fs.readText(layout.serving).catch(() => undefined);
+  if (record === serving) await ctx.fs.remove(layout.serving).catch(() => undefined);
   await dockerLink.stop();
   await audit.flush();
   log("stopped");

@@ -14,6 +14,8 @@ export interface StateLayout {
   readonly macaroonRevocations: string;
   /** Certificate authority directory. */
   readonly caDir: string;
+  /** Written by a running `agent serve`: the socket it answers on, so commands can ask it (JSON). */
+  readonly serving: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -23,6 +25,7 @@ export function stateLayout(root: string): StateLayout {
     macaroonKeys: joinPath(root, "macaroon", "keys.json"),
     macaroonRevocations: joinPath(root, "macaroon", "revoked.json"),
     caDir: joinPath(root, "ca"),
+    serving: joinPath(root, "serving.json"),
   };
 }
 

@@ -193,7 +193,8 @@ maybe("agent ca with dockerd --tlsverify", () => {
     writeFileSync(policy, POLICY + "  - id: broken\n    allow: [\n");
     await Bun.sleep(1200); // the agent has seen the broken policy and kept the previous one
     expect(agent.log()).toContain("cannot reload the policy, keeping the previous version");
-    const env = { AGENT_SOCKET: agent.socket };
+    // No AGENT_SOCKET: the commands find the agent through the serving.json it keeps in the state dir.
+    const env = {};
     const revoked = await agentCli(["ca", "revoke", "bob", "--state-dir", state], env);
     expect(revoked.code).toBe(0);
     expect(revoked.stderr).toContain(

@@ -132,8 +132,12 @@ describe("the plugin's state, piece by piece", () => {
 describe("confirming that the running agent applied a change", () => {
   const SOCKET = "/run/test-agent.sock";
 
-  async function confirm(answer: (expected: string, root: string) => Response | undefined) {
+  async function confirm(
+    answer: (expected: string, root: string) => Response | undefined,
+    options: { env?: Record<string, string>; serving?: string } = {},
+  ) {
     const h = await host();
+    if (options.serving !== undefined) await writeFile(h.layout.serving, options.serving);
     const expected = await digestFiles(nodeFileSystem, pieceFiles("ca", h.layout));
     const err: string[] = [];
     const asked: string[] = [];
@@ -147,7 +151,7 @@ describe("confirming that the running agent applied a change", () => {
     } as unknown as Platform;
     const ctx = {
       fs: nodeFileSystem,
-      env: { AGENT_SOCKET: SOCKET },
+      env: options.env ?? { AGENT_SOCKET: SOCKET },
       output: { out: () => {}, err: (t: string) => void err.push(t) },
       platform,
     } as unknown as CliContext;
@@ -171,6 +175,17 @@ describe("confirming that the running agent applied a change", () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain("cannot load the certificate authority's revocations");
     expect(r.err).toContain("bad crl [ERR_STATE_CORRUPT]. It keeps enforcing the previous version.");
+  });
+
+  test("finds the agent serving this state directory through its serving.json, without AGENT_SOCKET", async () => {
+    const r = await confirm((d, root) => status(root, { digest: d }), {
+      env: {},
+      serving: JSON.stringify({ socket: "/run/other/agent.sock", pid: 7 }),
+    });
+    expect(r.asked).toEqual(["/run/other/agent.sock /"]);
+    expect(r.code).toBe(0);
+    const fallback = await confirm(() => undefined, { env: {}, serving: "not json" });
+    expect(fallback.asked).toEqual(["/run/docker/plugins/agent.sock /"]);
   });
 
   test("says no running agent confirmed it when nothing answers", async () => {
