@@ -102,7 +102,7 @@ function convert(option: Option, spelled: string, value: string): string | numbe
   const range = optionConfig(option).integer;
   if (range === undefined) return value;
   const number = /^-?[0-9]+$/.test(value) ? Number(value) : NaN;
-  const bounds = range.max === undefined ? `at least ${range.min}` : `from ${range.min} to ${range.max}`;
+  const bounds = range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`;
   if (
     !Number.isSafeInteger(number) || number < range.min || (range.max !== undefined && number > range.max)
   ) {
