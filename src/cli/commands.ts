@@ -5,6 +5,7 @@ import { policyCommands } from "./policy.ts";
 import { auditCommands } from "./audit.ts";
 import { caCommands } from "./ca.ts";
 import { idCommands } from "./id.ts";
+import { apikeyCommands } from "./apikey.ts";
 
 export const commandGroups: CommandGroup[] = [
   serveCommands,
@@ -12,4 +13,5 @@ export const commandGroups: CommandGroup[] = [
   auditCommands,
   caCommands,
   idCommands,
+  apikeyCommands,
 ];

@@ -80,4 +80,8 @@ export {
   type VerifyTokenOptions,
 } from "./token.ts";
 /** base64url without padding: the encoding the agent writes (also for salts and nonces on the command line). */
-export { base64UrlEncode } from "./base64.ts";
+export { base64Decode, base64UrlEncode } from "./base64.ts";
+
+// helpers other state and credentials reuse (src/apikey/)
+export { constantTimeEqual } from "./bytes.ts";
+export { corrupt, isRecord, isTimestamp, readStateJson, writeStateJson } from "./state-file.ts";

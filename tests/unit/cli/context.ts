@@ -3,7 +3,7 @@ import "reflect-metadata"; // @peculiar/x509 (reached through src/decide) needs 
 import type { CliContext } from "../../../src/cli/context.ts";
 import type { CommandGroup } from "../../../src/cli/group.ts";
 import { runCli } from "../../../src/cli/index.ts";
-import type { Env, Platform } from "../../../src/ports.ts";
+import type { Clock, Env, Platform, RandomBytes } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { removeTempDirs, tempDir as sharedTempDir } from "../../helpers/fixtures.ts";
 
@@ -32,14 +32,14 @@ function countingRandom(): (n: number) => Uint8Array {
 export async function runAgent(
   argv: readonly string[],
   groups: readonly CommandGroup[],
-  options: { readonly env?: Env } = {},
+  options: { readonly env?: Env; readonly random?: RandomBytes; readonly clock?: Clock } = {},
 ): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
   const ctx: CliContext = {
     fs: nodeFileSystem,
-    clock: () => new Date(FIXED_TIME.getTime()),
-    random: countingRandom(),
+    clock: options.clock ?? (() => new Date(FIXED_TIME.getTime())),
+    random: options.random ?? countingRandom(),
     env: options.env ?? {},
     output: { out: (text) => void out.push(text), err: (text) => void err.push(text) },
     build: { version: "test", commit: "test" },
