@@ -26,6 +26,10 @@ export type ErrorCode =
   | "ERR_MACAROON_MISSING"
   | "ERR_MACAROON_NOT_INITIALISED"
   | "ERR_MACAROON_NOT_ROOT"
+  // API keys
+  | "ERR_APIKEY_NOT_FOUND"
+  | "ERR_APIKEY_AMBIGUOUS"
+  | "ERR_APIKEY_LIMIT"
   // certificate authority
   | "ERR_CA_MISSING"
   | "ERR_CA_EXISTS"
@@ -41,6 +45,15 @@ export type ErrorCode =
   | "ERR_STATE_PERMISSIONS"
   // the plugin socket
   | "ERR_SOCKET_IN_USE"
+  // the HTTPS listener (serve --listen) and its API (src/api/)
+  | "ERR_LISTEN"
+  | "ERR_API_UNAUTHENTICATED"
+  | "ERR_API_NOT_FOUND"
+  | "ERR_API_METHOD"
+  | "ERR_API_MEDIA_TYPE"
+  | "ERR_API_BAD_REQUEST"
+  | "ERR_API_TOO_LARGE"
+  | "ERR_API_BUSY"
   // docker engine client
   | "ERR_DOCKER_UNREACHABLE"
   | "ERR_DOCKER_NOT_FOUND"

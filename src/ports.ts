@@ -59,6 +59,69 @@ export interface ServeOptions {
   readonly fetch: (request: Request) => Response | Promise<Response>;
 }
 
+/**
+ * The HTTPS listener's limits (src/api/limits.ts has the defaults and says why). A client over a limit is cut
+ * off: headers too large get 431, bodies too large 413, and a connection that is too slow is closed.
+ */
+export interface HttpsLimits {
+  /** Request line and headers together, in bytes. */
+  readonly maxHeaderBytes: number;
+  /** A request body, in bytes (after removing chunked framing). */
+  readonly maxBodyBytes: number;
+  /** From accepting the TCP connection to the end of the TLS handshake. */
+  readonly handshakeTimeoutMs: number;
+  /** From the handshake, or from the end of the previous response (keep-alive), to a request's last header. */
+  readonly headersTimeoutMs: number;
+  /** From a request's last header to the end of its response: a slow body or a slow reader is cut off. */
+  readonly requestTimeoutMs: number;
+  /** Open connections (handshaking or not) from one client address. */
+  readonly maxConnectionsPerAddress: number;
+  /** Open connections in all. */
+  readonly maxConnections: number;
+}
+
+/** What the listener knows about the connection a request arrived on. */
+export interface HttpsConnection {
+  /** The client's IP address (an IPv4 client on a dual-stack socket as plain IPv4, not ::ffff:a.b.c.d). */
+  readonly address: string;
+  /** The client's certificate chain as the TLS handshake received it, PEM, leaf first; empty without one. */
+  readonly peerCertificatesPem: readonly string[];
+  /** True only when the TLS layer verified that chain against `clientCaPem` (signature and validity dates). */
+  readonly peerVerified: boolean;
+}
+
+export interface ServeHttpsOptions {
+  /** An IP address or host name to bind; `0.0.0.0` or `::` for every address. */
+  readonly hostname: string;
+  /** 1-65535, or 0 for any free port (see HttpsServer.port). */
+  readonly port: number;
+  /** The server certificate (and any intermediates), PEM. */
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /**
+   * The CA whose client certificates are verified. Given: a client certificate is requested (never required:
+   * one that does not verify is reported with peerVerified false). Absent: none is requested.
+   */
+  readonly clientCaPem?: string;
+  readonly limits: HttpsLimits;
+  readonly fetch: (request: Request, connection: HttpsConnection) => Response | Promise<Response>;
+}
+
+export interface HttpsServer {
+  /** The port bound (the chosen one when 0 was asked for). */
+  readonly port: number;
+  /** Stops accepting, closes every open connection. */
+  stop(): Promise<void>;
+}
+
+/** The names a server certificate for this host should carry. */
+export interface HostNames {
+  /** The host name as the system reports it (may be anything: callers validate it). */
+  readonly hostname: string;
+  /** The host's own non-loopback addresses (IPv4 and IPv6, without link-local ones). */
+  readonly addresses: readonly string[];
+}
+
 export interface SpawnResult {
   readonly exitCode: number;
 }
@@ -66,6 +129,10 @@ export interface SpawnResult {
 export interface Platform {
   /** Serve HTTP on a unix socket, replacing a stale socket file. */
   serveUnix(options: ServeOptions): Promise<UnixServer>;
+  /** Serve HTTPS on a TCP address with the given limits, telling the handler each request's connection. */
+  serveHttps(options: ServeHttpsOptions): Promise<HttpsServer>;
+  /** This host's name and addresses (for the listener's certificate). */
+  hostNames(): HostNames;
   /** Call `handler` on SIGTERM/SIGINT/SIGHUP; returns a function that removes the handler. */
   onSignal(signal: "SIGTERM" | "SIGINT" | "SIGHUP", handler: () => void): () => void;
   /** Watch a file for changes (content or replacement); returns a function that stops watching. */

@@ -22,6 +22,12 @@ export interface AuditEvent {
   readonly policyHash: string | null;
   readonly status: number | null;
   readonly durationMs: number;
+  /** "api" for a call to the HTTPS API (src/api/); absent for the plugin socket. */
+  readonly door?: "api";
+  /** The client's IP address, where the door knows it (the HTTPS API). */
+  readonly clientAddress?: string;
+  /** A plugin call the HTTPS API made and had decided already (decidedBy "api"): that API decision's id. */
+  readonly apiDecisionId?: string;
 }
 
 const SECRET_QUERY_KEYS = new Set(["buildargs", "registryauth", "password", "secret", "token", "auth"]);

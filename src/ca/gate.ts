@@ -22,6 +22,8 @@ export interface CertificateGate {
   readonly revokedCount: number;
   /** `leaf` is the client's certificate (undefined without TLS client auth), `user` what dockerd reported. */
   check(leaf: PeerCertificate | undefined, user: string | undefined): CertificateVerdict;
+  /** Whether `leaf` names this CA as its issuer (key identifier, else issuer name). Not a signature check. */
+  issuedHere(leaf: PeerCertificate): boolean;
 }
 
 export interface CertificateGateState {
@@ -39,8 +41,11 @@ const OTHER_CA = { allow: true, reason: "client certificate from another CA" };
 
 /** The rules, as a pure function of the loaded state and the time. */
 export function certificateGate(state: CertificateGateState, clock: Clock): CertificateGate {
+  const issuedHere = (leaf: PeerCertificate) =>
+    leaf.authorityKeyId !== undefined ? leaf.authorityKeyId === state.keyId : leaf.issuer === state.issuer;
   return {
     revokedCount: state.revoked.size,
+    issuedHere,
     check(leaf, user) {
       if (leaf === undefined) return NO_CERTIFICATE;
       if (user === undefined || user === "") return NO_USER;
@@ -48,10 +53,7 @@ export function certificateGate(state: CertificateGateState, clock: Clock): Cert
       if (leaf.notAfter.getTime() <= clock().getTime()) {
         return { allow: false, reason: `${who} expired at ${leaf.notAfter.toISOString()}` };
       }
-      const ours = leaf.authorityKeyId !== undefined
-        ? leaf.authorityKeyId === state.keyId
-        : leaf.issuer === state.issuer;
-      if (!ours) return OTHER_CA;
+      if (!issuedHere(leaf)) return OTHER_CA;
       if (state.revoked.has(leaf.serial)) return { allow: false, reason: `${who} was revoked` };
       return { allow: true, reason: `${who} is valid` };
     },

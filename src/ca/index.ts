@@ -13,6 +13,13 @@ export {
   type IssueResult,
   LOCAL_SUBJECT_ALT_NAMES,
 } from "./issue.ts";
+export {
+  ensureListenerCertificate,
+  LISTENER_RENEW_DAYS,
+  type ListenerCertificate,
+  type ListenerNames,
+  listenerNames,
+} from "./listener-certificate.ts";
 export { revokeCertificates, type RevokeRequest, type RevokeResult } from "./revoke.ts";
 export { renewCertificate, type RenewRequest, type RenewResult } from "./renew.ts";
 export { type PublishedCrl, updateCrl } from "./publish-crl.ts";
@@ -31,7 +38,12 @@ export { parseRevocationReason, REVOCATION_REASONS, type RevocationReason } from
 export type { SubjectAltName } from "./names.ts";
 export type { OutputOptions, OutputPaths } from "./output-files.ts";
 export { DEFAULT_CA_DAYS, DEFAULT_CRL_DAYS, DEFAULT_LEAF_DAYS, parseDays } from "./validity.ts";
-export { MAX_PEER_CERTIFICATES, parsePeerCertificates, type PeerCertificate } from "./peer-certificate.ts";
+export {
+  MAX_PEER_CERTIFICATES,
+  parsePeerCertificatePems,
+  parsePeerCertificates,
+  type PeerCertificate,
+} from "./peer-certificate.ts";
 export {
   type CertificateGate,
   certificateGate,

@@ -52,6 +52,13 @@ function parseOne(encoded: string, position: number): PeerCertificate {
   } catch {
     throw malformed(`certificate ${position}: not text`);
   }
+  return parsePem(pem, position);
+}
+
+function parsePem(pem: string, position: number): PeerCertificate {
+  if (pem.length === 0 || pem.length > MAX_PEER_CERTIFICATE_CHARS) {
+    throw malformed(`certificate ${position}: ${pem.length} characters`);
+  }
   const der = decodePem(pem, PEM_CERTIFICATE, "ERR_CA_CERTIFICATE", MALFORMED);
   try {
     const cert = new X509Certificate(der);
@@ -75,6 +82,24 @@ function parseOne(encoded: string, position: number): PeerCertificate {
       `certificate ${position}: ${err instanceof Error ? err.message.slice(0, 200) : "unparseable"}`,
     );
   }
+}
+
+const pemCache = new LruCache<string, PeerCertificate>(PEER_CACHE_ENTRIES);
+
+/**
+ * The same for PEM text as a TLS handshake gives it (the HTTPS listener): leaf first, cached by the text.
+ * Reads fields only; whether the chain is trusted is the TLS layer's verdict.
+ */
+export function parsePeerCertificatePems(pems: readonly string[]): PeerCertificate[] {
+  if (pems.length > MAX_PEER_CERTIFICATES) throw malformed(`${pems.length} certificates`);
+  return pems.map((pem, i) => {
+    let parsed = pemCache.get(pem);
+    if (parsed === undefined) {
+      parsed = parsePem(pem, i);
+      pemCache.set(pem, parsed);
+    }
+    return parsed;
+  });
 }
 
 /** Parses every certificate (leaf first); any malformed one is ERR_CA_CERTIFICATE. */

@@ -7,6 +7,11 @@ import { createPluginApp } from "../server/plugin-app.ts";
 import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
+import { API_LIMITS, apiKeyAuthenticator, certificateAuthenticator, createApiApp } from "../api/index.ts";
+import { FailedAttemptLimiter, LastUsedTimes } from "../apikey/index.ts";
+import { DecisionProofs } from "../decide/decision-proof.ts";
+import { engineClient } from "../docker/engine-client.ts";
+import type { HttpsServer } from "../ports.ts";
 import {
   type CliContext,
   DEFAULT_POLICY_FILE,
@@ -19,6 +24,7 @@ import { integer } from "./option-kinds.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
+import { API_DOCKER_TIMEOUT_MS, checkListenOptions, type ListenerTls, listenerTls } from "./serve-listen.ts";
 
 export interface ServeOptions {
   readonly stateDir?: string;
@@ -30,6 +36,10 @@ export interface ServeOptions {
   readonly auditMaxBytes?: number;
   readonly reloadIntervalMs?: number;
   readonly dockerSocket?: string;
+  /** `--listen ADDR:PORT`: the HTTPS API beside the plugin socket (off by default). */
+  readonly listen?: string;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
 }
 
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
@@ -62,8 +72,19 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     ? { file: undefined, embedded: DEMO_POLICY }
     : { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE };
   const socketPath = options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET;
+  const listen = await checkListenOptions(ctx, options, layout);
 
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
+  let tls: ListenerTls | undefined;
+  if (listen !== undefined) {
+    try {
+      tls = await listenerTls(ctx, listen, layout);
+    } catch (err) {
+      log(`cannot start: ${describe(err)}`);
+      return 1;
+    }
+    log(tls.summary);
+  }
   // The macaroon gate's name lookups and daemon event stream (idle until `agent id init`).
   const dockerLink = macaroonDocker({
     platform: ctx.platform,
@@ -93,14 +114,20 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     nowMs: () => ctx.platform.monotonicMs(),
   });
   const startedAt = ctx.clock();
+  const newDecisionId = () => bytesToHex(ctx.random(6));
+  // The HTTPS API's one-time proofs for its own calls to dockerd, which the plugin redeems.
+  const proofs = listen === undefined
+    ? undefined
+    : new DecisionProofs({ random: ctx.random, nowMs: () => ctx.platform.monotonicMs() });
   const app = createPluginApp({
     state: () => store.state,
     audit: (event) => audit.write(event),
     clock: ctx.clock,
     monotonicMs: () => ctx.platform.monotonicMs(),
-    newDecisionId: () => bytesToHex(ctx.random(6)),
+    newDecisionId,
     info: { name: "agent", version: ctx.build.version, startedAt },
     status: () => ({ stateDir, state: store.report() }),
+    ...(proofs === undefined ? {} : { proofs }),
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
   let server;
@@ -112,6 +139,51 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     return 1;
   }
   log(`listening on ${socketPath}; ${store.state.summary}`);
+  let https: HttpsServer | undefined;
+  if (listen !== undefined && tls !== undefined) {
+    const api = createApiApp({
+      state: () => store.state,
+      // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
+      authenticators: [
+        certificateAuthenticator({ gates: () => store.state.gates }),
+        apiKeyAuthenticator({
+          keys: () => store.state.apiKeys,
+          clock: ctx.clock,
+          limiter: new FailedAttemptLimiter(ctx.clock),
+          lastUsed: new LastUsedTimes(),
+        }),
+      ],
+      audit: (event) => audit.write(event),
+      clock: ctx.clock,
+      monotonicMs: () => ctx.platform.monotonicMs(),
+      newDecisionId,
+      docker: engineClient({
+        platform: ctx.platform,
+        socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
+        headers: () => ({}),
+        timeoutMs: API_DOCKER_TIMEOUT_MS,
+      }),
+      ...(proofs === undefined ? {} : { proofs }),
+    });
+    try {
+      https = await ctx.platform.serveHttps({
+        hostname: listen.address.hostname,
+        port: listen.address.port,
+        certificatePem: tls.certificatePem,
+        privateKeyPem: tls.privateKeyPem,
+        ...(tls.clientCaPem === undefined ? {} : { clientCaPem: tls.clientCaPem }),
+        limits: API_LIMITS,
+        fetch: (request, connection) => api.fetch(request, { connection }),
+      });
+    } catch (err) {
+      log(`cannot start: ${describe(err)}`);
+      await server.stop();
+      await audit.flush();
+      return 1;
+    }
+    const shown = listen.address.display.replace(/:[0-9]+$/, `:${https.port}`);
+    log(`HTTPS API listening on ${shown}; ${tls.clients}`);
+  }
   // Commands that change state find this agent here to confirm it applied the change (confirm-applied.ts).
   const serving = JSON.stringify({ socket: socketPath, pid: ctx.platform.pid }) + "\n";
   await ctx.fs.writeAtomic(layout.serving, serving, PUBLIC_FILE_MODE).catch(() => undefined);
@@ -168,6 +240,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   offHup();
   offTerm();
   offInt();
+  await https?.stop();
   await server.stop();
   // Only our own record: another agent on this state directory may have written its own since.
   const record = await ctx.fs.readText(layout.serving).catch(() => undefined);
@@ -196,12 +269,23 @@ export const serveCommands: CommandGroup = {
         "--docker-socket <path>",
         "The daemon's socket, for the macaroon gate's name lookups (default $DOCKER_HOST if unix://, else /var/run/docker.sock)",
       )
+      .option("--listen <addr:port>", "Also serve the HTTPS API on ADDR:PORT (off by default; TLS only)")
+      .option(
+        "--tls-cert <file>",
+        "The listener's certificate chain, PEM (default: one issued by the agent's CA, kept in <state-dir>/listener)",
+      )
+      .option("--tls-key <file>", "The key of --tls-cert, PEM")
       .example("agent serve --policy /etc/agent/policy.yaml")
+      .example("agent serve --policy /etc/agent/policy.yaml --listen 0.0.0.0:8443")
       .example("dockerd --authorization-plugin=agent   # then point dockerd at it")
       .usage(
         "serve [options]\n\nServes Plugin.Activate, AuthZPlugin.AuthZReq and AuthZPlugin.AuthZRes on the socket.\n" +
           "SIGHUP or a change to the policy or state files reloads them (a broken policy keeps the old one);\n" +
-          "SIGTERM/SIGINT stop it cleanly. Exit codes: 0 stopped cleanly, 1 could not start (reason on stderr).",
+          "With --listen it also serves the HTTPS API (/api/...): client certificates of the agent's CA, every\n" +
+          "request decided by the same policy and audited. Without --tls-cert the listener's certificate is issued\n" +
+          "by the agent's CA (agent ca init first) and renewed at startup within 30 days of expiry.\n" +
+          "SIGTERM/SIGINT stop it cleanly. Exit codes: 0 stopped cleanly, 1 could not start (reason on stderr),\n" +
+          "2 usage error.",
       )
       .action((options: ServeOptions) => serve(ctx, options));
     return addInstallCommands(cli, ctx); // install, uninstall, doctor (src/cli/install.ts)

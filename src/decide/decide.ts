@@ -14,8 +14,11 @@ import { isMacaroonGate } from "./macaroon-gate.ts";
 
 export interface Decision {
   readonly allow: boolean;
-  /** Which stage decided: a gate name, or "request" when the input itself was refused. */
-  readonly decidedBy: "request" | Gate["name"] | "all-gates";
+  /**
+   * Which stage decided: a gate name, "request" when the input itself was refused, or "api" for the HTTPS
+   * API's own call to dockerd, decided already by the API (decide/decision-proof.ts).
+   */
+  readonly decidedBy: "request" | Gate["name"] | "all-gates" | "api";
   readonly ruleId: string | undefined;
   readonly reason: string;
   /** Stable error code when the input was refused (ERR_REQUEST_*). */
@@ -23,6 +26,8 @@ export interface Decision {
   /** What was understood of the request (absent when it could not be parsed). */
   readonly request: AuthzRequest | undefined;
   readonly facts: RequestFacts | undefined;
+  /** decidedBy "api": the HTTPS API decision this plugin call was made for. */
+  readonly apiDecisionId?: string;
 }
 
 /** A deny decided before (or instead of) the gates: malformed input, an unknown route, an internal failure. */

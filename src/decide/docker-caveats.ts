@@ -7,7 +7,7 @@
 import type { RouteEffect, RouteMatch } from "../authz/routes.ts";
 import type { DockerResolver } from "../docker/resolver.ts";
 import { AgentError } from "../errors.ts";
-import type { DockerCaveat } from "../macaroon/index.ts";
+import { type DockerCaveat, ipMatches } from "../macaroon/index.ts";
 
 /** What the caveats look at in a request (taken from RequestFacts). */
 export interface CaveatRequest {
@@ -20,6 +20,8 @@ export interface CaveatRequest {
   readonly resources: RouteMatch["resources"];
   /** Parsed JSON body (container creation names its image there). */
   readonly body: unknown;
+  /** The client's IP address when the door knows it (the HTTPS listener); undefined in plugin mode. */
+  readonly clientAddress?: string;
 }
 
 /** `true` when the caveat holds, otherwise why not (safe text: no token, no body). */
@@ -52,7 +54,9 @@ export function checkLocalCaveat(
     case "expires":
       return nowMs < c.atMs || `expired at ${new Date(c.atMs).toISOString()}`;
     case "ip":
-      return IP_CAVEAT_UNCHECKABLE;
+      if (request.clientAddress === undefined) return IP_CAVEAT_UNCHECKABLE;
+      return ipMatches(c.range, request.clientAddress) ||
+        `the client address ${shown(request.clientAddress)} is outside it`;
     case "container_id":
     case "image_id":
       return undefined;

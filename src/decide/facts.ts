@@ -24,4 +24,11 @@ export interface RequestFacts {
    * verified it (decide/internal-token.ts); the policy then allows the agent's name lookups without a rule.
    */
   readonly agentToken?: boolean;
+  /**
+   * Which door the request came through: absent for the plugin socket (dockerd's AuthZ calls), "api" for the
+   * HTTPS API (src/api/), whose `request` is the Engine API call the REST call stands for.
+   */
+  readonly door?: "api";
+  /** The client's IP address, when the door knows it (the HTTPS listener does; dockerd never tells plugins). */
+  readonly clientAddress?: string;
 }

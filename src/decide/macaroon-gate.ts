@@ -196,6 +196,7 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
         upgrade: facts.effect !== route.effect,
         resources: route.resources,
         body: facts.body,
+        clientAddress: facts.clientAddress,
       };
       const nowMs = clock().getTime();
       let needsLookup = false;

@@ -7,8 +7,8 @@ import { AgentError } from "../errors.ts";
 import type { Platform } from "../ports.ts";
 
 export interface EngineClient {
-  /** GET a JSON document; undefined on 404. */
-  getJson(path: string): Promise<unknown | undefined>;
+  /** GET a JSON document; undefined on 404. `headers` are added to this call only. */
+  getJson(path: string, headers?: Readonly<Record<string, string>>): Promise<unknown | undefined>;
   /** Streams newline-delimited JSON (GET /events) until `signal` aborts or the daemon closes it. */
   stream(path: string, onItem: (item: unknown) => void, signal: AbortSignal): Promise<void>;
 }
@@ -23,11 +23,11 @@ export interface EngineClientOptions {
 export function engineClient(options: EngineClientOptions): EngineClient {
   const timeoutMs = options.timeoutMs ?? 5_000;
   return {
-    async getJson(path) {
+    async getJson(path, headers) {
       let response: Response;
       try {
         response = await options.platform.unixFetch(options.socketPath, path, {
-          headers: { ...options.headers() },
+          headers: { ...options.headers(), ...headers },
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch {

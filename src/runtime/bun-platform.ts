@@ -2,6 +2,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { serveOnSocket } from "./unix-socket-claim.ts";
+import { serveHttps } from "./https-listener.ts";
+import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
@@ -60,6 +62,8 @@ async function spawn(command: string, args: readonly string[], env: Readonly<Rec
 
 export const bunPlatform: Platform = {
   serveUnix,
+  serveHttps,
+  hostNames,
   onSignal,
   watchFile,
   unixFetch,

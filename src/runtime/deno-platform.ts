@@ -7,6 +7,8 @@ import { request as httpRequest } from "node:http";
 import { Readable } from "node:stream";
 import { basename, dirname } from "node:path";
 import { serveOnSocket } from "./unix-socket-claim.ts";
+import { serveHttps } from "./https-listener.ts";
+import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
@@ -120,6 +122,8 @@ async function spawn(
 
 export const denoPlatform: Platform = {
   serveUnix,
+  serveHttps,
+  hostNames,
   onSignal,
   watchFile,
   unixFetch,

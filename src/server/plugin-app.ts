@@ -9,6 +9,7 @@ import { auditEventFor } from "../audit/event.ts";
 import type { Phase } from "../authz/wire.ts";
 import { MAX_PLUGIN_REQUEST_BYTES } from "../authz/wire.ts";
 import { buildFacts, decide, type Decision, isDecision, refuse } from "../decide/decide.ts";
+import type { DecisionProofs } from "../decide/decision-proof.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { Clock } from "../ports.ts";
 import { toAgentError } from "../errors.ts";
@@ -29,6 +30,8 @@ export interface PluginAppDeps {
   readonly info: { readonly name: string; readonly version: string; readonly startedAt: Date };
   /** More of `GET /`: the state directory and each piece of state's digest (see store/state-pieces.ts). */
   readonly status?: () => Record<string, unknown>;
+  /** The HTTPS API's proofs for its own calls to dockerd (decide/decision-proof.ts); absent without --listen. */
+  readonly proofs?: DecisionProofs;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -61,8 +64,16 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
       );
     } else {
       const facts = buildFacts(text, phase);
+      // The HTTPS API's own call to dockerd, decided by the API already: looked for only while a proof is
+      // pending (decide/decision-proof.ts), so the plugin's calls do no extra work.
+      const proofs = deps.proofs;
+      const proven = proofs === undefined || proofs.pending === 0 || isDecision(facts)
+        ? undefined
+        : proofs.redeem(facts, phase);
       if (isDecision(facts)) {
         decision = facts;
+      } else if (proven !== undefined) {
+        decision = proven;
       } else {
         try {
           decision = await decide(facts, state.gates);
@@ -77,13 +88,16 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
         }
       }
     }
-    deps.audit(auditEventFor(decision, {
+    const event = auditEventFor(decision, {
       time: deps.clock(),
       decisionId,
       phase,
       policyHash: state.policyHash,
       durationMs: deps.monotonicMs() - started,
-    }));
+    });
+    deps.audit(
+      decision.apiDecisionId === undefined ? event : { ...event, apiDecisionId: decision.apiDecisionId },
+    );
     return answer(decision, decisionId);
   };
 

@@ -1,9 +1,11 @@
 /**
  * What the plugin decides with - the policy, the CA's revocations, the macaroon keyring and revocations -
- * as pieces that each load, check and swap on their own (src/store/state-pieces.ts). A piece whose files
- * changed is reloaded alone; when it is broken it keeps its last good version, says why, and never holds
- * back the others. The gates are rebuilt from the pieces in force, so a request never sees half a state.
+ * and the API keys the HTTPS listener checks, as pieces that each load, check and swap on their own
+ * (src/store/state-pieces.ts). A piece whose files changed is reloaded alone; when it is broken it keeps its
+ * last good version, says why, and never holds back the others. The gates are rebuilt from the pieces in
+ * force, so a request never sees half a state.
  */
+import { type ApiKeySet, indexApiKeys, loadApiKeys } from "../apikey/index.ts";
 import { type CertificateGateState, loadCertificateGateState } from "../ca/index.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { LoadMacaroonGateOptions } from "../decide/macaroon-gate.ts";
@@ -47,6 +49,7 @@ interface PieceValues {
   readonly ca: CertificateGateState | undefined;
   readonly keyring: Keyring | undefined;
   readonly revocations: Revocations;
+  readonly apikeys: ApiKeySet;
 }
 
 /** One piece as `GET /` reports it: the digest in force, when it was loaded, and why a newer one was not. */
@@ -59,6 +62,8 @@ export interface PieceStatus {
 export interface LoadedState extends PluginState {
   readonly policy: Policy;
   readonly summary: string;
+  /** The API keys in force (empty when there are none): what the HTTPS listener verifies against. */
+  readonly apiKeys: ApiKeySet;
 }
 
 export interface StateLoaderDeps {
@@ -83,6 +88,11 @@ const LOADERS: Loaders = {
   ca: (deps) => loadCertificateGateState(deps.fs, deps.layout.caDir),
   keyring: (deps) => loadKeyring(deps.fs, deps.layout),
   revocations: (deps) => loadRevocations(deps.fs, deps.layout),
+  apikeys: async (deps) => {
+    const set = await loadApiKeys(deps.fs, deps.layout);
+    indexApiKeys(set); // built once here, not on the first request
+    return set;
+  },
 };
 
 interface Slot {
@@ -179,6 +189,7 @@ export class PluginStateStore {
     return {
       policy,
       gates,
+      apiKeys: this.#values.apikeys,
       policyHash: policy.hash,
       summary: `policy ${policy.source} (${policy.ruleCount} rules, sha256 ${
         policy.hash.slice(0, 12)

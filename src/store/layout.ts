@@ -12,10 +12,14 @@ export interface StateLayout {
   readonly macaroonKeys: string;
   /** Revoked macaroon nonces. */
   readonly macaroonRevocations: string;
+  /** API keys of the HTTPS API: digests and owners, never the keys (src/apikey/file.ts), 0600. */
+  readonly apiKeys: string;
   /** Certificate authority directory. */
   readonly caDir: string;
   /** Written by a running `agent serve`: the socket it answers on, so commands can ask it (JSON). */
   readonly serving: string;
+  /** The HTTPS listener's certificate issued by the CA (cert.pem, key.pem 0600, ca.pem): `serve --listen`. */
+  readonly listenerDir: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -24,8 +28,10 @@ export function stateLayout(root: string): StateLayout {
     auditLog: joinPath(root, "audit.log"),
     macaroonKeys: joinPath(root, "macaroon", "keys.json"),
     macaroonRevocations: joinPath(root, "macaroon", "revoked.json"),
+    apiKeys: joinPath(root, "apikeys.json"),
     caDir: joinPath(root, "ca"),
     serving: joinPath(root, "serving.json"),
+    listenerDir: joinPath(root, "listener"),
   };
 }
 

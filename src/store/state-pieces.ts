@@ -10,7 +10,7 @@ import type { FileSystem } from "../ports.ts";
 import type { StateLayout } from "./layout.ts";
 import { baseName, joinPath } from "./path.ts";
 
-export const STATE_PIECES = ["policy", "ca", "keyring", "revocations"] as const;
+export const STATE_PIECES = ["policy", "ca", "keyring", "revocations", "apikeys"] as const;
 export type StatePiece = (typeof STATE_PIECES)[number];
 
 /** What each piece is, in words, for messages. */
@@ -19,6 +19,7 @@ export const PIECE_TITLES: Readonly<Record<StatePiece, string>> = {
   ca: "the certificate authority's revocations (crl.pem, index.json)",
   keyring: "the macaroon keyring",
   revocations: "the macaroon revocations",
+  apikeys: "the API keys",
 };
 
 /** The files of one piece. The policy is wherever --policy names (none for the embedded demo). */
@@ -32,6 +33,8 @@ export function pieceFiles(piece: StatePiece, layout: StateLayout, policyFile?: 
       return [layout.macaroonKeys];
     case "revocations":
       return [layout.macaroonRevocations];
+    case "apikeys":
+      return [layout.apiKeys];
   }
 }
 

@@ -5,9 +5,12 @@
  * corrupt state and bad input) collects every CLI stdout/stderr, serve.log, dockerd.log and the audit
  * log, then scans them for root keys, passphrases, private keys and full tokens. The only place a token
  * may appear is the documented output of `id init/show/create/rotate` (their last stdout line).
+ * API keys likewise: created, listed, revoked by id, prefix and full key, refused with a typo, picked up by
+ * the running agent and met in a corrupt apikeys.json; a key may appear only as `apikey create`'s last
+ * stdout line (not even the part after its display prefix, nor a near-miss of it, anywhere else).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   agentCli,
@@ -66,19 +69,27 @@ maybe("secrets never appear in logs, audit events, errors or CLI output", () => 
   const captured: Captured[] = [];
   const tokens: string[] = [];
   const rootKeys = new Set<string>();
+  const apiKeys: string[] = [];
+  /** Text that is nearly a key (one character changed): as secret as the key itself. */
+  const nearMisses: string[] = [];
 
   /** Runs `agent args`, keeping everything it printed; `tokenOut` drops the documented token line. */
-  const agent = async (args: string[], opts: { tokenOut?: boolean; env?: Record<string, string> } = {}) => {
+  const agent = async (
+    args: string[],
+    opts: { tokenOut?: boolean; keyOut?: boolean; env?: Record<string, string> } = {},
+  ) => {
     const r = await agentCli(args, { DOCKER_CONFIG: config, ...opts.env });
     const lines = r.stdout.trimEnd().split("\n");
-    const token = opts.tokenOut && r.code === 0 ? lines.pop() : undefined;
-    if (token !== undefined) tokens.push(token);
+    const token = (opts.tokenOut || opts.keyOut) && r.code === 0 ? lines.pop() : undefined;
+    if (token !== undefined) (opts.keyOut ? apiKeys : tokens).push(token);
     captured.push({ what: `agent ${args.slice(0, 2).join(" ")} stdout`, text: lines.join("\n") });
     captured.push({ what: `agent ${args.slice(0, 2).join(" ")} stderr`, text: r.stderr });
     return { ...r, token: token ?? "" };
   };
   const id = (args: string[], tokenOut = false) => agent(["id", ...args, "--state-dir", state], { tokenOut });
   const ca = (args: string[]) => agent(["ca", ...args, "--state-dir", state]);
+  const apikey = (args: string[], keyOut = false) =>
+    agent(["apikey", ...args, "--state-dir", state], { keyOut });
   /** docker with a token via `agent id exec` (also the docker CLI's own output is scanned). */
   const docker = async (token: string, args: string[]): Promise<RunResult> => {
     const r = await agent([
@@ -194,10 +205,53 @@ maybe("secrets never appear in logs, audit events, errors or CLI output", () => 
     expect((await ca(["revoke", "alice", "--reason", "keyCompromise"])).code).toBe(0);
     expect((await ca(["revoke", "alice"])).code).toBe(1);
 
+    // API keys: the running agent picks each change up; the key is printed once, by create, and nowhere else.
+    expect((await apikey(["create", "-alice"])).code).toBe(2);
+    const laptop = await apikey(["create", "alice", "--name", "laptop", "--expires", "30d"], true);
+    expect(laptop.code).toBe(0);
+    expect(laptop.token).toMatch(/^agt_[0-9A-Za-z]{49}$/);
+    expect(laptop.stderr).toContain("now enforces the API keys.");
+    const ci = await apikey(["create", "ci-bot", "--expires", "12h"], true);
+    const bob = await apikey(["create", "bob"], true);
+    expect([ci.code, bob.code]).toEqual([0, 0]);
+    expect((await apikey(["create", bob.token])).code).toBe(2); // the key where the user goes
+    expect((await apikey(["list"])).code).toBe(0);
+    const listed = await apikey(["list", "--json"]);
+    const ids = (JSON.parse(listed.stdout) as { id: string }[]).map((k) => k.id);
+    expect(ids).toHaveLength(3);
+    const typo = ci.token.slice(0, 30) + (ci.token[30] === "a" ? "b" : "a") + ci.token.slice(31);
+    nearMisses.push(typo);
+    expect((await apikey(["revoke", typo])).code).toBe(1);
+    const byId = await apikey(["revoke", ids[0]!]);
+    expect(byId.code).toBe(0);
+    expect(byId.stderr).toContain("now enforces the API keys.");
+    expect((await apikey(["revoke", ci.token.slice(0, 12)])).code).toBe(0);
+    expect((await apikey(["revoke", bob.token])).code).toBe(0);
+    expect((await apikey(["revoke", bob.token])).code).toBe(0); // already revoked
+    await apikey(["list"]);
+    captured.push({ what: "apikeys.json", text: readFileSync(join(state, "apikeys.json"), "utf8") });
+    // A corrupt apikeys.json (holding a key) is named, never shown, by the commands and by serve.
+    const broken = join(dir, "broken");
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(join(broken, "apikeys.json"), `{"version":1,"keys":[{"id":"${laptop.token}"`);
+    expect((await agent(["apikey", "list", "--state-dir", broken])).code).toBe(1);
+    expect((await agent(["apikey", "create", "alice", "--state-dir", broken])).code).toBe(1);
+    const brokenServe = await agent([
+      "serve",
+      "--state-dir",
+      broken,
+      "--socket",
+      join(dir, "y.sock"),
+      "--demo",
+    ]);
+    expect(brokenServe.code).toBe(1);
+    expect(brokenServe.stderr).toContain("API key file is corrupt");
+
     await agent(["audit", "tail", "--state-dir", state, "-n", "1000"]);
     await agent(["audit", "tail", "--state-dir", state, "--json", "-n", "1000"]);
     await agent(["doctor", "--state-dir", state, "--policy", join(dir, "policy.yaml")]);
     expect(tokens.length).toBeGreaterThanOrEqual(5);
+    expect(apiKeys).toHaveLength(3);
   }, 240_000);
 
   test("no root key, passphrase, private key or full token appears anywhere it was written or printed", () => {
@@ -212,6 +266,10 @@ maybe("secrets never appear in logs, audit events, errors or CLI output", () => 
       { what: "the file passphrase", value: FILE_PASSPHRASE },
       { what: "the short passphrase", value: SHORT_PASSPHRASE },
       ...tokens.map((value) => ({ what: "a full token", value })),
+      ...apiKeys.map((value) => ({ what: "an API key", value })),
+      // The part after the display prefix (agt_ and 8 characters), which lists and messages may show.
+      ...apiKeys.map((value) => ({ what: "the secret part of an API key", value: value.slice(12) })),
+      ...nearMisses.map((value) => ({ what: "a near-miss of an API key", value: value.slice(12) })),
     ];
     const leaks: string[] = [];
     let bytes = 0;
@@ -223,7 +281,7 @@ maybe("secrets never appear in logs, audit events, errors or CLI output", () => 
       if (c.text.includes("PRIVATE KEY")) leaks.push(`a PEM private key in ${c.what}`);
     }
     console.log(
-      `secrets scan: ${captured.length} outputs, ${bytes} bytes, ${secrets.length} secrets (${rootKeys.size} key encodings, ${tokens.length} tokens)`,
+      `secrets scan: ${captured.length} outputs, ${bytes} bytes, ${secrets.length} secrets (${rootKeys.size} key encodings, ${tokens.length} tokens, ${apiKeys.length} API keys)`,
     );
     expect(leaks).toEqual([]);
     expect(captured.some((c) => c.what === "serve.log" && c.text.includes("reloaded"))).toBe(true);

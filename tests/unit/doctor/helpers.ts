@@ -107,6 +107,8 @@ export function fakePlatform(
   };
   return {
     serveUnix: unused,
+    serveHttps: unused,
+    hostNames: unused,
     onSignal: unused,
     watchFile: unused,
     spawn: unused,

@@ -64,6 +64,8 @@ describe("agent serve reloading", () => {
         signals.set(signal, handler);
         return () => signals.delete(signal);
       },
+      serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
+      hostNames: () => ({ hostname: "test", addresses: [] }),
       watchFile: () => () => {},
       unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
       spawn: () => Promise.reject(new Error("no spawn in this test")),

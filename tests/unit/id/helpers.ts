@@ -94,6 +94,8 @@ export function fakePlatform(): FakePlatform {
       return { exitCode: platform.exitCode };
     },
     serveUnix: () => Promise.reject(new Error("not in id tests")),
+    serveHttps: () => Promise.reject(new Error("not in id tests")),
+    hostNames: () => ({ hostname: "test", addresses: [] }),
     onSignal: () => () => {},
     watchFile: () => () => {},
     sleep: () => Promise.resolve(),

@@ -13,6 +13,14 @@ import {
   parsePeerCertificates,
   revokeCertificates,
 } from "../../../src/ca/index.ts";
+import {
+  createApiKey,
+  emptyApiKeySet,
+  loadApiKeys,
+  revokeApiKey,
+  saveApiKeys,
+  verifyApiKey,
+} from "../../../src/apikey/index.ts";
 import { confirmApplied } from "../../../src/cli/confirm-applied.ts";
 import type { CliContext } from "../../../src/cli/context.ts";
 import type { RequestFacts } from "../../../src/decide/facts.ts";
@@ -117,6 +125,69 @@ describe("the plugin's state, piece by piece", () => {
   test("a piece broken at start stops the start: there is no last good version to keep", async () => {
     const h = await host();
     await writeFile(join(h.layout.caDir, "crl.pem"), "not a CRL");
+    await expect(h.open()).rejects.toMatchObject({ code: "ERR_STATE_CORRUPT" });
+  });
+
+  test("the API keys in force are on the state; a created or revoked key applies on the next refresh", async () => {
+    const h = await host();
+    const store = await h.open();
+    expect(store.state.apiKeys).toEqual({ keys: [] });
+    const clock = fixedClock();
+    const created = createApiKey(emptyApiKeySet(), { user: "alice" }, seededRandom("api"), clock);
+    await saveApiKeys(nodeFileSystem, h.layout, created.set);
+    expect(verifyApiKey(store.state.apiKeys, "alice", created.key, clock()).ok).toBe(false);
+    expect((await store.refresh(false)).map((c) => [c.piece, c.error?.code])).toEqual([[
+      "apikeys",
+      undefined,
+    ]]);
+    expect(verifyApiKey(store.state.apiKeys, "alice", created.key, clock()).ok).toBe(true);
+    expect(store.report().apikeys).toMatchObject({
+      digest: await digestFiles(nodeFileSystem, pieceFiles("apikeys", h.layout)),
+      error: null,
+    });
+    await saveApiKeys(nodeFileSystem, h.layout, revokeApiKey(created.set, created.record.id, clock).set);
+    await store.refresh(false);
+    expect(verifyApiKey(store.state.apiKeys, "alice", created.key, clock())).toMatchObject({
+      failure: "revoked",
+    });
+  });
+
+  test("a broken API key file keeps the last good keys and holds back neither a revocation nor the policy", async () => {
+    const h = await host();
+    const clock = fixedClock();
+    const created = createApiKey(emptyApiKeySet(), { user: "alice" }, seededRandom("api2"), clock);
+    await saveApiKeys(nodeFileSystem, h.layout, created.set);
+    const store = await h.open();
+    const keys = store.state.apiKeys;
+    expect(await loadApiKeys(nodeFileSystem, h.layout)).toEqual(keys);
+
+    await writeFile(h.layout.apiKeys, '{"version":1,"keys":[{"id":"oops"}]}');
+    await revokeCertificates(h.ca, { target: "alice" });
+    await writeFile(h.policyFile, POLICY + '  - id: more\n    who: bob\n    allow: ["*"]\n');
+    const changes = await store.refresh(false);
+    expect(changes.map((c) => [c.piece, c.error?.code])).toEqual([
+      ["policy", undefined],
+      ["ca", undefined],
+      ["apikeys", "ERR_STATE_CORRUPT"],
+    ]);
+    expect(changes[2]!.error!.message).toBe(`API key file is corrupt: ${h.layout.apiKeys}`);
+    expect(store.state.apiKeys).toBe(keys);
+    expect(verifyApiKey(store.state.apiKeys, "alice", created.key, clock()).ok).toBe(true);
+    expect(aliceAllowed(store, h.leaf)).toBe(false);
+    expect(store.state.policy.ruleCount).toBe(2);
+    expect(store.report().apikeys.error).toMatchObject({
+      code: "ERR_STATE_CORRUPT",
+      digest: await digestFiles(nodeFileSystem, pieceFiles("apikeys", h.layout)),
+    });
+
+    await saveApiKeys(nodeFileSystem, h.layout, created.set);
+    await store.refresh(false);
+    expect(store.report().apikeys.error).toBeNull();
+  });
+
+  test("a broken API key file at start stops the start", async () => {
+    const h = await host();
+    await writeFile(h.layout.apiKeys, "[]");
     await expect(h.open()).rejects.toMatchObject({ code: "ERR_STATE_CORRUPT" });
   });
 

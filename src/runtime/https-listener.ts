@@ -1,0 +1,357 @@
+/**
+ * The HTTPS listener on Bun and Deno alike. Bun.serve and Deno.serve never tell a handler the client's
+ * certificate, so TLS is node:tls (a client certificate requested, never required: `rejectUnauthorized:
+ * false`, and the verdict kept per connection) and HTTP/1.1 is node:http, given each decrypted connection
+ * with `emit("connection")`; both work on Bun 1.4.5 and Deno 2.9 (probed). The limits are enforced here
+ * with timers of our own: Bun's node:http ignores `headersTimeout`, `requestTimeout` and
+ * `keepAliveTimeout` (probed), so a slow client would otherwise hold a connection forever.
+ */
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { createServer as createTlsServer, type PeerCertificate, type TLSSocket } from "node:tls";
+import { AgentError } from "../errors.ts";
+import type { HttpsConnection, HttpsLimits, HttpsServer, ServeHttpsOptions } from "../ports.ts";
+
+/** More than any real chain; the rest is ignored. */
+const MAX_CHAIN = 16;
+
+interface Pending {
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+interface Live {
+  readonly connection: HttpsConnection;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+class BodyTooLarge extends Error {}
+
+export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServer> {
+  const { limits } = options;
+  const open = new Set<Socket>();
+  const perAddress = new Map<string, number>();
+  // A connection is known by its peer's address and port until its TLS socket exists (on Deno the raw and
+  // the TLS socket are two objects).
+  const handshaking = new Map<string, Pending>();
+  const live = new WeakMap<Socket, Live>();
+  const base = `https://${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}`;
+
+  const http: HttpServer = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes });
+  http.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    const state = live.get(socket);
+    if (state === undefined) {
+      socket.destroy();
+      return;
+    }
+    // Headers are in: from now on the request (body, handler, response) has requestTimeoutMs in all.
+    rearm(state, socket, limits.requestTimeoutMs);
+    res.once("finish", () => {
+      if (!socket.destroyed) rearm(state, socket, limits.headersTimeoutMs);
+    });
+    void respond(req, res, socket, state.connection, base, options, limits);
+  });
+  // Malformed or oversized requests: answer in JSON when the socket can still take it, then close.
+  http.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (socket.writable && err.code !== "ECONNRESET") {
+      const [status, text] = err.code === "HPE_HEADER_OVERFLOW"
+        ? [431, `request headers larger than ${limits.maxHeaderBytes} bytes`]
+        : [400, "malformed HTTP request"];
+      const body = JSON.stringify({ error: text });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+          `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `connection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  });
+
+  let tls;
+  try {
+    tls = createTlsServer({
+      cert: options.certificatePem,
+      key: options.privateKeyPem,
+      ...(options.clientCaPem === undefined ? {} : { ca: options.clientCaPem }),
+      requestCert: options.clientCaPem !== undefined,
+      rejectUnauthorized: false,
+      minVersion: "TLSv1.2",
+      ALPNProtocols: ["http/1.1"],
+    });
+  } catch (err) {
+    throw new AgentError(
+      "ERR_LISTEN",
+      "the listener's certificate and key cannot be used (are they PEM, and do they match?)",
+      err instanceof Error ? err.message : undefined,
+    );
+  }
+
+  tls.on("connection", (raw: Socket) => {
+    const address = clientAddress(raw.remoteAddress);
+    const count = address === undefined ? 0 : perAddress.get(address) ?? 0;
+    if (
+      address === undefined || open.size >= limits.maxConnections || count >= limits.maxConnectionsPerAddress
+    ) {
+      raw.destroy();
+      return;
+    }
+    open.add(raw);
+    perAddress.set(address, count + 1);
+    const key = `${address}|${raw.remotePort}`;
+    handshaking.set(key, { timer: setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs) });
+    raw.once("close", () => {
+      const pending = handshaking.get(key);
+      if (pending !== undefined) clearTimeout(pending.timer);
+      handshaking.delete(key);
+      open.delete(raw);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+  });
+  tls.on("secureConnection", (socket: TLSSocket) => {
+    const address = clientAddress(socket.remoteAddress);
+    const key = `${address}|${socket.remotePort}`;
+    const pending = handshaking.get(key);
+    if (address === undefined || pending === undefined) {
+      socket.destroy();
+      return;
+    }
+    clearTimeout(pending.timer);
+    handshaking.delete(key);
+    const state: Live = {
+      connection: connectionOf(socket, address, options.clientCaPem !== undefined),
+      timer: undefined,
+    };
+    live.set(socket, state);
+    socket.once("close", () => clearTimeout(state.timer));
+    rearm(state, socket, limits.headersTimeoutMs);
+    http.emit("connection", socket);
+  });
+  tls.on("tlsClientError", (_err: Error, socket: TLSSocket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) =>
+      reject(
+        new AgentError(
+          "ERR_LISTEN",
+          `cannot listen on ${base.slice("https://".length)}:${options.port}: ${listenProblem(err)}`,
+          err.message,
+        ),
+      );
+    tls.once("error", failed);
+    tls.listen(options.port, options.hostname, () => {
+      tls.off("error", failed);
+      resolve();
+    });
+  });
+  const port = (tls.address() as AddressInfo).port;
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        tls.close(() => resolve());
+        for (const socket of open) socket.destroy();
+      }),
+  };
+}
+
+function rearm(state: Live, socket: Socket, ms: number): void {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => socket.destroy(), ms);
+}
+
+/** The peer's address, an IPv4 client of a dual-stack socket as plain IPv4. */
+function clientAddress(address: string | undefined): string | undefined {
+  if (address === undefined || address === "") return undefined;
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice("::ffff:".length) : address;
+}
+
+function listenProblem(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case "EADDRINUSE":
+      return "the address is in use (is another server listening there?)";
+    case "EADDRNOTAVAIL":
+      return "this host has no such address";
+    case "EACCES":
+      return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "the host name does not resolve";
+    default:
+      return "the system refused it";
+  }
+}
+
+/** What the handshake established, computed once per connection. */
+function connectionOf(socket: TLSSocket, address: string, requested: boolean): HttpsConnection {
+  const chain: string[] = [];
+  if (requested) {
+    let cert: PeerCertificate | undefined = socket.getPeerCertificate(true) as PeerCertificate | undefined;
+    while (cert !== undefined && cert.raw !== undefined && cert.raw.length > 0 && chain.length < MAX_CHAIN) {
+      chain.push(pemOf(cert.raw));
+      const issuer: PeerCertificate | undefined = (cert as { issuerCertificate?: PeerCertificate })
+        .issuerCertificate;
+      // A self-signed root is its own issuer.
+      if (issuer === undefined || issuer === cert || issuer.fingerprint256 === cert.fingerprint256) break;
+      cert = issuer;
+    }
+  }
+  return {
+    address,
+    peerCertificatesPem: chain,
+    peerVerified: chain.length > 0 && socket.authorized === true,
+  };
+}
+
+function pemOf(der: Uint8Array): string {
+  const base64 = Buffer.from(der).toString("base64");
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
+}
+
+async function respond(
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: Socket,
+  connection: HttpsConnection,
+  base: string,
+  options: ServeHttpsOptions,
+  limits: HttpsLimits,
+): Promise<void> {
+  let response: Response;
+  try {
+    const request = await webRequestOf(req, base, limits.maxBodyBytes);
+    if (request instanceof Response) {
+      response = request;
+    } else {
+      try {
+        response = await options.fetch(request, connection);
+      } catch {
+        response = jsonError(500, "internal error");
+      }
+    }
+  } catch {
+    socket.destroy();
+    return;
+  }
+  await writeResponse(req, res, socket, response);
+}
+
+function jsonError(status: number, message: string, close = false): Response {
+  return new Response(JSON.stringify({ error: message }), {
+    status,
+    headers: { "content-type": "application/json", ...(close ? { connection: "close" } : {}) },
+  });
+}
+
+/** The node request as a web Request, its body read whole up to the limit; a Response when it is refused. */
+async function webRequestOf(
+  req: IncomingMessage,
+  base: string,
+  maxBodyBytes: number,
+): Promise<Request | Response> {
+  const target = req.url ?? "";
+  // Only origin-form targets ("/path?query"): an absolute URL or "*" names no path of ours.
+  if (!target.startsWith("/")) return jsonError(400, "the request target must be a path", true);
+  const headers = new Headers();
+  try {
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+  } catch {
+    return jsonError(400, "malformed request header", true);
+  }
+  const declared = Number(req.headers["content-length"] ?? "0");
+  if (Number.isFinite(declared) && declared > maxBodyBytes) {
+    return jsonError(413, `request body larger than ${maxBodyBytes} bytes`, true);
+  }
+  let body: Uint8Array;
+  try {
+    body = await readBody(req, maxBodyBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      return jsonError(413, `request body larger than ${maxBodyBytes} bytes`, true);
+    }
+    throw err;
+  }
+  const method = req.method ?? "GET";
+  const bodyless = method === "GET" || method === "HEAD";
+  return new Request(`${base}${target}`, {
+    method,
+    headers,
+    ...(bodyless || body.length === 0 ? {} : { body: body as Uint8Array<ArrayBuffer> }),
+  });
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Uint8Array>) {
+    total += chunk.length;
+    if (total > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** `socket` is the request's connection (Bun clears req.socket early, so the caller keeps it). */
+async function writeResponse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: Socket,
+  response: Response,
+): Promise<void> {
+  const close = response.headers.get("connection")?.toLowerCase() === "close";
+  res.statusCode = response.status;
+  response.headers.forEach((value, name) => {
+    if (name !== "connection") res.setHeader(name, value);
+  });
+  if (close) {
+    res.setHeader("connection", "close");
+    res.once("finish", () => socket.destroy());
+  }
+  try {
+    if (response.body === null || req.method === "HEAD") {
+      await response.body?.cancel();
+      res.end();
+    } else {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (res.destroyed) {
+          await reader.cancel();
+          return;
+        }
+        if (!res.write(value)) await drained(res);
+      }
+      res.end();
+    }
+  } catch {
+    socket.destroy();
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}
