@@ -4,7 +4,7 @@
  * whitespace, no URL alphabet, no stray bits), decoding to printable ASCII (no spaces) with exactly one colon. Anything
  * else is a typed failure (the caller answers 401). The key is not checked here: that is verifyApiKey's job.
  */
-import { validateUserName } from "../ca/names.ts";
+import { isValidUserName } from "../ca/names.ts";
 import { base64Decode } from "../macaroon/index.ts";
 
 /** Longest Authorization header read: a 64-character user and a 53-character key need 160. */
@@ -50,15 +50,6 @@ function fail(failure: BasicAuthFailure): BasicAuthResult {
   return { ok: false, failure, reason: REASONS[failure] };
 }
 
-function isUserName(value: string): boolean {
-  try {
-    validateUserName(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The user and key of a Basic Authorization header (null or undefined: no header). */
 export function parseBasicAuthorization(header: string | null | undefined): BasicAuthResult {
   if (header === null || header === undefined || header === "") return fail("missing");
@@ -78,7 +69,7 @@ export function parseBasicAuthorization(header: string | null | undefined): Basi
   const user = text.slice(0, colon);
   const key = text.slice(colon + 1);
   if (user === "") return fail("empty-user");
-  if (!isUserName(user)) return fail("user");
+  if (!isValidUserName(user)) return fail("user");
   if (key === "") return fail("empty-key");
   return { ok: true, credentials: { user, key } };
 }

@@ -5,7 +5,7 @@
  * A missing file is no keys. Loading checks every field (an unknown field is refused: a misspelt
  * "revokedAt" must not bring a key back); errors name the file and the entry's position, never its content.
  */
-import { validateUserName } from "../ca/names.ts";
+import { isValidUserName } from "../ca/names.ts";
 import type { FileSystem } from "../ports.ts";
 import type { StateLayout } from "../store/layout.ts";
 import { corrupt, isRecord, isTimestamp, readStateJson, writeStateJson } from "../macaroon/index.ts";
@@ -34,15 +34,6 @@ const FIELDS = new Set([
 ]);
 const OPTIONAL_TIMES = ["expiresAt", "revokedAt", "lastUsedAt"] as const;
 
-function isUserName(value: unknown): boolean {
-  try {
-    validateUserName(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function decodeRecord(raw: unknown, position: number, path: string): ApiKeyRecord {
   const bad = (what: string) => corrupt(WHAT, path, `key ${position}: ${what}`);
   if (!isRecord(raw)) throw bad("not an object");
@@ -51,7 +42,7 @@ function decodeRecord(raw: unknown, position: number, path: string): ApiKeyRecor
   if (!isApiKeyId(id)) throw bad("bad id");
   if (!isDisplayPrefix(prefix)) throw bad("bad prefix");
   if (!isApiKeyDigest(digest)) throw bad("bad digest");
-  if (!isUserName(user)) throw bad("bad user");
+  if (!isValidUserName(user)) throw bad("bad user");
   if (!isApiKeyName(name)) throw bad("bad name");
   if (!isTimestamp(createdAt)) throw bad("bad createdAt");
   const record: Record<string, string> = { id, prefix, digest, user: user as string, name, createdAt };

@@ -31,6 +31,11 @@ function nameError(message: string, value: unknown): AgentError {
   return new AgentError("ERR_CA_NAME", `${message} (got ${quoted(value)})`);
 }
 
+/** Whether `value` is a valid user name (validateUserName without the error). */
+export function isValidUserName(value: unknown): boolean {
+  return typeof value === "string" && USER_NAME.test(value);
+}
+
 /** A user (or node) name: the CN dockerd will report as the AuthZ user. */
 export function validateUserName(value: unknown): string {
   if (typeof value !== "string" || !USER_NAME.test(value)) {

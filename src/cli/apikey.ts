@@ -6,10 +6,9 @@
 import { cac } from "cac";
 import { API_KEY_LENGTH, MAX_API_KEY_NAME_LENGTH, MAX_API_KEYS } from "../apikey/index.ts";
 import { create, list, revoke } from "./apikey/keys.ts";
-import { thenConfirm } from "./confirm-applied.ts";
-import { type CliContext, DEFAULT_STATE_DIR, type ExitCode } from "./context.ts";
+import { DEFAULT_STATE_DIR } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
-import { IdArgs, layoutOf } from "./id/common.ts";
+import { changingAction, IdArgs } from "./id/common.ts";
 
 export const apikeyCommands: CommandGroup = {
   name: "apikey",
@@ -25,13 +24,7 @@ export const apikeyCommands: CommandGroup = {
     cli.option("--state-dir <dir>", `State directory (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`);
     const args = (options: Record<string, unknown>) => new IdArgs(options);
     // Commands that change the keys confirm that the running agent applied the change.
-    const changing = (
-      options: Record<string, unknown>,
-      run: (ctx: CliContext, args: IdArgs) => Promise<ExitCode>,
-    ) => {
-      const a = args(options);
-      return thenConfirm(ctx, layoutOf(ctx, a).root, ["apikeys"], run(ctx, a));
-    };
+    const changing = changingAction(ctx);
 
     cli
       .command("create <user>", "Make a new API key for a user and print it once")
@@ -53,7 +46,7 @@ export const apikeyCommands: CommandGroup = {
       .example("KEY=$(agent apikey create alice --name laptop --expires 30d)")
       .example("agent apikey create ci-bot --expires 12h")
       .action((user: unknown, options: Record<string, unknown>) =>
-        changing(options, (ctx, a) => create(ctx, a, user))
+        changing(options, ["apikeys"], (ctx, a) => create(ctx, a, user))
       );
 
     cli
@@ -73,7 +66,7 @@ export const apikeyCommands: CommandGroup = {
       .example("agent apikey revoke 3f9a0c1b2d4e")
       .example("agent apikey revoke agt_7Kx2mPq9")
       .action((target: unknown, options: Record<string, unknown>) =>
-        changing(options, (ctx, a) => revoke(ctx, a, target))
+        changing(options, ["apikeys"], (ctx, a) => revoke(ctx, a, target))
       );
 
     return cli;

@@ -8,15 +8,13 @@ import { cac } from "cac";
 import { DEFAULT_STATE_DIR } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { exec, set } from "./id/client.ts";
-import { IdArgs, layoutOf, printJson, requireKeyring } from "./id/common.ts";
+import { changingAction, IdArgs, layoutOf, printJson, requireKeyring } from "./id/common.ts";
 import { create } from "./id/create.ts";
 import { DEFAULT_DOCKER_SOCKET } from "./id/docker-socket.ts";
 import { inspectToken, renderReport, verifyForInspect } from "./id/inspect.ts";
 import { destroy, init, listKeys, retireKey, revokeToken, rotateKey, show } from "./id/keys.ts";
 import { loadRevocations } from "../macaroon/index.ts";
 import type { CliContext, ExitCode } from "./context.ts";
-import { thenConfirm } from "./confirm-applied.ts";
-import type { StatePiece } from "../store/state-pieces.ts";
 import { passthrough, REPEATABLE } from "./option-kinds.ts";
 
 const SECRET_HELP =
@@ -56,14 +54,7 @@ export const idCommands: CommandGroup = {
     cli.option("--state-dir <dir>", `State directory (default $AGENT_STATE_DIR or ${DEFAULT_STATE_DIR})`);
     const args = (options: Record<string, unknown>) => new IdArgs(options);
     // Commands that change what a running agent enforces confirm that it applied the change.
-    const changing = (
-      options: Record<string, unknown>,
-      pieces: readonly StatePiece[],
-      run: (ctx: CliContext, args: IdArgs) => Promise<ExitCode>,
-    ) => {
-      const a = args(options);
-      return thenConfirm(ctx, layoutOf(ctx, a).root, pieces, run(ctx, a));
-    };
+    const changing = changingAction(ctx);
 
     cli
       .command("init", "Create the root key: from now on every request needs a macaroon")

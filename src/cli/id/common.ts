@@ -2,7 +2,9 @@
 import { AgentError } from "../../errors.ts";
 import { type Keyring, loadKeyring, MIN_PASSPHRASE_LENGTH } from "../../macaroon/index.ts";
 import { type StateLayout, stateLayout } from "../../store/layout.ts";
-import { type CliContext, resolveStateDir } from "../context.ts";
+import { thenConfirm } from "../confirm-applied.ts";
+import { type CliContext, type ExitCode, resolveStateDir } from "../context.ts";
+import type { StatePiece } from "../../store/state-pieces.ts";
 
 /** One command's parsed options (exact strings: the command line reader converts nothing it was not told to). */
 export class IdArgs {
@@ -30,6 +32,21 @@ export class IdArgs {
 
 function camelCase(name: string): string {
   return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * The action of a command that changes `pieces` of its state directory (`agent id`, `agent apikey`): runs
+ * it with the parsed options, then confirms that the running agent applied the change.
+ */
+export function changingAction(ctx: CliContext) {
+  return (
+    options: Record<string, unknown>,
+    pieces: readonly StatePiece[],
+    run: (ctx: CliContext, args: IdArgs) => Promise<ExitCode>,
+  ): Promise<ExitCode> => {
+    const args = new IdArgs(options);
+    return thenConfirm(ctx, layoutOf(ctx, args).root, pieces, run(ctx, args));
+  };
 }
 
 export function layoutOf(ctx: CliContext, args: IdArgs): StateLayout {
