@@ -46,3 +46,4 @@ export {
 } from "./basic-auth.ts";
 export { DEFAULT_FAILED_ATTEMPT_LIMITS, FailedAttemptLimiter, type FailedAttemptLimits } from "./limiter.ts";
 export { LastUsedTimes, mergeLastUsed } from "./last-used.ts";
+export { loadLastUsed, saveLastUsed } from "./last-used-file.ts";

@@ -8,7 +8,7 @@ import { describeChange, PluginStateStore, type PolicySource } from "../server/p
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
 import { API_LIMITS, apiKeyAuthenticator, certificateAuthenticator, createApiApp } from "../api/index.ts";
-import { FailedAttemptLimiter, LastUsedTimes } from "../apikey/index.ts";
+import { FailedAttemptLimiter, LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
 import { DecisionProofs } from "../decide/decision-proof.ts";
 import { engineClient } from "../docker/engine-client.ts";
 import type { HttpsServer } from "../ports.ts";
@@ -44,6 +44,8 @@ export interface ServeOptions {
 
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
 const DEFAULT_RELOAD_INTERVAL_MS = 500;
+/** How often the API keys' last-used times are written (and once more at exit). */
+const LAST_USED_WRITE_INTERVAL_MS = 30_000;
 
 /** `--socket-mode 660`: three or four octal digits, at most 0777 (no setuid, setgid or sticky bits). */
 function parseSocketMode(text: string | undefined): number {
@@ -115,6 +117,23 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   });
   const startedAt = ctx.clock();
   const newDecisionId = () => bytesToHex(ctx.random(6));
+  // When each API key was last used: recorded in memory per request, written in batches (never per request).
+  const lastUsed = new LastUsedTimes();
+  let lastUsedWrittenMs = ctx.platform.monotonicMs();
+  let lastUsedFailing = false;
+  const writeLastUsed = async () => {
+    lastUsedWrittenMs = ctx.platform.monotonicMs();
+    const fresh = lastUsed.take();
+    if (fresh.size === 0) return;
+    try {
+      await saveLastUsed(ctx.fs, layout, fresh);
+      lastUsedFailing = false;
+    } catch (err) {
+      lastUsed.restore(fresh); // the next batch carries them
+      if (!lastUsedFailing) log(`cannot record when API keys were last used: ${describe(err)}`);
+      lastUsedFailing = true;
+    }
+  };
   // The HTTPS API's one-time proofs for its own calls to dockerd, which the plugin redeems.
   const proofs = listen === undefined
     ? undefined
@@ -150,7 +169,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
           keys: () => store.state.apiKeys,
           clock: ctx.clock,
           limiter: new FailedAttemptLimiter(ctx.clock),
-          lastUsed: new LastUsedTimes(),
+          lastUsed,
         }),
       ],
       audit: (event) => audit.write(event),
@@ -236,11 +255,13 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     await ctx.platform.sleep(interval, stopping.signal);
     if (!running) break;
     await reload("files changed", false);
+    if (ctx.platform.monotonicMs() - lastUsedWrittenMs >= LAST_USED_WRITE_INTERVAL_MS) await writeLastUsed();
   }
   offHup();
   offTerm();
   offInt();
   await https?.stop();
+  await writeLastUsed();
   await server.stop();
   // Only our own record: another agent on this state directory may have written its own since.
   const record = await ctx.fs.readText(layout.serving).catch(() => undefined);

@@ -14,6 +14,8 @@ export interface StateLayout {
   readonly macaroonRevocations: string;
   /** API keys of the HTTPS API: digests and owners, never the keys (src/apikey/file.ts), 0600. */
   readonly apiKeys: string;
+  /** When each API key was last used, written in batches by the listener (src/apikey/last-used-file.ts). */
+  readonly apiKeysUsed: string;
   /** Certificate authority directory. */
   readonly caDir: string;
   /** Written by a running `agent serve`: the socket it answers on, so commands can ask it (JSON). */
@@ -29,6 +31,7 @@ export function stateLayout(root: string): StateLayout {
     macaroonKeys: joinPath(root, "macaroon", "keys.json"),
     macaroonRevocations: joinPath(root, "macaroon", "revoked.json"),
     apiKeys: joinPath(root, "apikeys.json"),
+    apiKeysUsed: joinPath(root, "apikeys-used.json"),
     caDir: joinPath(root, "ca"),
     serving: joinPath(root, "serving.json"),
     listenerDir: joinPath(root, "listener"),

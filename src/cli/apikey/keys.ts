@@ -6,6 +6,8 @@ import {
   findApiKey,
   isWellFormedApiKey,
   loadApiKeys,
+  loadLastUsed,
+  mergeLastUsed,
   revokeApiKey,
   saveApiKeys,
 } from "../../apikey/index.ts";
@@ -44,7 +46,7 @@ export async function create(ctx: CliContext, args: IdArgs, userArg: unknown): P
   const seconds = expires === undefined ? undefined : parseDuration(expires);
   const layout = layoutOf(ctx, args);
   const name = args.value("name");
-  const set = await loadApiKeys(ctx.fs, layout);
+  const set = mergeLastUsed(await loadApiKeys(ctx.fs, layout), await loadLastUsed(ctx.fs, layout));
   const now = ctx.clock();
   const expiresAt = seconds === undefined ? undefined : new Date(now.getTime() + seconds * 1000);
   const created = createApiKey(
