@@ -54,6 +54,10 @@ export type ErrorCode =
   | "ERR_API_BAD_REQUEST"
   | "ERR_API_TOO_LARGE"
   | "ERR_API_BUSY"
+  // the client commands (src/client/)
+  | "ERR_API_UNREACHABLE"
+  | "ERR_API_REFUSED"
+  | "ERR_API_RESPONSE"
   // docker engine client
   | "ERR_DOCKER_UNREACHABLE"
   | "ERR_DOCKER_NOT_FOUND"

@@ -139,6 +139,11 @@ export interface Platform {
   watchFile(path: string, onChange: () => void): () => void;
   /** HTTP request to a server on a unix socket (the Docker Engine API). */
   unixFetch(socketPath: string, path: string, init?: RequestInit): Promise<Response>;
+  /**
+   * HTTPS request that trusts `caPem` (the agent's CA) instead of the system's roots when given: the
+   * client commands talking to an agent's HTTPS API. The body is read before it resolves.
+   */
+  httpsFetch(url: string, init: RequestInit, trust: { readonly caPem?: string }): Promise<Response>;
   /** Run a program with inherited stdio and extra environment; resolves with its exit code. */
   spawn(
     command: string,

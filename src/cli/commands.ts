@@ -6,6 +6,7 @@ import { auditCommands } from "./audit.ts";
 import { caCommands } from "./ca.ts";
 import { idCommands } from "./id.ts";
 import { apikeyCommands } from "./apikey.ts";
+import { nodeCommands } from "./node.ts";
 
 export const commandGroups: CommandGroup[] = [
   serveCommands,
@@ -14,4 +15,5 @@ export const commandGroups: CommandGroup[] = [
   caCommands,
   idCommands,
   apikeyCommands,
+  nodeCommands,
 ];

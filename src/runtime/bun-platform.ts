@@ -52,6 +52,12 @@ async function unixFetch(socketPath: string, path: string, init?: RequestInit): 
   return await fetch(`http://localhost${path}`, { ...init, unix: socketPath } as RequestInit);
 }
 
+async function httpsFetch(url: string, init: RequestInit, trust: { readonly caPem?: string }) {
+  const tls = trust.caPem === undefined ? {} : { tls: { ca: trust.caPem } };
+  const response = await fetch(url, { ...init, ...tls } as RequestInit);
+  return new Response(await response.arrayBuffer(), response);
+}
+
 async function spawn(command: string, args: readonly string[], env: Readonly<Record<string, string>>) {
   const child = Bun.spawn([command, ...args], {
     env: { ...process.env, ...env },
@@ -67,6 +73,7 @@ export const bunPlatform: Platform = {
   onSignal,
   watchFile,
   unixFetch,
+  httpsFetch,
   spawn,
   sleep: abortableSleep,
   pid: process.pid,

@@ -70,6 +70,19 @@ function watchFile(path: string, onChange: () => void): () => void {
  * the URL's host even through a unix-socket client; node:http needs only `--allow-net=unix:PATH` (plus
  * read and write on PATH), which keeps the agent off TCP entirely.
  */
+async function httpsFetch(url: string, init: RequestInit, trust: { readonly caPem?: string }) {
+  const client = trust.caPem === undefined ? undefined : Deno.createHttpClient({ caCerts: [trust.caPem] });
+  try {
+    const response = await fetch(
+      url,
+      { ...init, ...(client === undefined ? {} : { client }) } as RequestInit,
+    );
+    return new Response(await response.arrayBuffer(), response);
+  } finally {
+    client?.close();
+  }
+}
+
 function unixFetch(socketPath: string, path: string, init: RequestInit = {}): Promise<Response> {
   const method = (init.method ?? "GET").toUpperCase();
   const headers: Record<string, string> = {};
@@ -127,6 +140,7 @@ export const denoPlatform: Platform = {
   onSignal,
   watchFile,
   unixFetch,
+  httpsFetch,
   spawn,
   sleep: abortableSleep,
   pid: Deno.pid,

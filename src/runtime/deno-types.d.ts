@@ -69,6 +69,11 @@ declare namespace Deno {
     spawn(): ChildProcess;
   }
 
+  export interface HttpClient {
+    close(): void;
+  }
+  export function createHttpClient(options: { readonly caCerts?: string[] }): HttpClient;
+
   export const env: {
     get(key: string): string | undefined;
   };

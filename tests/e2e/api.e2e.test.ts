@@ -258,6 +258,31 @@ maybe("the HTTPS API (agent serve --listen)", () => {
     for (const line of auditLines()) expect(JSON.stringify(line)).not.toContain(key);
   });
 
+  test("the client commands: agent node ls and inspect with AGENT_HOST, AGENT_CACERT and an API key", async () => {
+    const created = await agentCli(["apikey", "create", "dave", "--name", "client", "--state-dir", state]);
+    const key = created.stdout.trim().split("\n").pop()!;
+    const env = {
+      AGENT_HOST: base,
+      AGENT_CACERT: join(state, "ca", "cluster.crt"),
+      AGENT_USER: "dave",
+      AGENT_APIKEY: key,
+    };
+    const table = await agentCli(["node", "ls"], env);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^UUID\s+NAME\s+STATE/);
+    expect(table.stdout).toContain("Deployed");
+    const json = await agentCli(["node", "ls", "--json"], env);
+    const nodes = JSON.parse(json.stdout) as { uuid: string; resource_uri: string }[];
+    expect(nodes.length).toBe(1);
+    const one = await agentCli(["node", "inspect", nodes[0]!.uuid], env);
+    expect(JSON.parse(one.stdout)).toMatchObject({ uuid: nodes[0]!.uuid, state: "Deployed" });
+    // Without the CA to trust, the TLS handshake fails and the client says what to set.
+    const untrusted = await agentCli(["node", "ls"], { ...env, AGENT_CACERT: "" });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toContain("set AGENT_CACERT");
+    for (const r of [table, json, one, untrusted]) expect(r.stdout + r.stderr).not.toContain(key);
+  });
+
   test("an address that keeps sending wrong keys gets 429 with Retry-After", async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {

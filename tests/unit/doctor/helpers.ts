@@ -108,6 +108,7 @@ export function fakePlatform(
   return {
     serveUnix: unused,
     serveHttps: unused,
+    httpsFetch: unused,
     hostNames: unused,
     onSignal: unused,
     watchFile: unused,

@@ -65,6 +65,7 @@ describe("agent serve reloading", () => {
         return () => signals.delete(signal);
       },
       serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
+      httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
       hostNames: () => ({ hostname: "test", addresses: [] }),
       watchFile: () => () => {},
       unixFetch: () => Promise.reject(new Error("no dockerd in this test")),

@@ -95,6 +95,7 @@ export function fakePlatform(): FakePlatform {
     },
     serveUnix: () => Promise.reject(new Error("not in id tests")),
     serveHttps: () => Promise.reject(new Error("not in id tests")),
+    httpsFetch: () => Promise.reject(new Error("not in id tests")),
     hostNames: () => ({ hostname: "test", addresses: [] }),
     onSignal: () => () => {},
     watchFile: () => () => {},

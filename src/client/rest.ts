@@ -1,0 +1,93 @@
+/**
+ * The client side of the agent's HTTPS API: Docker Cloud's paths (`/api/SUBSYSTEM/v1/[NS/]RESOURCE/`), its
+ * lists (`meta` + `objects`, followed through `meta.next`) and its errors (`{"error": "..."}`), turned into
+ * values and AgentErrors that name the status. The Authorization header is sent and never shown.
+ */
+import { AgentError } from "../errors.ts";
+import type { Platform } from "../ports.ts";
+import type { ApiClientConfig } from "./config.ts";
+
+/** Pages followed at most for one list (100 objects a page: 10,000 objects). */
+const MAX_PAGES = 100;
+const PAGE_LIMIT = 100;
+
+export interface ApiClient {
+  /** Every object of a resource list, e.g. list("infra", "node"). */
+  list(subsystem: string, resource: string): Promise<Record<string, unknown>[]>;
+  /** One object by uuid or resource_uri. */
+  get(subsystem: string, resource: string, id: string): Promise<Record<string, unknown>>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiClientConfig): ApiClient {
+  const prefix = (subsystem: string, resource: string) =>
+    `/api/${subsystem}/v1/${config.namespace === undefined ? "" : `${config.namespace}/`}${resource}/`;
+
+  const call = async (path: string): Promise<unknown> => {
+    let response: Response;
+    try {
+      response = await platform.httpsFetch(`${config.baseUrl}${path}`, {
+        headers: { authorization: config.authorization, accept: "application/json" },
+        signal: AbortSignal.timeout(30_000),
+      }, config.caPem === undefined ? {} : { caPem: config.caPem });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : "no answer";
+      throw new AgentError(
+        "ERR_API_UNREACHABLE",
+        `cannot reach the agent at ${config.baseUrl}: ${why}` +
+          (config.caPem === undefined ? " (set AGENT_CACERT to the agent's cluster.crt)" : ""),
+      );
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok) {
+      const message = isObject(body) && typeof body["error"] === "string"
+        ? body["error"]
+        : "no error message";
+      throw new AgentError(
+        response.status === 401 || response.status === 403 ? "ERR_API_REFUSED" : "ERR_API_RESPONSE",
+        `the agent at ${config.baseUrl} answered ${response.status}: ${message.slice(0, 500)}`,
+      );
+    }
+    if (body === undefined) {
+      throw new AgentError("ERR_API_RESPONSE", `the agent at ${config.baseUrl} answered without JSON`);
+    }
+    return body;
+  };
+
+  return {
+    async list(subsystem, resource) {
+      const objects: Record<string, unknown>[] = [];
+      let path: string | undefined = `${prefix(subsystem, resource)}?limit=${PAGE_LIMIT}`;
+      for (let page = 0; path !== undefined && page < MAX_PAGES; page++) {
+        const body = await call(path);
+        if (!isObject(body) || !Array.isArray(body["objects"]) || !isObject(body["meta"])) {
+          throw new AgentError(
+            "ERR_API_RESPONSE",
+            `the agent at ${config.baseUrl} sent a list without meta/objects`,
+          );
+        }
+        objects.push(...body["objects"].filter(isObject));
+        const next = body["meta"]["next"];
+        // Only a path on the same agent is followed: a list never redirects the credentials elsewhere.
+        path = typeof next === "string" && next.startsWith("/api/") ? next : undefined;
+      }
+      return objects;
+    },
+    async get(subsystem, resource, id) {
+      const path = id.startsWith("/api/") ? id : `${prefix(subsystem, resource)}${encodeURIComponent(id)}/`;
+      const body = await call(path);
+      if (!isObject(body)) {
+        throw new AgentError("ERR_API_RESPONSE", `the agent at ${config.baseUrl} sent no object`);
+      }
+      return body;
+    },
+  };
+}
