@@ -6,75 +6,46 @@
  * 1. authenticate: no credential or a bad one is 401 before anything else (src/api/authenticate.ts);
  * 2. JSON only: a body that is not `application/json` is 415, one over the limit 413;
  * 3. route: an unknown path is 404, a known path with another method 405 (with Allow);
- * 4. decide with the decision core, as the Engine API call the resource stands for (the policy, the
- *    certificate gate, the macaroon gate when it is on, with the client's address): a deny is 403;
- * 5. act: the agent's own call to dockerd carries a one-time proof of this decision
+ * 4. decide with the decision core, as the Engine API calls the REST call makes, each with the body
+ *    dockerd would get (the policy, the certificate gate, the macaroon gate when it is on, with the client's
+ *    address), all before the first is made: a deny is 403 and changes nothing;
+ * 5. act: each of the agent's own calls to dockerd carries a one-time proof of this decision
  *    (decide/decision-proof.ts), so the plugin accepts exactly that call without a rule for anonymous.
  *
- * Every request, whatever its outcome, is one audit event with door "api" and the client's address.
+ * Every request, whatever its outcome, is one audit event with door "api" and the client's address; a call
+ * that changes something is also an action record (action.ts) named in X-DockerCloud-Action-URI. The shared
+ * steps and helpers are in steps.ts; each resource is a file: node.ts, service.ts, container.ts, action.ts;
+ * namespaces are namespace.ts.
  */
 import { Hono } from "hono";
-import type { Context } from "hono";
 import { type AuditEvent, redactUri } from "../audit/event.ts";
-import type { Decision } from "../decide/decide.ts";
-import { decide } from "../decide/decide.ts";
-import type { DecisionProofs } from "../decide/decision-proof.ts";
-import type { EngineClient } from "../docker/engine-client.ts";
-import { type ErrorCode, isAgentError, toAgentError } from "../errors.ts";
-import type { Clock, HttpsConnection } from "../ports.ts";
-import type { PluginState } from "../server/plugin-app.ts";
-import { authenticate, type Authenticator, type Principal } from "./authenticate.ts";
-import { apiFacts, type EngineCall, macaroonOf } from "./facts.ts";
+import { isAgentError, toAgentError } from "../errors.ts";
+import { ACTION_HEADER, ActionLog, actionName, actionResource, AGENT_ACTION_HEADER } from "./action.ts";
+import { authenticate } from "./authenticate.ts";
+import { containerResource, methodNotAllowed } from "./container.ts";
+import type { EngineCall } from "./facts.ts";
 import { API_LIMITS } from "./limits.ts";
 import { listOf, pageOf } from "./list.ts";
+import { scopeOf } from "./namespace.ts";
 import { isUuid, type NodeObject, nodeOf } from "./node.ts";
+import { serviceResource } from "./service.ts";
+import {
+  type ApiAppDeps,
+  type ApiCall,
+  type ApiContext,
+  type ApiEnv,
+  apiError,
+  decideCalls,
+  DockerFailure,
+  internalError,
+  json,
+  notFound,
+  type Outcome,
+  refused,
+} from "./steps.ts";
 
-export interface ApiAppDeps {
-  /** The gates and policy in force (the same state the plugin decides with). */
-  readonly state: () => PluginState;
-  /** Tried in order for every request (authenticate.ts). */
-  readonly authenticators: readonly Authenticator[];
-  readonly audit: (event: AuditEvent) => void;
-  readonly clock: Clock;
-  readonly monotonicMs: () => number;
-  readonly newDecisionId: () => string;
-  /** dockerd's Engine API over its unix socket. */
-  readonly docker: Pick<EngineClient, "getJson">;
-  /**
-   * Proofs for the API's own calls to dockerd. Without them the calls go out bare and the plugin decides
-   * them as it would any anonymous unix-socket call.
-   */
-  readonly proofs?: DecisionProofs;
-  readonly maxBodyBytes?: number;
-}
+export type { ApiAppDeps, ApiBindings } from "./steps.ts";
 
-/** What the runtime passes with each request: the connection it arrived on. */
-export interface ApiBindings {
-  readonly connection: HttpsConnection;
-}
-
-/** What one request did, for its audit event. */
-interface Outcome {
-  readonly allow: boolean;
-  readonly decidedBy: string;
-  readonly ruleId: string | undefined;
-  readonly reason: string;
-  readonly code: ErrorCode | string | undefined;
-  readonly action?: string;
-  readonly resources?: Readonly<Record<string, string>>;
-}
-
-interface ApiCall {
-  readonly decisionId: string;
-  readonly started: number;
-  principal?: Principal;
-  outcome?: Outcome;
-}
-
-type ApiEnv = { Bindings: ApiBindings; Variables: { call: ApiCall } };
-type ApiContext = Context<ApiEnv>;
-
-const JSON_HEADERS = { "content-type": "application/json" } as const;
 /** The Engine API call the node resource is decided as. */
 const NODE_CALL: EngineCall = { method: "GET", uri: "/info" };
 const NODE_PATHS = [
@@ -83,33 +54,12 @@ const NODE_PATHS = [
   "/api/infra/v1/:namespace/node/",
   "/api/infra/v1/:namespace/node/:uuid/",
 ] as const;
-const NAMESPACE = /^[A-Za-z0-9_@][A-Za-z0-9._@-]{0,63}$/;
-
-function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
-}
-
-/** Docker Cloud's error body; the decision id lets the operator find the audit event. */
-function apiError(status: number, message: string, decisionId: string, headers?: Record<string, string>) {
-  return json({ error: `${message} (decision ${decisionId})` }, status, headers);
-}
-
-function refused(
-  c: ApiContext,
-  status: number,
-  code: ErrorCode,
-  message: string,
-  reason: string = message,
-  headers?: Record<string, string>,
-): Response {
-  const call = c.get("call");
-  call.outcome = { allow: false, decidedBy: "request", ruleId: undefined, reason, code };
-  return apiError(status, message, call.decisionId, headers);
-}
+const APP_RESOURCES = new Set(["service", "container"]);
 
 export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? API_LIMITS.maxBodyBytes;
   const app = new Hono<ApiEnv>();
+  const actions = deps.actions ?? new ActionLog();
 
   app.use("*", async (c, next) => {
     const call: ApiCall = { decisionId: deps.newDecisionId(), started: deps.monotonicMs() };
@@ -139,6 +89,15 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
     } catch (err) {
       c.res = internalError(c, err);
     } finally {
+      const action = call.action;
+      if (action !== undefined) {
+        action.end_date = deps.clock().toISOString();
+        action.state = c.res.status < 400 ? "Success" : "Failed";
+        const created = c.res.status === 201 ? await createdUri(c.res) : undefined;
+        if (created !== undefined) action.object = created;
+        c.res.headers.set(ACTION_HEADER, action.resource_uri);
+        c.res.headers.set(AGENT_ACTION_HEADER, action.resource_uri);
+      }
       deps.audit(eventOf(c, call, deps));
     }
   });
@@ -147,33 +106,19 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
     app.get(path, (c) => nodeResource(c, deps));
     app.all(
       path,
-      (c) =>
-        refused(c, 405, "ERR_API_METHOD", "method not allowed", `method ${c.req.method} not allowed`, {
-          allow: "GET, HEAD",
-        }),
+      (c) => methodNotAllowed(c, "GET, HEAD"),
     );
   }
 
+  // `/api/app/v1/(namespace/)RESOURCE/(uuid/(verb/))`: parsed here rather than by patterns, so that a
+  // namespace can never be read as a resource or a uuid.
+  app.all("/api/app/v1/*", (c) => appResource(c, deps, actions));
+  app.all("/api/audit/v1/*", (c) => auditResource(c, deps, actions));
+
   app.notFound((c) => refused(c, 404, "ERR_API_NOT_FOUND", "not found"));
   // Never a stack trace or an HTML page: the cause goes to the audit log, the client reads a fixed text.
-  app.onError((err, c) => internalError(c, err));
+  app.onError((err, c) => err instanceof DockerFailure ? err.response : internalError(c, err));
   return app;
-}
-
-/** 500 with a fixed text; the cause is kept for the audit event (never for the client). */
-function internalError(c: ApiContext, err: unknown): Response {
-  const call = c.get("call");
-  if (call === undefined) return json({ error: "internal error" }, 500);
-  const cause = toAgentError(err);
-  call.outcome = {
-    allow: call.outcome?.allow ?? false,
-    decidedBy: call.outcome?.decidedBy ?? "request",
-    ruleId: call.outcome?.ruleId,
-    reason: `internal error: ${cause.detail ?? cause.message}`.slice(0, 500),
-    code: cause.code,
-    ...(call.outcome?.action === undefined ? {} : { action: call.outcome.action }),
-  };
-  return apiError(500, "internal error", call.decisionId);
 }
 
 /** 415 for a body that is not JSON, 413 for one declared larger than the limit; undefined when fine. */
@@ -197,41 +142,6 @@ function bodyProblem(c: ApiContext, maxBodyBytes: number): Response | undefined 
   return undefined;
 }
 
-/** Asks the gates about the Engine API call `call` stands for; a Response when it is refused. */
-async function decideCall(
-  c: ApiContext,
-  deps: ApiAppDeps,
-  engine: EngineCall,
-): Promise<Response | undefined> {
-  const call = c.get("call");
-  const principal = call.principal!;
-  const facts = apiFacts(principal, c.env.connection, engine, macaroonOf(c.req.raw));
-  let decision: Decision;
-  try {
-    decision = await decide(facts, deps.state().gates);
-  } catch (err) {
-    const cause = toAgentError(err);
-    call.outcome = {
-      allow: false,
-      decidedBy: "request",
-      ruleId: undefined,
-      reason: "internal error in a gate",
-      code: cause.code,
-      ...(facts.route === undefined ? {} : { action: facts.route.action }),
-    };
-    return apiError(500, "internal error", call.decisionId);
-  }
-  call.outcome = {
-    allow: decision.allow,
-    decidedBy: decision.decidedBy,
-    ruleId: decision.ruleId,
-    reason: decision.reason,
-    code: decision.code,
-    ...(facts.route === undefined ? {} : { action: facts.route.action, resources: facts.route.resources }),
-  };
-  return decision.allow ? undefined : apiError(403, decision.reason, call.decisionId);
-}
-
 /** `GET /api/infra/v1/(ns/)node/` and `.../node/(uuid)/`: this host, from dockerd's /info. */
 async function nodeResource(c: ApiContext, deps: ApiAppDeps): Promise<Response> {
   const call = c.get("call");
@@ -240,10 +150,7 @@ async function nodeResource(c: ApiContext, deps: ApiAppDeps): Promise<Response> 
   const uuid = c.req.param("uuid");
   // A namespace is the caller's own name or one of its groups; any other is not found (not forbidden: the
   // API does not confirm that a namespace exists).
-  if (
-    namespace !== undefined &&
-    (!NAMESPACE.test(namespace) || (namespace !== principal.user && !principal.groups.includes(namespace)))
-  ) {
+  if (namespace !== undefined && scopeOf(principal, deps.state().policy, namespace) === undefined) {
     return refused(
       c,
       404,
@@ -264,7 +171,7 @@ async function nodeResource(c: ApiContext, deps: ApiAppDeps): Promise<Response> 
     return refused(c, 404, "ERR_API_NOT_FOUND", "not found", "not a node uuid");
   }
 
-  const denied = await decideCall(c, deps, NODE_CALL);
+  const denied = await decideCalls(c, deps, [NODE_CALL]);
   if (denied !== undefined) return denied;
 
   const node = await fetchNode(c, deps, namespace);
@@ -278,6 +185,77 @@ async function nodeResource(c: ApiContext, deps: ApiAppDeps): Promise<Response> 
     (query.get("docker_version") ?? n.docker_version) === n.docker_version
   );
   return json(listOf(new URL(c.req.url).pathname, page!, matches));
+}
+
+/** Service and container calls: the path's namespace (or the caller's own), then the resource. */
+async function appResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog): Promise<Response> {
+  const path = new URL(c.req.url).pathname;
+  if (!path.endsWith("/")) return notFound(c);
+  const parts = path.slice("/api/app/v1/".length, -1).split("/");
+  const namespace = APP_RESOURCES.has(parts[0] ?? "") ? undefined : parts.shift();
+  const [resource, id, verb, ...more] = parts;
+  if (resource === undefined || !APP_RESOURCES.has(resource) || more.length > 0 || id === "" || verb === "") {
+    return notFound(c);
+  }
+  const principal = c.get("call").principal!;
+  const scope = scopeOf(principal, deps.state().policy, namespace);
+  if (scope === undefined) {
+    return notFound(c, `namespace ${namespace ?? principal.user} is not ${principal.user}'s`);
+  }
+  const method = c.req.method;
+  if (method === "POST" || method === "PATCH" || method === "DELETE") {
+    const uuid = deps.newUuid();
+    const call = c.get("call");
+    call.action = {
+      uuid,
+      resource_uri: `/api/audit/v1/${scope.namespace}/action/${uuid}/`,
+      namespace: scope.namespace,
+      object: `/api/app/v1/${scope.namespace}/${resource}/${id === undefined ? "" : `${id}/`}`,
+      action: actionName(resource, method, id, verb),
+      method,
+      path,
+      user: principal.user,
+      user_agent: (c.req.header("user-agent") ?? "").slice(0, 256),
+      ip: c.env.connection.address,
+      start_date: deps.clock().toISOString(),
+      end_date: null,
+      state: "In progress",
+      is_user_action: true,
+      can_be_canceled: false,
+      can_be_retried: false,
+    };
+    actions.add(call.action);
+  }
+  return resource === "service"
+    ? await serviceResource(c, deps, scope, id, verb)
+    : await containerResource(c, deps, scope, id, verb);
+}
+
+/** `/api/audit/v1/(namespace/)action/(uuid/)`: the actions of the addressed namespace. */
+async function auditResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog): Promise<Response> {
+  const path = new URL(c.req.url).pathname;
+  if (!path.endsWith("/")) return notFound(c);
+  const parts = path.slice("/api/audit/v1/".length, -1).split("/");
+  const namespace = parts[0] === "action" ? undefined : parts.shift();
+  const [resource, id, ...more] = parts;
+  if (resource !== "action" || more.length > 0 || id === "") return notFound(c);
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") return methodNotAllowed(c, "GET, HEAD");
+  const principal = c.get("call").principal!;
+  const scope = scopeOf(principal, deps.state().policy, namespace);
+  if (scope === undefined) {
+    return notFound(c, `namespace ${namespace ?? principal.user} is not ${principal.user}'s`);
+  }
+  return await actionResource(c, deps, actions, scope, id);
+}
+
+/** The resource_uri of what a 201 created (the action's object). */
+async function createdUri(res: Response): Promise<string | undefined> {
+  try {
+    const body = (await res.clone().json()) as Record<string, unknown>;
+    return typeof body["resource_uri"] === "string" ? body["resource_uri"] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** dockerd's /info as the node, through the plugin with this decision's proof. */

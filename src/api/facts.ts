@@ -14,8 +14,10 @@ import type { Principal } from "./authenticate.ts";
 /** The Engine API call a REST call is decided as. */
 export interface EngineCall {
   readonly method: string;
-  /** Unversioned, e.g. `/info`. */
+  /** Unversioned, e.g. `/info`: exactly the RequestURI dockerd will show the plugin. */
   readonly uri: string;
+  /** The JSON body dockerd would get (container create's), judged by the policy's `when` conditions. */
+  readonly body?: unknown;
 }
 
 /**
@@ -56,7 +58,7 @@ export function apiFacts(
     uri,
     route,
     effect: route?.effect,
-    body: undefined,
+    body: call.body,
     leafCertificate: principal.certificate,
     door: "api",
     clientAddress: connection.address,

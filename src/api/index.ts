@@ -19,3 +19,11 @@ export { API_LIMITS } from "./limits.ts";
 export { type ListenAddress, parseListenAddress } from "./listen-address.ts";
 export { DEFAULT_LIST_LIMIT, listOf, MAX_LIST_LIMIT, pageOf } from "./list.ts";
 export { type NodeObject, nodeOf, nodeUuid } from "./node.ts";
+export {
+  memoryServiceStore,
+  openServiceStore,
+  type ServiceRecord,
+  type ServiceStore,
+} from "./service-store.ts";
+export { NAMESPACE_LABEL, namespacesOf, scopeOf, SERVICE_LABEL } from "./namespace.ts";
+export { randomUuid } from "./node.ts";

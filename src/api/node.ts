@@ -77,3 +77,12 @@ export function nodeOf(info: unknown, namespace: string | undefined): NodeObject
     stopped_num_containers: count(fields, "ContainersStopped"),
   };
 }
+
+/** An RFC 9562 version 4 UUID from 16 random bytes (services). */
+export function randomUuid(random: Uint8Array): string {
+  const b = random.slice(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = bytesToHex(b);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -7,6 +7,7 @@ import { createPluginApp } from "../server/plugin-app.ts";
 import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
+import { openServiceStore, randomUuid } from "../api/index.ts";
 import { API_LIMITS, apiKeyAuthenticator, certificateAuthenticator, createApiApp } from "../api/index.ts";
 import { FailedAttemptLimiter, LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
 import { DecisionProofs } from "../decide/decision-proof.ts";
@@ -160,7 +161,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   log(`listening on ${socketPath}; ${store.state.summary}`);
   let https: HttpsServer | undefined;
   if (listen !== undefined && tls !== undefined) {
+    const services = await openServiceStore(ctx.fs, layout.services);
+    if (services.problem !== undefined) log(`the HTTPS API's services are unavailable: ${services.problem}`);
     const api = createApiApp({
+      services,
+      newUuid: () => randomUuid(ctx.random(16)),
       state: () => store.state,
       // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
       authenticators: [

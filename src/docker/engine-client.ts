@@ -9,8 +9,26 @@ import type { Platform } from "../ports.ts";
 export interface EngineClient {
   /** GET a JSON document; undefined on 404. `headers` are added to this call only. */
   getJson(path: string, headers?: Readonly<Record<string, string>>): Promise<unknown | undefined>;
+  /**
+   * Any call (the HTTPS API's own creates, starts, stops and removes): dockerd's status and its JSON answer
+   * (undefined when it sent none or an unreadable one). Only an unreachable daemon throws.
+   */
+  send(method: string, path: string, options?: SendOptions): Promise<EngineAnswer>;
   /** Streams newline-delimited JSON (GET /events) until `signal` aborts or the daemon closes it. */
   stream(path: string, onItem: (item: unknown) => void, signal: AbortSignal): Promise<void>;
+}
+
+export interface SendOptions {
+  /** Sent as JSON. */
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** This call's deadline (default: the client's). */
+  readonly timeoutMs?: number;
+}
+
+export interface EngineAnswer {
+  readonly status: number;
+  readonly body: unknown;
 }
 
 export interface EngineClientOptions {
@@ -52,6 +70,37 @@ export function engineClient(options: EngineClientOptions): EngineClient {
       } catch {
         throw new AgentError("ERR_DOCKER_RESPONSE", "the Docker daemon sent an unreadable answer");
       }
+    },
+    async send(method, path, sendOptions = {}) {
+      let response: Response;
+      const headers: Record<string, string> = { ...options.headers(), ...sendOptions.headers };
+      if (sendOptions.body !== undefined) headers["content-type"] = "application/json";
+      try {
+        response = await options.platform.unixFetch(options.socketPath, path, {
+          method,
+          headers,
+          ...(sendOptions.body === undefined ? {} : { body: JSON.stringify(sendOptions.body) }),
+          signal: AbortSignal.timeout(sendOptions.timeoutMs ?? timeoutMs),
+        });
+      } catch {
+        throw new AgentError(
+          "ERR_DOCKER_UNREACHABLE",
+          `cannot reach the Docker daemon at ${options.socketPath}`,
+        );
+      }
+      let text: string;
+      try {
+        text = await response.text();
+      } catch {
+        throw new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon's answer was cut off");
+      }
+      let body: unknown;
+      try {
+        body = text === "" ? undefined : JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return { status: response.status, body };
     },
     async stream(path, onItem, signal) {
       const response = await options.platform.unixFetch(options.socketPath, path, {

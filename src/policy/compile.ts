@@ -79,11 +79,25 @@ export interface CompiledPolicy {
   readonly byO: ReadonlyMap<string, RuleList>;
   readonly hasCertificateRules: boolean;
   readonly administrators: RequesterSet;
+  /** The groups each user is a member of (`groups:`), for the HTTPS API's namespaces. */
+  readonly groupsByUser: ReadonlyMap<string, readonly string[]>;
 }
 
 const SHOWN_DESCRIPTION_LENGTH = 200;
 /** The methods that only ever reach routes that write. */
 const WRITE_METHODS: readonly string[] = ["POST", "PUT", "DELETE", "PATCH"];
+
+function groupsByUser(groups: ReadonlyMap<string, readonly string[]>): Map<string, readonly string[]> {
+  const byUser = new Map<string, string[]>();
+  for (const [group, members] of groups) {
+    for (const member of members) {
+      const list = byUser.get(member) ?? [];
+      if (!list.includes(group)) list.push(group);
+      byUser.set(member, list);
+    }
+  }
+  return byUser as Map<string, readonly string[]>;
+}
 
 function compileGroups(doc: PolicyDocument): Map<string, readonly string[]> {
   const groups = new Map<string, readonly string[]>();
@@ -323,5 +337,6 @@ export function compilePolicy(doc: PolicyDocument): CompiledPolicy {
     byO: os,
     hasCertificateRules: ous.size > 0 || os.size > 0,
     administrators: compileRequesters(doc.administrators, groups, source),
+    groupsByUser: groupsByUser(groups),
   };
 }

@@ -59,7 +59,15 @@ function isAgentLookup(action: string, request: PolicyRequest): boolean {
     request.method === "GET" && request.effect === "read" && AGENT_LOOKUP_ACTIONS.has(action);
 }
 
-function inSet(set: RequesterSet, request: PolicyRequest): boolean {
+/** Whether the requester is one of the policy's administrators. */
+export function isAdministratorOf(
+  policy: CompiledPolicy,
+  request: Pick<PolicyRequest, "user" | "certificate">,
+): boolean {
+  return inSet(policy.administrators, request);
+}
+
+function inSet(set: RequesterSet, request: Pick<PolicyRequest, "user" | "certificate">): boolean {
   const user = request.user;
   if (user === undefined) {
     if (set.anonymous) return true;

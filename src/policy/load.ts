@@ -3,7 +3,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { AgentError } from "../errors.ts";
 import { type CompiledPolicy, compilePolicy } from "./compile.ts";
-import { evaluatePolicy } from "./evaluate.ts";
+import { evaluatePolicy, isAdministratorOf } from "./evaluate.ts";
 import { parsePolicy } from "./parse.ts";
 import type { Policy, PolicyDecision, PolicyRequest } from "./types.ts";
 
@@ -42,6 +42,8 @@ export function loadPolicy(text: string, fileName: string): Policy {
         return EVALUATION_FAILED;
       }
     },
+    groupsOf: (user: string) => compiled.groupsByUser.get(user) ?? [],
+    isAdministrator: (request) => isAdministratorOf(compiled, request),
   };
   return Object.freeze(policy);
 }

@@ -48,4 +48,8 @@ export interface Policy {
   /** The file name the policy was loaded from (used in error messages and logs). */
   readonly source: string;
   evaluate(request: PolicyRequest): PolicyDecision;
+  /** The policy groups (`groups:`) `user` is a member of: the HTTPS API's organizations (namespaces). */
+  groupsOf?(user: string): readonly string[];
+  /** Whether the requester is one of the policy's `administrators` (users, groups, `ou:`/`o:`). */
+  isAdministrator?(request: Pick<PolicyRequest, "user" | "certificate">): boolean;
 }

@@ -22,6 +22,8 @@ export interface StateLayout {
   readonly serving: string;
   /** The HTTPS listener's certificate issued by the CA (cert.pem, key.pem 0600, ca.pem): `serve --listen`. */
   readonly listenerDir: string;
+  /** The HTTPS API's services: specs and desired states (0600, written atomically). */
+  readonly services: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -35,6 +37,7 @@ export function stateLayout(root: string): StateLayout {
     caDir: joinPath(root, "ca"),
     serving: joinPath(root, "serving.json"),
     listenerDir: joinPath(root, "listener"),
+    services: joinPath(root, "services.json"),
   };
 }
 

@@ -201,7 +201,7 @@ maybe("the HTTPS API (agent serve --listen)", () => {
     const carol = await curl("/api/infra/v1/node/", "carol");
     expect(carol.status).toBe(403);
     expect(carol.body!["error"]).toMatch(/^no rule allows system:info for carol \(decision [0-9a-f]{12}\)$/);
-    expect((await curl("/api/app/v1/service/", "alice")).status).toBe(404);
+    expect((await curl("/api/app/v1/nothing/", "alice")).status).toBe(404);
     const post = await run([
       "curl",
       "-sS",

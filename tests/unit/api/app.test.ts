@@ -269,7 +269,7 @@ describe("HTTPS API: the node resource", () => {
 describe("HTTPS API: wire format", () => {
   test("404 {error} for unknown paths once authenticated, including a missing trailing slash", async () => {
     const api = apiHarness(ca.gates());
-    for (const path of ["/api/app/v1/service/", "/api/infra/v1/node", "/nothing"]) {
+    for (const path of ["/api/app/v1/nothing/", "/api/app/v1/service", "/api/infra/v1/node", "/nothing"]) {
       const res = await api.request(path, {}, withCertificate(ca.pems.alice));
       expect(res.status).toBe(404);
       expect(await body(res)).toEqual({
@@ -277,6 +277,7 @@ describe("HTTPS API: wire format", () => {
       });
     }
     expect(api.events.map((e) => e.code)).toEqual([
+      "ERR_API_NOT_FOUND",
       "ERR_API_NOT_FOUND",
       "ERR_API_NOT_FOUND",
       "ERR_API_NOT_FOUND",

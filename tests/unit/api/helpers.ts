@@ -18,7 +18,9 @@ import { certificateGateOf } from "../../../src/decide/certificate-gate.ts";
 import { DecisionProofs } from "../../../src/decide/decision-proof.ts";
 import type { Gate } from "../../../src/decide/gate.ts";
 import { policyGate } from "../../../src/decide/policy-gate.ts";
-import { loadPolicy } from "../../../src/policy/index.ts";
+import { loadPolicy, type Policy } from "../../../src/policy/index.ts";
+import { memoryServiceStore, type ServiceStore } from "../../../src/api/index.ts";
+import { FakeDocker } from "./fake-docker.ts";
 import type { HttpsConnection } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { fixedClock, newCaContext } from "../ca/helpers.ts";
@@ -100,14 +102,24 @@ export interface ApiHarness {
   readonly events: AuditEvent[];
   readonly dockerCalls: DockerCall[];
   readonly proofs: DecisionProofs;
+  readonly docker: FakeDocker;
+  readonly services: ServiceStore;
   /** What the fake dockerd answers to /info: the document, or an error to throw. */
   info: unknown;
   request(path: string, init?: RequestInit, connection?: Partial<HttpsConnection>): Promise<Response>;
 }
 
-export function apiHarness(gates: readonly Gate[]): ApiHarness {
+export interface ApiHarnessOptions {
+  /** The policy in force (its groups are namespaces); the gates decide either way. */
+  readonly policy?: Policy;
+  readonly services?: ServiceStore;
+}
+
+export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = {}): ApiHarness {
   const events: AuditEvent[] = [];
   const dockerCalls: DockerCall[] = [];
+  const docker = new FakeDocker(INFO);
+  let uuids = 0;
   let n = 0;
   let now = 0;
   const proofs = new DecisionProofs({ random: seededRandom("api-proofs"), nowMs: () => now });
@@ -115,7 +127,14 @@ export function apiHarness(gates: readonly Gate[]): ApiHarness {
     events,
     dockerCalls,
     proofs,
-    info: INFO,
+    docker,
+    services: options.services ?? memoryServiceStore(),
+    get info() {
+      return docker.info;
+    },
+    set info(value: unknown) {
+      docker.info = value;
+    },
     request: (path, init = {}, connection = {}) =>
       Promise.resolve(app.request(path, init, {
         connection: {
@@ -127,7 +146,11 @@ export function apiHarness(gates: readonly Gate[]): ApiHarness {
       })),
   };
   const app = createApiApp({
-    state: () => ({ gates, policyHash: "policy-hash" }),
+    state: () => ({
+      gates,
+      policyHash: "policy-hash",
+      ...(options.policy === undefined ? {} : { policy: options.policy }),
+    }),
     authenticators: [certificateAuthenticator({ gates: () => gates })],
     audit: (event) => events.push(event),
     clock: fixedClock(new Date("2026-06-01T10:00:00Z")),
@@ -136,10 +159,15 @@ export function apiHarness(gates: readonly Gate[]): ApiHarness {
     docker: {
       getJson(path, headers = {}) {
         dockerCalls.push({ path, headers: { ...headers } });
-        if (harness.info instanceof Error) return Promise.reject(harness.info);
-        return Promise.resolve(harness.info);
+        return docker.getJson(path, headers);
+      },
+      send(method, path, sendOptions = {}) {
+        dockerCalls.push({ path, headers: { ...sendOptions.headers } });
+        return docker.send(method, path, sendOptions);
       },
     },
+    services: harness.services,
+    newUuid: () => `0000000${++uuids}-0000-4000-8000-000000000000`.slice(-36),
     proofs,
   });
   return harness;

@@ -1,0 +1,123 @@
+/**
+ * The action resource (`/api/audit/v1/(ns/)action/`): Docker Cloud's audit record of each API call that
+ * changes something (POST, PATCH, DELETE on services and containers), kept in a bounded ring in memory (the
+ * newest MAX_ACTIONS; the audit log on disk has every call). Reads are not actions: they would push the
+ * changes out of the ring. Each mutating response names its action in `X-DockerCloud-Action-URI` (and
+ * `X-Agent-Action-URI`). A list shows the addressed namespace's actions only; it is decided as the Engine
+ * API's `GET /events` (system:events), the daemon's own record of what happened.
+ */
+import type { EngineCall } from "./facts.ts";
+import { listOf, pageOf } from "./list.ts";
+import type { Scope } from "./namespace.ts";
+import { isUuid } from "./node.ts";
+import { type ApiAppDeps, type ApiContext, badRequest, decideCalls, json, notFound } from "./steps.ts";
+
+export const MAX_ACTIONS = 1000;
+export const ACTION_HEADER = "X-DockerCloud-Action-URI";
+export const AGENT_ACTION_HEADER = "X-Agent-Action-URI";
+export const ACTIONS_CALL: EngineCall = { method: "GET", uri: "/events" };
+
+export type ActionState = "Pending" | "In progress" | "Canceling" | "Canceled" | "Success" | "Failed";
+
+export interface ActionRecord {
+  readonly uuid: string;
+  readonly resource_uri: string;
+  readonly namespace: string;
+  /** The resource acted on (its resource_uri), or the collection for a create that failed. */
+  object: string;
+  /** "Service Create", "Container Stop", ... as Docker Cloud named them. */
+  readonly action: string;
+  readonly method: string;
+  readonly path: string;
+  readonly user: string;
+  readonly user_agent: string;
+  readonly ip: string;
+  readonly start_date: string;
+  end_date: string | null;
+  state: ActionState;
+  readonly is_user_action: true;
+  readonly can_be_canceled: false;
+  readonly can_be_retried: false;
+}
+
+export class ActionLog {
+  readonly #ring: ActionRecord[] = [];
+  readonly #max: number;
+
+  constructor(max = MAX_ACTIONS) {
+    this.#max = max;
+  }
+
+  add(record: ActionRecord): void {
+    this.#ring.push(record);
+    if (this.#ring.length > this.#max) this.#ring.shift();
+  }
+
+  /** Newest first. */
+  list(namespace: string): ActionRecord[] {
+    return this.#ring.filter((a) => a.namespace === namespace).reverse();
+  }
+
+  get(uuid: string): ActionRecord | undefined {
+    return this.#ring.find((a) => a.uuid === uuid);
+  }
+}
+
+const VERBS: Readonly<Record<string, string>> = {
+  start: "Start",
+  stop: "Stop",
+  scale: "Scale",
+  redeploy: "Redeploy",
+};
+
+/** Docker Cloud's name for a call: "Service Create", "Container Terminate", "Service Update", ... */
+export function actionName(
+  resource: string,
+  method: string,
+  id: string | undefined,
+  verb: string | undefined,
+) {
+  const noun = resource === "service" ? "Service" : "Container";
+  if (verb !== undefined) return `${noun} ${VERBS[verb] ?? verb}`;
+  if (method === "POST" && id === undefined) return `${noun} Create`;
+  if (method === "PATCH") return `${noun} Update`;
+  if (method === "DELETE") return `${noun} Terminate`;
+  return `${noun} ${method}`;
+}
+
+function objectOf(record: ActionRecord) {
+  const { namespace: _namespace, ...shown } = record;
+  return shown;
+}
+
+/** `/api/audit/v1/(ns/)action/(uuid/)`: GET only. */
+export async function actionResource(
+  c: ApiContext,
+  deps: ApiAppDeps,
+  actions: ActionLog,
+  scope: Scope,
+  uuid: string | undefined,
+): Promise<Response> {
+  const query = new URL(c.req.url).searchParams;
+  let page;
+  if (uuid === undefined) {
+    try {
+      page = pageOf(query);
+    } catch (err) {
+      return badRequest(c, err instanceof Error ? err.message : "bad query");
+    }
+  } else if (!isUuid(uuid)) return notFound(c, "not an action uuid");
+  const denied = await decideCalls(c, deps, [ACTIONS_CALL]);
+  if (denied !== undefined) return denied;
+  if (uuid !== undefined) {
+    const found = actions.get(uuid);
+    return found === undefined || found.namespace !== scope.namespace
+      ? notFound(c, `no action ${uuid} in namespace ${scope.namespace}`)
+      : json(objectOf(found));
+  }
+  const matches = actions.list(scope.namespace).filter((a) =>
+    (query.get("state") ?? a.state) === a.state && (query.get("object") ?? a.object) === a.object &&
+    (query.get("action") ?? a.action) === a.action
+  ).map(objectOf);
+  return json(listOf(new URL(c.req.url).pathname, page!, matches));
+}
