@@ -7,6 +7,9 @@ import { caCommands } from "./ca.ts";
 import { idCommands } from "./id.ts";
 import { apikeyCommands } from "./apikey.ts";
 import { nodeCommands } from "./node.ts";
+import { serviceCommands } from "./service.ts";
+import { containerCommands } from "./container.ts";
+import { actionCommands } from "./action.ts";
 
 export const commandGroups: CommandGroup[] = [
   serveCommands,
@@ -16,4 +19,7 @@ export const commandGroups: CommandGroup[] = [
   idCommands,
   apikeyCommands,
   nodeCommands,
+  serviceCommands,
+  containerCommands,
+  actionCommands,
 ];

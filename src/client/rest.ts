@@ -16,6 +16,16 @@ export interface ApiClient {
   list(subsystem: string, resource: string): Promise<Record<string, unknown>[]>;
   /** One object by uuid or resource_uri. */
   get(subsystem: string, resource: string, id: string): Promise<Record<string, unknown>>;
+  /**
+   * A call that changes something: POST to the list (create) or to OBJECT/VERB/, PATCH or DELETE an object.
+   * `id` undefined addresses the list; `verb` a verb of the object (`start`, `scale`, ...).
+   */
+  send(
+    method: "POST" | "PATCH" | "DELETE",
+    subsystem: string,
+    resource: string,
+    target: { readonly id?: string; readonly verb?: string; readonly body?: unknown },
+  ): Promise<Record<string, unknown>>;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -26,12 +36,23 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
   const prefix = (subsystem: string, resource: string) =>
     `/api/${subsystem}/v1/${config.namespace === undefined ? "" : `${config.namespace}/`}${resource}/`;
 
-  const call = async (path: string): Promise<unknown> => {
+  const objectPath = (subsystem: string, resource: string, id: string) =>
+    id.startsWith("/api/") ? id : `${prefix(subsystem, resource)}${encodeURIComponent(id)}/`;
+
+  const call = async (path: string, method = "GET", payload?: unknown): Promise<unknown> => {
     let response: Response;
+    const headers: Record<string, string> = {
+      authorization: config.authorization,
+      accept: "application/json",
+    };
+    if (payload !== undefined) headers["content-type"] = "application/json";
     try {
       response = await platform.httpsFetch(`${config.baseUrl}${path}`, {
-        headers: { authorization: config.authorization, accept: "application/json" },
-        signal: AbortSignal.timeout(30_000),
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+        // Verbs wait for dockerd (a redeploy of ten containers): longer than a read.
+        signal: AbortSignal.timeout(method === "GET" ? 30_000 : 120_000),
       }, config.caPem === undefined ? {} : { caPem: config.caPem });
     } catch (err) {
       const why = err instanceof Error ? err.message : "no answer";
@@ -62,6 +83,13 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
     return body;
   };
 
+  const objectOf = (body: unknown): Record<string, unknown> => {
+    if (!isObject(body)) {
+      throw new AgentError("ERR_API_RESPONSE", `the agent at ${config.baseUrl} sent no object`);
+    }
+    return body;
+  };
+
   return {
     async list(subsystem, resource) {
       const objects: Record<string, unknown>[] = [];
@@ -82,12 +110,15 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
       return objects;
     },
     async get(subsystem, resource, id) {
-      const path = id.startsWith("/api/") ? id : `${prefix(subsystem, resource)}${encodeURIComponent(id)}/`;
-      const body = await call(path);
-      if (!isObject(body)) {
-        throw new AgentError("ERR_API_RESPONSE", `the agent at ${config.baseUrl} sent no object`);
-      }
-      return body;
+      return objectOf(await call(objectPath(subsystem, resource, id)));
+    },
+    async send(method, subsystem, resource, target) {
+      const base = target.id === undefined
+        ? prefix(subsystem, resource)
+        : objectPath(subsystem, resource, target.id);
+      return objectOf(
+        await call(target.verb === undefined ? base : `${base}${target.verb}/`, method, target.body),
+      );
     },
   };
 }

@@ -345,4 +345,56 @@ maybe("the HTTPS API's services and containers", () => {
     },
     60_000,
   );
+
+  test(
+    "the client commands drive the same API: service run, ls, scale, container ls, action ls, rm",
+    async () => {
+      const env = {
+        AGENT_HOST: base,
+        AGENT_CACERT: join(state, "ca", "cluster.crt"),
+        AGENT_USER: "carol",
+        AGENT_APIKEY: carolKey,
+      };
+      const agent = (args: string[]) => agentCli(args, env);
+      const ran = await agent([
+        "service",
+        "run",
+        "tiny:latest",
+        "--name",
+        "cli",
+        "--run-command",
+        "sleep 3600",
+        "--json",
+      ]);
+      expect(ran.code).toBe(0);
+      expect(JSON.parse(ran.stdout)).toMatchObject({ name: "cli", state: "Running" });
+      expect(await dockerPs()).toEqual(["cli-1 running carol"]);
+      const table = await agent(["service", "ls"]);
+      expect(table.stdout).toMatch(/^NAME\s+UUID\s+STATE\s+IMAGE\s+#CONTAINERS/);
+      expect(table.stdout).toMatch(/\ncli\s+\S+\s+Running\s+tiny:latest\s+1\/1/);
+      expect((await agent(["service", "scale", "cli", "2"])).code).toBe(0);
+      expect(await dockerPs()).toEqual(["cli-1 running carol", "cli-2 running carol"]);
+      const containers = await agent(["container", "ls"]);
+      expect(containers.stdout).toContain("cli-2");
+      expect((await agent(["container", "stop", "cli-2"])).code).toBe(0);
+      expect(await dockerPs()).toEqual(["cli-1 running carol", "cli-2 exited carol"]);
+      const actions = await agent(["action", "ls"]);
+      expect(actions.stdout).toContain("Service Create");
+      expect(actions.stdout).toContain("Container Stop");
+      const refused = await agentCli(
+        ["service", "run", "tiny:latest", "--name", "priv", "--privileged"],
+        env,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("answered 403");
+      const gone = await agent(["service", "rm", "cli"]);
+      expect(gone.code).toBe(0);
+      expect(gone.stdout).toContain("Terminated");
+      expect(await dockerPs()).toEqual([]);
+      for (const r of [ran, table, containers, actions, refused, gone]) {
+        expect(r.stdout + r.stderr).not.toContain(carolKey);
+      }
+    },
+    60_000,
+  );
 });

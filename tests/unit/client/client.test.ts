@@ -3,6 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CliContext } from "../../../src/cli/context.ts";
+import type { CommandGroup } from "../../../src/cli/group.ts";
 import { runCli } from "../../../src/cli/index.ts";
 import { nodeCommands } from "../../../src/cli/node.ts";
 import { clientConfig } from "../../../src/client/config.ts";
@@ -47,20 +48,8 @@ const node = (n: number) => ({
   running_num_containers: 1,
 });
 
-async function run(argv: string[], env: Env, platform: Platform) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ctx = {
-    fs: nodeFileSystem,
-    clock: () => new Date(),
-    random: (n: number) => new Uint8Array(n),
-    env,
-    output: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) },
-    build: { version: "t", commit: "t" },
-    platform,
-  } as CliContext;
-  const code = await runCli(argv, ctx, [nodeCommands]);
-  return { code, out: out.join(""), err: err.join("") };
+function run(argv: string[], env: Env, platform: Platform) {
+  return runGroup(argv, nodeCommands, platform, env);
 }
 
 describe("the client configuration", () => {
@@ -191,3 +180,75 @@ describe("agent node ls|inspect", () => {
     expect(refused.err + down.err).not.toContain(KEY);
   });
 });
+
+describe("agent service", () => {
+  test("create/run turn the command line into Docker Cloud's create body", async () => {
+    const { serviceSpec } = await import("../../../src/cli/service.ts");
+    expect(
+      serviceSpec("registry.example/team/web:1.2", {
+        env: ["A=1", "B=x=y"],
+        label: ["tier=front"],
+        volume: ["/srv/data:/data:ro"],
+        runCommand: "sleep 3600",
+        targetNumContainers: 2,
+      }),
+    ).toEqual({
+      image: "registry.example/team/web:1.2",
+      name: "web",
+      target_num_containers: 2,
+      container_envvars: [{ key: "A", value: "1" }, { key: "B", value: "x=y" }],
+      labels: { tier: "front" },
+      bindings: [{ host_path: "/srv/data", container_path: "/data", rewritable: false }],
+      run_command: "sleep 3600",
+    });
+    expect(() => serviceSpec("tiny", { env: ["NOEQUALS"] })).toThrow("--env takes KEY=VALUE");
+    expect(() => serviceSpec("tiny", { volume: ["/only"] })).toThrow(
+      "--volume takes HOST_PATH:CONTAINER_PATH[:ro]",
+    );
+    expect(() => serviceSpec("tiny", { volume: ["/a:/b:rx"] })).toThrow("--volume mode must be ro or rw");
+  });
+
+  test("a name is resolved to the one live service of that name; none or several is a usage error", async () => {
+    const { serviceCommands } = await import("../../../src/cli/service.ts");
+    const service = (uuid: string, name: string, state = "Running") => ({ uuid, name, state });
+    const api = fakeApi({
+      "/api/app/v1/service/?limit=100": {
+        body: {
+          meta: { next: null },
+          objects: [
+            service("u1", "web"),
+            service("u2", "db"),
+            service("u3", "db"),
+            service("u4", "old", "Terminated"),
+          ],
+        },
+      },
+      "/api/app/v1/service/u1/": { body: service("u1", "web") },
+    });
+    const run2 = (argv: string[]) => runGroup(argv, serviceCommands, api.platform);
+    expect(JSON.parse((await run2(["service", "inspect", "web"])).out)).toMatchObject({ uuid: "u1" });
+    expect((await run2(["service", "inspect", "db"])).err).toContain(
+      '2 services are named "db": give the uuid',
+    );
+    expect((await run2(["service", "inspect", "old"])).err).toContain('no service named "old"');
+    expect((await run2(["service", "scale", "web", "11"])).err).toContain(
+      "N must be a whole number from 0 to 10",
+    );
+  });
+});
+
+async function runGroup(argv: string[], group: CommandGroup, platform: Platform, env: Env = ENV) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ctx = {
+    fs: nodeFileSystem,
+    clock: () => new Date(),
+    random: (n: number) => new Uint8Array(n),
+    env,
+    output: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) },
+    build: { version: "t", commit: "t" },
+    platform,
+  } as CliContext;
+  const code = await runCli(argv, ctx, [group]);
+  return { code, out: out.join(""), err: err.join("") };
+}
