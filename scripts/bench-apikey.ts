@@ -3,7 +3,7 @@
  *  1. the whole check the listener runs: parse `Authorization: Basic`, check the key's format and checksum,
  *     one SHA-256, one digest-index lookup, constant-time compares of digest and user, expiry;
  *  2. the floor: one SHA-256 of the same 53-byte key alone.
- * Prints ops/s, µs per check and the ratio. BENCH_MS sets the measuring time per figure (default 3000).
+ * Prints ops/s, us per check and the ratio. BENCH_MS sets the measuring time per figure (default 3000).
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
@@ -44,7 +44,7 @@ function measure(name: string, once: () => void): number {
   console.log(
     `${name.padEnd(58)} ${Math.round(opsPerSecond).toLocaleString("en")} ops/s (${
       (1e6 / opsPerSecond).toFixed(2)
-    } µs)`,
+    } us)`,
   );
   return opsPerSecond;
 }
@@ -57,4 +57,4 @@ const full = measure("parse Basic + verify (format, SHA-256, index, constant tim
   }
 });
 const floor = measure("floor: SHA-256 of the key alone", () => void sha256(keyBytes));
-console.log(`ratio: the whole check costs ×${(floor / full).toFixed(2)} of one SHA-256`);
+console.log(`ratio: the whole check costs x${(floor / full).toFixed(2)} of one SHA-256`);
