@@ -6,18 +6,19 @@
  * entrypoint, working_dir and the dates. Each REST call is decided as the Engine API calls it makes.
  */
 import type { EngineCall } from "./facts.ts";
-import { listOf, pageOf } from "./list.ts";
+import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
 import { createBody } from "./service-spec.ts";
 import {
   type ApiAppDeps,
   type ApiContext,
-  badRequest,
   decideCalls,
   dockerCall,
   dockerRefused,
   json,
+  matchesFilters,
   notFound,
+  pageOrBadRequest,
   refused,
 } from "./steps.ts";
 
@@ -225,19 +226,15 @@ export async function containerResource(
   const method = c.req.method;
   if (id === undefined) {
     if (method !== "GET" && method !== "HEAD") return methodNotAllowed(c, "GET, HEAD");
-    let page;
-    try {
-      page = pageOf(new URL(c.req.url).searchParams);
-    } catch (err) {
-      return badRequest(c, err instanceof Error ? err.message : "bad query");
-    }
+    const page = pageOrBadRequest(c);
+    if (page instanceof Response) return page;
     const denied = await decideCalls(c, deps, [LIST_CALL]);
     if (denied !== undefined) return denied;
     const query = new URL(c.req.url).searchParams;
     const objects = (await listContainers(c, deps))
       .filter((s) => belongsTo(s.Labels, scope.namespace, deps))
       .map(containerFromSummary)
-      .filter((o) => (query.get("name") ?? o.name) === o.name && (query.get("state") ?? o.state) === o.state)
+      .filter((o) => matchesFilters(query, o, ["name", "state"]))
       .sort((a, b) => a.name.localeCompare(b.name));
     return json(listOf(new URL(c.req.url).pathname, page, objects));
   }

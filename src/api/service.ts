@@ -27,7 +27,7 @@ import {
   STOP_TIMEOUT_MS,
 } from "./container.ts";
 import type { EngineCall } from "./facts.ts";
-import { listOf, pageOf } from "./list.ts";
+import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
 import { isUuid } from "./node.ts";
 import { containerName, createBody, createSpec, patchSpec, SpecError } from "./service-spec.ts";
@@ -41,7 +41,9 @@ import {
   dockerRefused,
   json,
   jsonObject,
+  matchesFilters,
   notFound,
+  pageOrBadRequest,
   refused,
 } from "./steps.ts";
 
@@ -204,12 +206,8 @@ export async function serviceResource(
 
   if (uuid === undefined && method === "POST") return await createService(c, deps, scope);
   if (uuid === undefined) {
-    let page;
-    try {
-      page = pageOf(new URL(c.req.url).searchParams);
-    } catch (err) {
-      return badRequest(c, err instanceof Error ? err.message : "bad query");
-    }
+    const page = pageOrBadRequest(c);
+    if (page instanceof Response) return page;
     const denied = await decideCalls(c, deps, [LIST_CALL]);
     if (denied !== undefined) return denied;
     const all = await listContainers(c, deps);
@@ -217,7 +215,7 @@ export async function serviceResource(
     const objects = deps.services.list()
       .filter((r) => r.namespace === scope.namespace)
       .map((r) => serviceObject(r, all))
-      .filter((o) => (query.get("name") ?? o.name) === o.name && (query.get("state") ?? o.state) === o.state)
+      .filter((o) => matchesFilters(query, o, ["name", "state"]))
       .sort((a, b) => a.created_datetime.localeCompare(b.created_datetime) || a.name.localeCompare(b.name));
     return json(listOf(new URL(c.req.url).pathname, page, objects));
   }

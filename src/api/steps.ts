@@ -10,7 +10,7 @@ import type { Decision } from "../decide/decide.ts";
 import { decide } from "../decide/decide.ts";
 import type { DecisionProofs } from "../decide/decision-proof.ts";
 import type { EngineAnswer, EngineClient } from "../docker/engine-client.ts";
-import { type ErrorCode, toAgentError } from "../errors.ts";
+import { type ErrorCode, isAgentError, toAgentError } from "../errors.ts";
 import type { Policy } from "../policy/index.ts";
 import type { Clock, HttpsConnection } from "../ports.ts";
 import type { PluginState } from "../server/plugin-app.ts";
@@ -18,6 +18,7 @@ import type { Authenticator, Principal } from "./authenticate.ts";
 import { apiFacts, type EngineCall, macaroonOf } from "./facts.ts";
 import type { ActionLog, ActionRecord } from "./action.ts";
 import { API_LIMITS } from "./limits.ts";
+import { type Page, pageOf } from "./list.ts";
 import type { ServiceStore } from "./service-store.ts";
 
 export interface ApiAppDeps {
@@ -117,6 +118,27 @@ export function notFound(c: ApiContext, reason = "not found"): Response {
 
 export function badRequest(c: ApiContext, message: string): Response {
   return refused(c, 400, "ERR_API_BAD_REQUEST", message);
+}
+
+/** The page a list request asks for (`?limit=&offset=`), or the 400 to answer when either is bad. */
+export function pageOrBadRequest(c: ApiContext): Page | Response {
+  try {
+    return pageOf(new URL(c.req.url).searchParams);
+  } catch (err) {
+    return badRequest(c, isAgentError(err) ? err.message : "bad query");
+  }
+}
+
+/** Docker Cloud's exact-match list filters (`?name=web&state=Running`): an absent filter matches all. */
+export function matchesFilters(
+  query: URLSearchParams,
+  object: Readonly<Record<string, unknown>>,
+  names: readonly string[],
+): boolean {
+  return names.every((name) => {
+    const wanted = query.get(name);
+    return wanted === null || object[name] === wanted;
+  });
 }
 
 /** 500 with a fixed text; the cause is kept for the audit event (never for the client). */
