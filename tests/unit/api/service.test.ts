@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { openServiceStore } from "../../../src/api/index.ts";
 import { DECISION_PROOF_HEADER } from "../../../src/decide/decision-proof.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { removeTempDirs } from "../ca/helpers.ts";
+import { tempDir } from "../../helpers/fixtures.ts";
 import { type CaFixture, caFixture } from "./helpers.ts";
 import { call, READ_ONLY_POLICY, resourceHarness } from "./resources.ts";
 
@@ -308,7 +308,7 @@ describe("services: refusals change nothing", () => {
 
 describe("services: the store", () => {
   test("persists in one 0600 file, survives a reopen; a broken file is never overwritten and answers 503", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "agent-services-"));
+    const dir = await tempDir("agent-services-");
     const path = join(dir, "services.json");
     const store = await openServiceStore(nodeFileSystem, path);
     const api = resourceHarness(ca, undefined, store);
