@@ -12,6 +12,7 @@ import { join } from "node:path";
 import {
   agentCli,
   e2eUnavailable,
+  freePort,
   type GuardedHost,
   importTinyImage,
   run,
@@ -44,13 +45,6 @@ rules:
     who: [bob]
     allow: [container:list, container:inspect]
 `;
-
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
 
 interface Reply {
   readonly status: number;

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import {
   agentCli,
   e2eUnavailable,
+  freePort,
   type GuardedHost,
   opensslTls,
   run,
@@ -55,13 +56,6 @@ interface AuditLine {
   readonly door?: string;
   readonly clientAddress?: string;
   readonly apiDecisionId?: string;
-}
-
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
 }
 
 maybe("the HTTPS API (agent serve --listen)", () => {

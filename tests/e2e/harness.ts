@@ -226,7 +226,8 @@ export interface DockerdOptions {
   readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string };
 }
 
-function freePort(): number {
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): number {
   const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = server.port;
   server.stop(true);
