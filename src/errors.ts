@@ -54,6 +54,7 @@ export type ErrorCode =
   | "ERR_API_BAD_REQUEST"
   | "ERR_API_TOO_LARGE"
   | "ERR_API_BUSY"
+  | "ERR_API_ROLE"
   // the client commands (src/client/)
   | "ERR_API_UNREACHABLE"
   | "ERR_API_REFUSED"

@@ -35,6 +35,15 @@ export interface ActionRecord {
   readonly start_date: string;
   end_date: string | null;
   state: ActionState;
+  /** Why it failed (the error the client read, or the long work's), empty otherwise. */
+  logs: string;
+  /** The decision: its id (the audit event's decisionId), whether it allowed, the rule and the gate. */
+  decision: {
+    readonly id: string;
+    allowed: boolean | null;
+    rule: string | null;
+    decided_by: string | null;
+  };
   readonly is_user_action: true;
   readonly can_be_canceled: false;
   readonly can_be_retried: false;

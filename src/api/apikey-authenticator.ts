@@ -14,6 +14,7 @@ import {
 } from "../apikey/index.ts";
 import type { Clock } from "../ports.ts";
 import type { Authentication, Authenticator } from "./authenticate.ts";
+import { roleServiceOf } from "./role-credential.ts";
 
 export interface ApiKeyAuthenticatorDeps {
   /** The API keys in force (LoadedState.apiKeys: reloaded within a second of `agent apikey create|revoke`). */
@@ -46,6 +47,8 @@ export function apiKeyAuthenticator(deps: ApiKeyAuthenticatorDeps): Authenticato
       }
       const parsed = parseBasicAuthorization(header);
       if (!parsed.ok) return refuse(address, `malformed Basic credentials (${parsed.failure})`);
+      // An API role's credential: role-authenticator.ts decides it.
+      if (roleServiceOf(parsed.credentials.user) !== undefined) return { kind: "none" };
       const now = deps.clock();
       const verdict = verifyApiKey(deps.keys(), parsed.credentials.user, parsed.credentials.key, now);
       if (!verdict.ok) return refuse(address, `API key refused: ${verdict.reason}`);

@@ -20,7 +20,14 @@
 import { Hono } from "hono";
 import { type AuditEvent, redactUri } from "../audit/event.ts";
 import { isAgentError, toAgentError } from "../errors.ts";
-import { ACTION_HEADER, ActionLog, actionName, actionResource, AGENT_ACTION_HEADER } from "./action.ts";
+import {
+  ACTION_HEADER,
+  ActionLog,
+  actionName,
+  type ActionRecord,
+  actionResource,
+  AGENT_ACTION_HEADER,
+} from "./action.ts";
 import { authenticate } from "./authenticate.ts";
 import { containerResource, methodNotAllowed } from "./container.ts";
 import type { EngineCall } from "./facts.ts";
@@ -91,12 +98,22 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
     } finally {
       const action = call.action;
       if (action !== undefined) {
-        action.end_date = deps.clock().toISOString();
-        action.state = c.res.status < 400 ? "Success" : "Failed";
+        action.decision.allowed = call.outcome?.allow ?? false;
+        action.decision.rule = call.outcome?.ruleId ?? null;
+        action.decision.decided_by = call.outcome?.decidedBy ?? null;
         const created = c.res.status === 201 ? await createdUri(c.res) : undefined;
         if (created !== undefined) action.object = created;
         c.res.headers.set(ACTION_HEADER, action.resource_uri);
         c.res.headers.set(AGENT_ACTION_HEADER, action.resource_uri);
+        if (call.continues !== undefined && c.res.status < 400) {
+          void call.continues.then(
+            () => endAction(action, "Success", "", deps),
+            async (err: unknown) => endAction(action, "Failed", await failureText(err), deps),
+          );
+        } else {
+          const ok = c.res.status < 400;
+          endAction(action, ok ? "Success" : "Failed", ok ? "" : await errorText(c.res), deps);
+        }
       }
       deps.audit(eventOf(c, call, deps));
     }
@@ -220,6 +237,8 @@ async function appResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog):
       start_date: deps.clock().toISOString(),
       end_date: null,
       state: "In progress",
+      logs: "",
+      decision: { id: call.decisionId, allowed: null, rule: null, decided_by: null },
       is_user_action: true,
       can_be_canceled: false,
       can_be_retried: false,
@@ -246,6 +265,27 @@ async function auditResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog
     return notFound(c, `namespace ${namespace ?? principal.user} is not ${principal.user}'s`);
   }
   return await actionResource(c, deps, actions, scope, id);
+}
+
+function endAction(action: ActionRecord, state: "Success" | "Failed", logs: string, deps: ApiAppDeps): void {
+  action.end_date = deps.clock().toISOString();
+  action.state = state;
+  action.logs = logs;
+}
+
+/** A refused call's `{"error"}`: the action's logs. */
+async function errorText(res: Response): Promise<string> {
+  try {
+    const body = (await res.clone().json()) as Record<string, unknown>;
+    return typeof body["error"] === "string" ? body["error"] : `status ${res.status}`;
+  } catch {
+    return `status ${res.status}`;
+  }
+}
+
+/** Why long work failed, for its action's logs: dockerd's refusal as the client would have read it. */
+async function failureText(err: unknown): Promise<string> {
+  return err instanceof DockerFailure ? await errorText(err.response) : "internal error";
 }
 
 /** The resource_uri of what a 201 created (the action's object). */

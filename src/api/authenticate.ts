@@ -9,7 +9,8 @@
  * - when several find a good one, they must name the same user, or the request is refused.
  *
  * Nothing at all is 401 too: the API has no anonymous access. The authenticators: client certificates
- * (certificate-authenticator.ts) and API keys (`Authorization: Basic`, apikey-authenticator.ts).
+ * (certificate-authenticator.ts), API roles' credentials (`Basic service-<uuid>:...`, role-authenticator.ts)
+ * and API keys (`Authorization: Basic`, apikey-authenticator.ts).
  */
 import type { PeerCertificate } from "../ca/index.ts";
 import type { HttpsConnection } from "../ports.ts";
@@ -23,6 +24,16 @@ export interface Principal {
   readonly authMethod: string;
   /** The client certificate, when that is the credential (the certificate gate and `ou:`/`o:` rules read it). */
   readonly certificate?: PeerCertificate;
+  /**
+   * For a service principal (an API role's credential, role-authenticator.ts): `user` is the service's
+   * creator, whose rights the policy applies; the role narrows them to one namespace, and `read` to reads.
+   */
+  readonly role?: {
+    readonly name: "global" | "read";
+    readonly namespace: string;
+    /** The service's uuid: the principal is `service-<uuid>`. */
+    readonly service: string;
+  };
 }
 
 /** One authenticator's answer about one request. */

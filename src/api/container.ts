@@ -8,6 +8,7 @@
 import type { EngineCall } from "./facts.ts";
 import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
+import { REDACTED, ROLE_SECRET_VARIABLES } from "./role-credential.ts";
 import { createBody } from "./service-spec.ts";
 import {
   type ApiAppDeps,
@@ -155,9 +156,12 @@ export function containerFromInspect(body: unknown) {
     exit_code: running || str(state["Status"]) === "created"
       ? null
       : (typeof state["ExitCode"] === "number" ? state["ExitCode"] : null),
+    // A role credential (AGENT_AUTH, DOCKERCLOUD_AUTH) is never shown.
     container_envvars: env.map((e) => {
       const at = e.indexOf("=");
-      return at < 0 ? { key: e, value: "" } : { key: e.slice(0, at), value: e.slice(at + 1) };
+      const key = at < 0 ? e : e.slice(0, at);
+      const value = at < 0 ? "" : e.slice(at + 1);
+      return { key, value: ROLE_SECRET_VARIABLES.has(key) ? REDACTED : value };
     }),
     labels,
     service: service === undefined ? null : serviceUri(namespace, service),
@@ -284,7 +288,7 @@ export async function containerResource(
   if (service.terminated) {
     return refused(c, 409, "ERR_API_BAD_REQUEST", "the container's service is terminated");
   }
-  const body = createBody(service);
+  const body = createBody(service, deps.roles);
   const create: EngineCall = { method: "POST", uri: `/containers/create?name=${container.name}`, body };
   const startNew: EngineCall = { method: "POST", uri: `/containers/${container.name}/start` };
   const wasRunning = container.state === "Running" || container.state === "Starting";

@@ -27,3 +27,5 @@ export {
 } from "./service-store.ts";
 export { NAMESPACE_LABEL, namespacesOf, scopeOf, SERVICE_LABEL } from "./namespace.ts";
 export { randomUuid } from "./node.ts";
+export { roleAuthenticator, type RoleAuthenticatorDeps } from "./role-authenticator.ts";
+export { ROLE_USER_PREFIX, RoleCredentials, type RoleLocation } from "./role-credential.ts";

@@ -3,7 +3,8 @@
  * policy in force) or an OU of its client certificate. Policy administrators may address every namespace.
  * Resources carry the label `io.agent.namespace=<ns>`, stamped by the agent when it creates them; a client may
  * never set or change it (nor any `io.agent.` label). A path without a namespace means the caller's own;
- * a resource of another namespace is 404, never 403 (the API does not confirm that it exists).
+ * a resource of another namespace is 404, never 403 (the API does not confirm that it exists). An API role's
+ * credential is confined to its service's namespace (its own by default).
  */
 import type { Policy } from "../policy/index.ts";
 import type { Principal } from "./authenticate.ts";
@@ -47,10 +48,12 @@ export function scopeOf(
   policy: Policy | undefined,
   namespace: string | undefined,
 ): Scope | undefined {
-  const admin = isAdministrator(principal, policy);
-  const mine = new Set(namespacesOf(principal, policy));
+  // An API role's credential addresses its service's namespace only, whatever its creator may.
+  const role = principal.role;
+  const admin = role === undefined && isAdministrator(principal, policy);
+  const mine = new Set(role === undefined ? namespacesOf(principal, policy) : [role.namespace]);
   const mayAddress = (ns: string) => NAMESPACE.test(ns) && (admin || mine.has(ns));
-  const addressed = namespace ?? principal.user;
+  const addressed = namespace ?? role?.namespace ?? principal.user;
   if (!mayAddress(addressed)) return undefined;
   return { namespace: addressed, mayAddress };
 }

@@ -4,7 +4,8 @@
  * containers is created with: what the policy judges (privileged, binds, ...) exactly as on the socket.
  */
 import { AGENT_LABEL_PREFIX, NAMESPACE_LABEL, SERVICE_LABEL } from "./namespace.ts";
-import type { Autorestart, Binding, EnvVar, ServiceRecord, ServiceSpec } from "./service-store.ts";
+import { ROLE_NAMES, ROLE_VARIABLES, type RoleCredentials } from "./role-credential.ts";
+import type { Autorestart, Binding, EnvVar, RoleName, ServiceRecord, ServiceSpec } from "./service-store.ts";
 
 export const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 export const MAX_CONTAINERS_PER_SERVICE = 10;
@@ -27,6 +28,7 @@ const CREATE_FIELDS = new Set([
   "autorestart",
   "privileged",
   "bindings",
+  "roles",
 ]);
 
 export class SpecError extends Error {}
@@ -152,6 +154,13 @@ function bindings(value: unknown): Binding[] {
   });
 }
 
+function roles(value: unknown): RoleName[] {
+  if (!Array.isArray(value) || value.length > 1 || !value.every((r) => ROLE_NAMES.includes(r as RoleName))) {
+    fail('roles must be [], ["global"] or ["read"]');
+  }
+  return value as RoleName[];
+}
+
 function whole(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     fail(`${field} must be a whole number from ${min} to ${max}`);
@@ -184,12 +193,18 @@ function readFields(
   if (workingDir !== null && (typeof workingDir !== "string" || !workingDir.startsWith("/"))) {
     fail("working_dir must be an absolute path or null");
   }
+  const roleList = has("roles") ? roles(body["roles"]) : base.roles;
+  const env = has("container_envvars") ? envvars(body["container_envvars"]) : base.container_envvars;
+  const shadowed = roleList.length === 0 ? undefined : env.find((e) => ROLE_VARIABLES.has(e.key));
+  if (shadowed !== undefined) {
+    fail(`container_envvars may not set ${shadowed.key}: the agent sets it for roles`);
+  }
   return {
     image,
     target_num_containers: has("target_num_containers")
       ? whole(body["target_num_containers"], "target_num_containers", 0, MAX_CONTAINERS_PER_SERVICE)
       : base.target_num_containers,
-    container_envvars: has("container_envvars") ? envvars(body["container_envvars"]) : base.container_envvars,
+    container_envvars: env,
     run_command: has("run_command") ? command(body["run_command"], "run_command") : base.run_command,
     entrypoint: has("entrypoint") ? command(body["entrypoint"], "entrypoint") : base.entrypoint,
     working_dir: workingDir as string | null,
@@ -197,6 +212,7 @@ function readFields(
     autorestart: autorestart as Autorestart,
     privileged,
     bindings: has("bindings") ? bindings(body["bindings"]) : base.bindings,
+    roles: roleList,
   };
 }
 
@@ -211,6 +227,7 @@ const DEFAULTS: ServiceSpec = {
   autorestart: "OFF",
   privileged: false,
   bindings: [],
+  roles: [],
 };
 
 /** A create's name and spec; throws SpecError (400) for anything wrong. */
@@ -237,11 +254,18 @@ export function containerName(record: Pick<ServiceRecord, "name">, index: number
 
 const RESTART = { OFF: "no", ON_FAILURE: "on-failure", ALWAYS: "always" } as const;
 
-/** The Engine API create body of one of the service's containers, stamped with the agent's labels. */
-export function createBody(record: Omit<ServiceRecord, "desired" | "terminated">): Record<string, unknown> {
+/**
+ * The Engine API create body of one of the service's containers, stamped with the agent's labels; `extraEnv`
+ * is the role environment (role-credential.ts) after the client's variables, when the service has a role.
+ */
+export function createBody(
+  record: Omit<ServiceRecord, "desired" | "terminated">,
+  roles: RoleCredentials | undefined,
+): Record<string, unknown> {
+  const extraEnv = roles?.environment(record) ?? [];
   const body: Record<string, unknown> = {
     Image: record.image,
-    Env: record.container_envvars.map((e) => `${e.key}=${e.value}`),
+    Env: [...record.container_envvars, ...extraEnv].map((e) => `${e.key}=${e.value}`),
     Labels: { ...record.labels, [NAMESPACE_LABEL]: record.namespace, [SERVICE_LABEL]: record.uuid },
     HostConfig: {
       Privileged: record.privileged,

@@ -20,6 +20,9 @@ export interface Binding {
 
 export type Autorestart = "OFF" | "ON_FAILURE" | "ALWAYS";
 
+/** API roles (role-credential.ts): what the credential in the service's containers may do. */
+export type RoleName = "global" | "read";
+
 /** What a client may set on a service (POST, PATCH). */
 export interface ServiceSpec {
   readonly image: string;
@@ -32,6 +35,8 @@ export interface ServiceSpec {
   readonly autorestart: Autorestart;
   readonly privileged: boolean;
   readonly bindings: readonly Binding[];
+  /** [] (no credential), ["global"] or ["read"]. */
+  readonly roles: readonly RoleName[];
 }
 
 export interface ServiceRecord extends ServiceSpec {
@@ -45,6 +50,10 @@ export interface ServiceRecord extends ServiceSpec {
   readonly started_datetime: string | null;
   readonly stopped_datetime: string | null;
   readonly destroyed_datetime: string | null;
+  /** The user who created it: a role credential acts with this user's rights (null: created before roles). */
+  readonly created_by: string | null;
+  /** Moves on whenever roles change, so a role credential of before the change stops working. */
+  readonly role_generation: number;
 }
 
 export interface ServiceStore {
@@ -69,7 +78,18 @@ function checkRecord(value: unknown): value is ServiceRecord {
     typeof r["image"] === "string" && typeof r["target_num_containers"] === "number" &&
     Array.isArray(r["container_envvars"]) && typeof r["labels"] === "object" && r["labels"] !== null &&
     (r["desired"] === "running" || r["desired"] === "stopped") && typeof r["terminated"] === "boolean" &&
-    Array.isArray(r["bindings"]) && typeof r["privileged"] === "boolean";
+    Array.isArray(r["bindings"]) && typeof r["privileged"] === "boolean" &&
+    (r["roles"] === undefined || Array.isArray(r["roles"]));
+}
+
+/** A record written before roles existed reads as one without roles. */
+function withDefaults(r: ServiceRecord): ServiceRecord {
+  return {
+    ...r,
+    roles: r.roles ?? [],
+    created_by: r.created_by ?? null,
+    role_generation: r.role_generation ?? 0,
+  };
 }
 
 /** An in-memory store (tests, and the fallback without a state directory). */
@@ -121,7 +141,7 @@ export async function openServiceStore(fs: FileSystem, path: string): Promise<Se
         : undefined;
     if (!Array.isArray(services) || !services.every(checkRecord)) {
       problem = `${path} is not a services file of this agent (version 1)`;
-    } else records = services;
+    } else records = services.map(withDefaults);
   } catch {
     problem = `${path} cannot be read or is not JSON`;
   }

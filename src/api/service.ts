@@ -86,7 +86,7 @@ function commandText(words: readonly string[] | null): string | null {
   );
 }
 
-function serviceObject(record: ServiceRecord, all: readonly ContainerSummary[]) {
+function serviceObject(record: ServiceRecord, all: readonly ContainerSummary[], busy?: ServiceState) {
   const mine = record.terminated ? [] : containersOf(record, all);
   const running = mine.filter((m) => stateOf(m.summary.State) === "Running").length;
   return {
@@ -94,7 +94,7 @@ function serviceObject(record: ServiceRecord, all: readonly ContainerSummary[]) 
     resource_uri: serviceUri(record.namespace, record.uuid),
     name: record.name,
     image_name: record.image,
-    state: stateOfService(record, running, mine.length),
+    state: busy ?? stateOfService(record, running, mine.length),
     target_num_containers: record.target_num_containers,
     current_num_containers: mine.length,
     running_num_containers: running,
@@ -108,7 +108,7 @@ function serviceObject(record: ServiceRecord, all: readonly ContainerSummary[]) 
     autorestart: record.autorestart,
     privileged: record.privileged,
     bindings: record.bindings,
-    roles: [],
+    roles: record.roles,
     created_datetime: record.created_datetime,
     started_datetime: record.started_datetime,
     stopped_datetime: record.stopped_datetime,
@@ -122,11 +122,11 @@ interface Step {
   readonly timeoutMs?: number;
 }
 
-const createStep = (record: ServiceRecord, index: number): Step => ({
+const createStep = (deps: ApiAppDeps, record: ServiceRecord, index: number): Step => ({
   call: {
     method: "POST",
     uri: `/containers/create?name=${containerName(record, index)}`,
-    body: createBody(record),
+    body: createBody(record, deps.roles),
   },
   ok: [201],
 });
@@ -156,14 +156,19 @@ async function run(c: ApiContext, deps: ApiAppDeps, steps: readonly Step[]): Pro
  * Steps that bring the containers 1..target up: create the missing ones and start them. Nothing when the
  * service is not to run: its containers are created when it starts.
  */
-function upSteps(record: ServiceRecord, mine: ReturnType<typeof containersOf>, start: boolean): Step[] {
+function upSteps(
+  deps: ApiAppDeps,
+  record: ServiceRecord,
+  mine: ReturnType<typeof containersOf>,
+  start: boolean,
+): Step[] {
   const steps: Step[] = [];
   if (!start) return steps;
   for (let i = 1; i <= record.target_num_containers; i++) {
     const existing = mine.find((m) => m.index === i);
     const name = containerName(record, i);
     if (existing === undefined) {
-      steps.push(createStep(record, i), startStep(name));
+      steps.push(createStep(deps, record, i), startStep(name));
     } else if (stateOf(existing.summary.State) !== "Running") steps.push(startStep(name));
   }
   return steps;
@@ -214,7 +219,7 @@ export async function serviceResource(
     const query = new URL(c.req.url).searchParams;
     const objects = deps.services.list()
       .filter((r) => r.namespace === scope.namespace)
-      .map((r) => serviceObject(r, all))
+      .map((r) => serviceObject(r, all, busyServices(deps).get(r.uuid)))
       .filter((o) => matchesFilters(query, o, ["name", "state"]))
       .sort((a, b) => a.created_datetime.localeCompare(b.created_datetime) || a.name.localeCompare(b.name));
     return json(listOf(new URL(c.req.url).pathname, page, objects));
@@ -228,9 +233,11 @@ export async function serviceResource(
   if (method === "GET" || method === "HEAD") {
     const denied = await decideCalls(c, deps, [LIST_CALL]);
     if (denied !== undefined) return denied;
-    return json(serviceObject(found, await listContainers(c, deps)));
+    return json(serviceObject(found, await listContainers(c, deps), busyServices(deps).get(found.uuid)));
   }
   if (found.terminated) return refused(c, 409, "ERR_API_BAD_REQUEST", "the service is terminated");
+  const busy = busyRefusal(c, deps, found.uuid);
+  if (busy !== undefined) return busy;
   if (method === "PATCH") return await patchService(c, deps, found);
 
   let body: Record<string, unknown> = {};
@@ -247,6 +254,8 @@ export async function serviceResource(
   return await deps.services.exclusive(async () => {
     let record = deps.services.get(uuid)!;
     if (record.terminated) return refused(c, 409, "ERR_API_BAD_REQUEST", "the service is terminated");
+    const stillBusy = busyRefusal(c, deps, uuid);
+    if (stillBusy !== undefined) return stillBusy;
     if (Object.hasOwn(body, "target_num_containers")) {
       try {
         record = { ...record, ...patchSpec(record, body) };
@@ -261,7 +270,7 @@ export async function serviceResource(
     let steps: Step[];
     let next: ServiceRecord = record;
     if (verb === "start") {
-      steps = upSteps(record, mine, true);
+      steps = upSteps(deps, record, mine, true);
       next = { ...record, desired: "running", started_datetime: now(deps), stopped_datetime: null };
     } else if (verb === "stop") {
       steps = mine.filter((m) => stateOf(m.summary.State) !== "Stopped").map((m) => stopStep(m.name));
@@ -270,10 +279,13 @@ export async function serviceResource(
       const extra = mine.filter((m) => m.index === 0 || m.index > record.target_num_containers);
       steps = [
         ...extra.map((m) => removeStep(m.name)),
-        ...upSteps(record, mine, record.desired === "running"),
+        ...upSteps(deps, record, mine, record.desired === "running"),
       ];
     } else if (verb === "redeploy") {
-      steps = [...mine.map((m) => removeStep(m.name)), ...upSteps(record, [], record.desired === "running")];
+      steps = [
+        ...mine.map((m) => removeStep(m.name)),
+        ...upSteps(deps, record, [], record.desired === "running"),
+      ];
     } else {
       steps = mine.map((m) => removeStep(m.name));
       next = { ...record, terminated: true, desired: "stopped", destroyed_datetime: now(deps) };
@@ -282,10 +294,35 @@ export async function serviceResource(
     const deniedSteps = await decideCalls(c, deps, steps.map((s) => s.call));
     if (deniedSteps !== undefined) return deniedSteps;
     await deps.services.put(next);
+    if (verb === "scale" || verb === "redeploy") {
+      // Long work: answered now (202, the action "In progress"), done after; the action ends with it.
+      const busy = busyServices(deps);
+      busy.set(uuid, verb === "scale" ? "Scaling" : "Redeploying");
+      c.get("call").continues = run(c, deps, steps).finally(() => busy.delete(uuid));
+      return json(serviceObject(next, mine.map((m) => m.summary), busy.get(uuid)), 202);
+    }
     await run(c, deps, steps);
     const after = await listContainers(c, deps);
     return json(serviceObject(next, after), 202);
   });
+}
+
+/** Services whose scale or redeploy is still running, per store: their state, and a change waits (409). */
+const busyByStore = new WeakMap<object, Map<string, ServiceState>>();
+export function busyServices(deps: Pick<ApiAppDeps, "services">): Map<string, ServiceState> {
+  let busy = busyByStore.get(deps.services);
+  if (busy === undefined) busyByStore.set(deps.services, busy = new Map());
+  return busy;
+}
+
+function busyRefusal(c: ApiContext, deps: ApiAppDeps, uuid: string): Response | undefined {
+  const state = busyServices(deps).get(uuid);
+  return state === undefined ? undefined : refused(
+    c,
+    409,
+    "ERR_API_BAD_REQUEST",
+    `the service is ${state.toLowerCase()}: try again when its action ends`,
+  );
 }
 
 async function createService(c: ApiContext, deps: ApiAppDeps, scope: Scope): Promise<Response> {
@@ -310,9 +347,14 @@ async function createService(c: ApiContext, deps: ApiAppDeps, scope: Scope): Pro
       started_datetime: null,
       stopped_datetime: null,
       destroyed_datetime: null,
+      created_by: c.get("call").principal!.user,
+      role_generation: 0,
     };
+    if (record.roles.length > 0 && deps.roles === undefined) {
+      return badRequest(c, "roles need the agent's HTTPS listener to hand a credential to");
+    }
     // Decided as the create of its first container, with the body dockerd will get.
-    const denied = await decideCalls(c, deps, [createStep(record, 1).call]);
+    const denied = await decideCalls(c, deps, [createStep(deps, record, 1).call]);
     if (denied !== undefined) return denied;
     // Container names are the host's: a service name is unique on the host among live services.
     if (deps.services.list().some((r) => !r.terminated && r.name === record.name)) {
@@ -333,6 +375,8 @@ async function patchService(c: ApiContext, deps: ApiAppDeps, found: ServiceRecor
   if (body instanceof Response) return body;
   return await deps.services.exclusive(async () => {
     const record = deps.services.get(found.uuid)!;
+    const busy = busyRefusal(c, deps, record.uuid);
+    if (busy !== undefined) return busy;
     let next: ServiceRecord;
     try {
       next = { ...record, ...patchSpec(record, body) };
@@ -340,8 +384,16 @@ async function patchService(c: ApiContext, deps: ApiAppDeps, found: ServiceRecor
       if (err instanceof SpecError) return badRequest(c, err.message);
       throw err;
     }
+    if (next.roles.length > 0 && deps.roles === undefined) {
+      return badRequest(c, "roles need the agent's HTTPS listener to hand a credential to");
+    }
+    // A change of roles retires the credential handed out before it (containers get the new one when they
+    // are created again: redeploy).
+    if (next.roles.join() !== record.roles.join()) {
+      next = { ...next, role_generation: record.role_generation + 1 };
+    }
     // The change applies at the next start, scale or redeploy; it is decided now as that create.
-    const denied = await decideCalls(c, deps, [createStep(next, 1).call, LIST_CALL]);
+    const denied = await decideCalls(c, deps, [createStep(deps, next, 1).call, LIST_CALL]);
     if (denied !== undefined) return denied;
     await deps.services.put(next);
     return json(serviceObject(next, await listContainers(c, deps)));

@@ -19,6 +19,7 @@ import { apiFacts, type EngineCall, macaroonOf } from "./facts.ts";
 import type { ActionLog, ActionRecord } from "./action.ts";
 import { API_LIMITS } from "./limits.ts";
 import { type Page, pageOf } from "./list.ts";
+import type { RoleCredentials } from "./role-credential.ts";
 import type { ServiceStore } from "./service-store.ts";
 
 export interface ApiAppDeps {
@@ -42,6 +43,8 @@ export interface ApiAppDeps {
    */
   readonly proofs?: DecisionProofs;
   readonly maxBodyBytes?: number;
+  /** API roles' credentials (role-credential.ts); without them a service with roles is refused (400). */
+  readonly roles?: RoleCredentials;
   /** The action records (default: a ring of its own per app). */
   readonly actions?: ActionLog;
 }
@@ -69,6 +72,11 @@ export interface ApiCall {
   outcome?: Outcome;
   /** The action record of a call that changes something (action.ts), ended when the response is ready. */
   action?: ActionRecord;
+  /**
+   * Long work (scale, redeploy) still running after the 202: the action stays "In progress" until it
+   * settles, then ends "Success", or "Failed" with the reason in its logs.
+   */
+  continues?: Promise<void>;
 }
 
 export type ApiEnv = { Bindings: ApiBindings; Variables: { call: ApiCall } };
@@ -171,6 +179,20 @@ export async function decideCalls(
   const principal = call.principal!;
   for (const [i, engine] of calls.entries()) {
     const facts = apiFacts(principal, c.env.connection, engine, macaroonOf(c.req.raw));
+    // The read API role allows reads only, whatever its creator's rules allow.
+    if (principal.role?.name === "read" && facts.effect !== "read") {
+      call.outcome = {
+        allow: false,
+        decidedBy: "role",
+        ruleId: "role:read",
+        reason: "the read API role allows reads only",
+        code: "ERR_API_ROLE",
+        ...(facts.route === undefined
+          ? {}
+          : { action: facts.route.action, resources: facts.route.resources }),
+      };
+      return apiError(403, "the read API role allows reads only", call.decisionId);
+    }
     let decision: Decision;
     try {
       decision = await decide(facts, deps.state().gates);

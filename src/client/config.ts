@@ -7,7 +7,8 @@
  * - AGENT_AUTH (DOCKERCLOUD_AUTH): a whole Authorization header value, used verbatim; it wins.
  * - AGENT_USER + AGENT_APIKEY (DOCKERCLOUD_USER + DOCKERCLOUD_APIKEY): Basic auth with an API key.
  * - AGENT_NAMESPACE (DOCKERCLOUD_NAMESPACE): the namespace to address; without it, the caller's own.
- * - AGENT_CACERT: a PEM file of the CA to trust (the agent's `cluster.crt`) instead of the system's roots.
+ * - AGENT_CACERT: a PEM file of the CA to trust (the agent's `cluster.crt`) instead of the system's roots;
+ *   AGENT_CACERT_PEM: the PEM text itself (what a container of a service with an API role is given).
  */
 import { isValidUserName } from "../ca/names.ts";
 import { AgentError } from "../errors.ts";
@@ -74,9 +75,12 @@ export async function clientConfig(env: Env, fs: FileSystem): Promise<ApiClientC
     throw usage("AGENT_NAMESPACE is not a valid namespace (a user or group name)");
   }
   const caFile = first(env, "AGENT_CACERT");
-  const caPem = caFile === undefined ? undefined : await fs.readText(caFile);
+  // AGENT_CACERT_PEM: the PEM itself, as an API role's container gets it.
+  const caPem = caFile === undefined ? first(env, "AGENT_CACERT_PEM") : await fs.readText(caFile);
   if (caPem !== undefined && !caPem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw usage(`AGENT_CACERT ${caFile} holds no PEM certificate`);
+    throw usage(
+      `${caFile === undefined ? "AGENT_CACERT_PEM" : `AGENT_CACERT ${caFile}`} holds no PEM certificate`,
+    );
   }
   return { baseUrl, authorization, namespace, caPem };
 }

@@ -10,6 +10,10 @@ import type { ApiClientConfig } from "./config.ts";
 /** Pages followed at most for one list (100 objects a page: 10,000 objects). */
 const MAX_PAGES = 100;
 const PAGE_LIMIT = 100;
+/** A service's states while long work runs: a change waits for them to pass. */
+const BUSY_STATES = new Set(["Scaling", "Redeploying"]);
+const SETTLE_POLL_MS = 250;
+const SETTLE_TIMEOUT_MS = 120_000;
 
 export interface ApiClient {
   /** Every object of a resource list, e.g. list("infra", "node"). */
@@ -18,7 +22,8 @@ export interface ApiClient {
   get(subsystem: string, resource: string, id: string): Promise<Record<string, unknown>>;
   /**
    * A call that changes something: POST to the list (create) or to OBJECT/VERB/, PATCH or DELETE an object.
-   * `id` undefined addresses the list; `verb` a verb of the object (`start`, `scale`, ...).
+   * `id` undefined addresses the list; `verb` a verb of the object (`start`, `scale`, ...). Long work
+   * (scale, redeploy) is waited for: the object as it is once done, or an error with the action's logs.
    */
   send(
     method: "POST" | "PATCH" | "DELETE",
@@ -39,7 +44,14 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
   const objectPath = (subsystem: string, resource: string, id: string) =>
     id.startsWith("/api/") ? id : `${prefix(subsystem, resource)}${encodeURIComponent(id)}/`;
 
-  const call = async (path: string, method = "GET", payload?: unknown): Promise<unknown> => {
+  const call = async (path: string, method = "GET", payload?: unknown): Promise<unknown> =>
+    (await exchange(path, method, payload)).body;
+
+  const exchange = async (
+    path: string,
+    method = "GET",
+    payload?: unknown,
+  ): Promise<{ body: unknown; headers: Headers }> => {
     let response: Response;
     const headers: Record<string, string> = {
       authorization: config.authorization,
@@ -80,7 +92,39 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
     if (body === undefined) {
       throw new AgentError("ERR_API_RESPONSE", `the agent at ${config.baseUrl} answered without JSON`);
     }
-    return body;
+    return { body, headers: response.headers };
+  };
+
+  /**
+   * Long work (a scale, a redeploy) is answered at once with the service "Scaling" or "Redeploying": wait
+   * until it is not, then read its action (when the caller may) and fail with its logs if it failed.
+   */
+  const settled = async (answer: { body: unknown; headers: Headers }): Promise<unknown> => {
+    let object = answer.body;
+    const uri = isObject(object) ? object["resource_uri"] : undefined;
+    if (typeof uri !== "string" || !uri.startsWith("/api/")) return object;
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    while (isObject(object) && BUSY_STATES.has(String(object["state"]))) {
+      if (Date.now() > deadline) {
+        throw new AgentError(
+          "ERR_API_RESPONSE",
+          `the service is still ${String(object["state"])} after 120 s`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      object = await call(uri);
+    }
+    const action = answer.headers.get("x-dockercloud-action-uri");
+    if (action !== null && action.startsWith("/api/")) {
+      const record = await call(action).catch(() => undefined);
+      if (isObject(record) && record["state"] === "Failed") {
+        throw new AgentError(
+          "ERR_API_RESPONSE",
+          `the agent's ${String(record["action"])} failed: ${String(record["logs"] ?? "").slice(0, 500)}`,
+        );
+      }
+    }
+    return object;
   };
 
   const objectOf = (body: unknown): Record<string, unknown> => {
@@ -117,7 +161,9 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
         ? prefix(subsystem, resource)
         : objectPath(subsystem, resource, target.id);
       return objectOf(
-        await call(target.verb === undefined ? base : `${base}${target.verb}/`, method, target.body),
+        await settled(
+          await exchange(target.verb === undefined ? base : `${base}${target.verb}/`, method, target.body),
+        ),
       );
     },
   };

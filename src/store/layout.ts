@@ -24,6 +24,8 @@ export interface StateLayout {
   readonly listenerDir: string;
   /** The HTTPS API's services: specs and desired states (0600, written atomically). */
   readonly services: string;
+  /** The secret API roles' credentials are derived from (32 bytes, base64url), 0600 (api/role-credential.ts). */
+  readonly roleSecret: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -38,6 +40,7 @@ export function stateLayout(root: string): StateLayout {
     serving: joinPath(root, "serving.json"),
     listenerDir: joinPath(root, "listener"),
     services: joinPath(root, "services.json"),
+    roleSecret: joinPath(root, "api-roles.key"),
   };
 }
 

@@ -100,6 +100,13 @@ maybe("the HTTPS API's services and containers", () => {
     return r.stdout.trim().split("\n").filter((l) => l !== "").sort();
   };
 
+  /** Waits until a scale or redeploy of the service has ended (its state is no longer Scaling/Redeploying). */
+  const settledService = (uuid: string) =>
+    waitFor("the service's long action", async () => {
+      const state = (await api("alice", "GET", `/api/app/v1/service/${uuid}/`)).body["state"];
+      return state !== "Scaling" && state !== "Redeploying";
+    }, 60_000);
+
   beforeAll(async () => {
     dir = tempDir("api-res");
     state = join(dir, "state");
@@ -173,13 +180,20 @@ maybe("the HTTPS API's services and containers", () => {
       target_num_containers: 3,
     });
     expect(up.status).toBe(202);
-    expect(up.body).toMatchObject({ state: "Running", target_num_containers: 3, running_num_containers: 3 });
+    // Long work: answered at once ("Scaling"), done when the service is Running again.
+    expect(up.body).toMatchObject({ state: "Scaling", target_num_containers: 3 });
+    await settledService(webUuid);
+    expect((await api("alice", "GET", `/api/app/v1/service/${webUuid}/`)).body).toMatchObject({
+      state: "Running",
+      running_num_containers: 3,
+    });
     expect(await dockerPs()).toEqual(["web-1 running alice", "web-2 running alice", "web-3 running alice"]);
 
     const down = await api("alice", "POST", `/api/app/v1/service/${webUuid}/scale/`, {
       target_num_containers: 1,
     });
-    expect(down.body).toMatchObject({ target_num_containers: 1, current_num_containers: 1 });
+    expect(down.body).toMatchObject({ target_num_containers: 1 });
+    await settledService(webUuid);
     expect(await dockerPs()).toEqual(["web-1 running alice"]);
 
     const containers = await api("alice", "GET", "/api/app/v1/container/");

@@ -15,12 +15,19 @@ import { validateUserName } from "../../ca/names.ts";
 import { AgentError, isAgentError } from "../../errors.ts";
 import type { CliContext, ExitCode } from "../context.ts";
 import { type IdArgs, layoutOf, note, printJson, printToken } from "../id/common.ts";
+import { ROLE_USER_PREFIX } from "../../api/index.ts";
 import { parseDuration } from "./duration.ts";
 
 function userOf(value: unknown): string {
   // A key pasted where the user goes would be printed back as a user name: refuse it unseen.
   if (isWellFormedApiKey(String(value))) {
     throw new AgentError("ERR_USAGE", "give the user name first: this is an API key, not a user name");
+  }
+  if (String(value).startsWith(ROLE_USER_PREFIX)) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `user names starting with ${ROLE_USER_PREFIX} are API roles' service principals: choose another name`,
+    );
   }
   try {
     return validateUserName(String(value ?? ""));

@@ -90,8 +90,15 @@ export class FakeDocker {
       ...(options.body === undefined ? {} : { body: options.body }),
     });
     if (this.failure !== undefined) return Promise.reject(this.failure);
+    const creating = method === "POST" && path.startsWith("/containers/create");
+    if (creating && this.holdCreates !== undefined) {
+      const hold = this.holdCreates;
+      return hold.then(() => this.#answer(method, path, options.body));
+    }
     return Promise.resolve(this.#answer(method, path, options.body));
   };
+  /** While set, container creates wait for it (long work caught in the middle). */
+  holdCreates: Promise<void> | undefined;
 
   #answer(method: string, path: string, body: unknown): EngineAnswer {
     const url = new URL(path, "http://d");

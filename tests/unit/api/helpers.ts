@@ -13,7 +13,9 @@ import {
   loadCertificateGateState,
   revokeCertificates,
 } from "../../../src/ca/index.ts";
-import { certificateAuthenticator } from "../../../src/api/index.ts";
+import { certificateAuthenticator, roleAuthenticator, type RoleCredentials } from "../../../src/api/index.ts";
+import { FailedAttemptLimiter } from "../../../src/apikey/index.ts";
+import { ActionLog } from "../../../src/api/action.ts";
 import { certificateGateOf } from "../../../src/decide/certificate-gate.ts";
 import { DecisionProofs } from "../../../src/decide/decision-proof.ts";
 import type { Gate } from "../../../src/decide/gate.ts";
@@ -104,6 +106,8 @@ export interface ApiHarness {
   readonly proofs: DecisionProofs;
   readonly docker: FakeDocker;
   readonly services: ServiceStore;
+  /** The app's action records. */
+  readonly actions: ActionLog;
   /** What the fake dockerd answers to /info: the document, or an error to throw. */
   info: unknown;
   request(path: string, init?: RequestInit, connection?: Partial<HttpsConnection>): Promise<Response>;
@@ -113,6 +117,8 @@ export interface ApiHarnessOptions {
   /** The policy in force (its groups are namespaces); the gates decide either way. */
   readonly policy?: Policy;
   readonly services?: ServiceStore;
+  /** API roles' credentials: with them, the role authenticator is tried after the certificate one. */
+  readonly roles?: RoleCredentials;
 }
 
 export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = {}): ApiHarness {
@@ -129,6 +135,7 @@ export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = 
     proofs,
     docker,
     services: options.services ?? memoryServiceStore(),
+    actions: new ActionLog(),
     get info() {
       return docker.info;
     },
@@ -151,7 +158,17 @@ export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = 
       policyHash: "policy-hash",
       ...(options.policy === undefined ? {} : { policy: options.policy }),
     }),
-    authenticators: [certificateAuthenticator({ gates: () => gates })],
+    authenticators: [
+      certificateAuthenticator({ gates: () => gates }),
+      ...(options.roles === undefined ? [] : [
+        roleAuthenticator({
+          services: harness.services,
+          roles: options.roles,
+          limiter: new FailedAttemptLimiter(() => new Date(now)),
+        }),
+      ]),
+    ],
+    ...(options.roles === undefined ? {} : { roles: options.roles }),
     audit: (event) => events.push(event),
     clock: fixedClock(new Date("2026-06-01T10:00:00Z")),
     monotonicMs: () => (now += 1),
@@ -167,6 +184,7 @@ export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = 
       },
     },
     services: harness.services,
+    actions: harness.actions,
     newUuid: () => `0000000${++uuids}-0000-4000-8000-000000000000`.slice(-36),
     proofs,
   });

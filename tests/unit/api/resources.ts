@@ -1,7 +1,7 @@
 /** Shared fixtures of the service and container tests: a policy with groups, an administrator and deny rules. */
 import { loadPolicy } from "../../../src/policy/index.ts";
 import { type ApiHarness, apiHarness, type CaFixture, withCertificate } from "./helpers.ts";
-import type { ServiceStore } from "../../../src/api/index.ts";
+import type { RoleCredentials, ServiceStore } from "../../../src/api/index.ts";
 
 export const RESOURCE_POLICY = `version: 1
 administrators: [dave]
@@ -35,10 +35,12 @@ export function resourceHarness(
   ca: CaFixture,
   policyText = RESOURCE_POLICY,
   services?: ServiceStore,
+  roles?: RoleCredentials,
 ): ApiHarness {
   return apiHarness(ca.gates(policyText), {
     policy: loadPolicy(policyText, "policy.yaml"),
     ...(services === undefined ? {} : { services }),
+    ...(roles === undefined ? {} : { roles }),
   });
 }
 
@@ -60,4 +62,17 @@ export async function call(
   const res = await api.request(path, init, withCertificate(ca.pems[who]));
   const text = await res.text();
   return { status: res.status, body: text === "" ? {} : JSON.parse(text), headers: res.headers };
+}
+
+/** Waits for the action a response names (X-DockerCloud-Action-URI) to end; its final record. */
+export async function settled(api: ApiHarness, res: { headers: Headers }): Promise<Record<string, unknown>> {
+  const uri = res.headers.get("x-dockercloud-action-uri");
+  if (uri === null) throw new Error("the response names no action");
+  const action = api.actions.get(uri.split("/").at(-2)!);
+  if (action === undefined) throw new Error(`no action ${uri}`);
+  for (let i = 0; i < 1000 && action.state === "In progress"; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  if (action.state !== "In progress") return { ...action };
+  throw new Error(`action ${uri} never ended`);
 }

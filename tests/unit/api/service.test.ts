@@ -11,7 +11,7 @@ import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { removeTempDirs } from "../ca/helpers.ts";
 import { tempDir } from "../../helpers/fixtures.ts";
 import { type CaFixture, caFixture } from "./helpers.ts";
-import { call, READ_ONLY_POLICY, resourceHarness } from "./resources.ts";
+import { call, READ_ONLY_POLICY, resourceHarness, settled } from "./resources.ts";
 
 let ca: CaFixture;
 beforeAll(async () => {
@@ -77,14 +77,21 @@ describe("services: the life of one", () => {
       target_num_containers: 3,
     });
     expect(up.status).toBe(202);
-    expect(up.body).toMatchObject({ state: "Running", target_num_containers: 3, running_num_containers: 3 });
+    // Long work: answered at once, the action "In progress" until the containers are there.
+    expect(up.body).toMatchObject({ state: "Scaling", target_num_containers: 3 });
+    expect((await settled(api, up))["state"]).toBe("Success");
+    expect((await call(api, ca, "alice", "GET", `${SERVICES}${uuid}/`)).body).toMatchObject({
+      state: "Running",
+      running_num_containers: 3,
+    });
     expect(names(api)).toEqual(["web-1", "web-2", "web-3"]);
     expect([...api.docker.containers.values()].every((c) => c.State.Running)).toBe(true);
 
     const down = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/scale/`, {
       target_num_containers: 1,
     });
-    expect(down.body).toMatchObject({ target_num_containers: 1, current_num_containers: 1 });
+    expect(down.body).toMatchObject({ target_num_containers: 1 });
+    await settled(api, down);
     expect(names(api)).toEqual(["web-1"]);
 
     const stopped = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/stop/`);
@@ -117,8 +124,15 @@ describe("services: the life of one", () => {
     const res = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/scale/`, {
       target_num_containers: 1,
     });
-    expect(res.body).toMatchObject({ state: "Stopped", current_num_containers: 1 });
-    await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/scale/`, { target_num_containers: 3 });
+    await settled(api, res);
+    expect((await call(api, ca, "alice", "GET", `${SERVICES}${uuid}/`)).body).toMatchObject({
+      state: "Stopped",
+      current_num_containers: 1,
+    });
+    await settled(
+      api,
+      await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/scale/`, { target_num_containers: 3 }),
+    );
     expect(names(api)).toEqual(["web-1"]);
   });
 
@@ -138,7 +152,8 @@ describe("services: the life of one", () => {
     });
     const redeployed = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/redeploy/`);
     expect(redeployed.status).toBe(202);
-    expect(redeployed.body).toMatchObject({ state: "Running", running_num_containers: 1 });
+    expect(redeployed.body).toMatchObject({ state: "Redeploying" });
+    expect((await settled(api, redeployed))["state"]).toBe("Success");
     const after = [...api.docker.containers.values()];
     expect(after.map((c) => c.Id)).not.toEqual(before);
     expect(after[0]!.Config.Env).toEqual(["B=2"]);
@@ -160,6 +175,34 @@ describe("services: the life of one", () => {
     const db = await call(api, ca, "alice", "GET", `${SERVICES}?name=db`);
     expect((db.body["objects"] as { state: string }[]).map((o) => o.state)).toEqual(["Not running"]);
     expect((await call(api, ca, "alice", "GET", `${SERVICES}?limit=0`)).status).toBe(400);
+  });
+
+  test("a scale that dockerd fails ends its action Failed with dockerd's reason; a busy service is 409", async () => {
+    const api = resourceHarness(ca);
+    const uuid = (await call(api, ca, "alice", "POST", SERVICES, WEB)).body["uuid"];
+    await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/start/`);
+    // Another container already holds the name the scale needs.
+    api.docker.add("web-2", {});
+    let release!: () => void;
+    api.docker.holdCreates = new Promise((resolve) => (release = resolve));
+    const up = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/scale/`, {
+      target_num_containers: 2,
+    });
+    expect(up.status).toBe(202);
+    const busy = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/stop/`);
+    expect(busy.status).toBe(409);
+    expect(busy.body["error"]).toContain("the service is scaling");
+    expect((await call(api, ca, "alice", "GET", `${SERVICES}${uuid}/`)).body["state"]).toBe("Scaling");
+    expect(api.actions.get(up.headers.get("x-agent-action-uri")!.split("/").at(-2)!)?.state).toBe(
+      "In progress",
+    );
+    release();
+    const action = await settled(api, up);
+    expect(action).toMatchObject({ action: "Service Scale", state: "Failed" });
+    expect(action["logs"]).toContain("is already in use");
+    expect(action["end_date"]).not.toBeNull();
+    // Not busy any more.
+    expect((await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/stop/`)).status).toBe(202);
   });
 });
 
