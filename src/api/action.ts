@@ -6,6 +6,7 @@
  * `X-Agent-Action-URI`). A list shows the addressed namespace's actions only; it is decided as the Engine
  * API's `GET /events` (system:events), the daemon's own record of what happened.
  */
+import { cloudDate, filterDate } from "./dates.ts";
 import type { EngineCall } from "./facts.ts";
 import { listOf, pageOf } from "./list.ts";
 import type { Scope } from "./namespace.ts";
@@ -94,9 +95,40 @@ export function actionName(
   return `${noun} ${method}`;
 }
 
+/** The record as Docker Cloud showed it: its dates in Docker Cloud's form, `location` unknown. */
 function objectOf(record: ActionRecord) {
   const { namespace: _namespace, ...shown } = record;
-  return shown;
+  return {
+    ...shown,
+    start_date: cloudDate(record.start_date),
+    end_date: cloudDate(record.end_date),
+    location: null,
+  };
+}
+
+const DATE_FILTERS = ["start_date__gte", "start_date__lte", "end_date__gte", "end_date__lte"] as const;
+
+/** `?start_date__gte=...` and the like, as bounds in ms; a string (the 400's message) when one is no date. */
+function dateBounds(query: URLSearchParams): Map<string, number> | string {
+  const bounds = new Map<string, number>();
+  for (const name of DATE_FILTERS) {
+    const text = query.get(name);
+    if (text === null) continue;
+    const ms = filterDate(text);
+    if (ms === undefined) return `${name} must be a date (RFC 1123 or ISO 8601)`;
+    bounds.set(name, ms);
+  }
+  return bounds;
+}
+
+function withinBounds(record: ActionRecord, bounds: ReadonlyMap<string, number>): boolean {
+  for (const [name, bound] of bounds) {
+    const field = name.startsWith("start_") ? record.start_date : record.end_date;
+    if (field === null) return false;
+    const ms = Date.parse(field);
+    if (name.endsWith("__gte") ? ms < bound : ms > bound) return false;
+  }
+  return true;
 }
 
 /** `/api/audit/v1/(ns/)action/(uuid/)`: GET only. */
@@ -106,6 +138,7 @@ export async function actionResource(
   actions: ActionLog,
   scope: Scope,
   uuid: string | undefined,
+  namespaced: boolean,
 ): Promise<Response> {
   const query = new URL(c.req.url).searchParams;
   let page;
@@ -116,17 +149,21 @@ export async function actionResource(
       return badRequest(c, err instanceof Error ? err.message : "bad query");
     }
   } else if (!isUuid(uuid)) return notFound(c, "not an action uuid");
+  const bounds = dateBounds(query);
+  if (typeof bounds === "string") return badRequest(c, bounds);
   const denied = await decideCalls(c, deps, [ACTIONS_CALL]);
   if (denied !== undefined) return denied;
   if (uuid !== undefined) {
+    // Docker Cloud's action URIs name no namespace: one is found in any namespace the caller may address
+    // (in the addressed one only when the path names it).
     const found = actions.get(uuid);
-    return found === undefined || found.namespace !== scope.namespace
-      ? notFound(c, `no action ${uuid} in namespace ${scope.namespace}`)
-      : json(objectOf(found));
+    const visible = found !== undefined &&
+      (namespaced ? found.namespace === scope.namespace : scope.mayAddress(found.namespace));
+    return visible ? json(objectOf(found)) : notFound(c, `no action ${uuid} the caller may see`);
   }
   const matches = actions.list(scope.namespace).filter((a) =>
     (query.get("state") ?? a.state) === a.state && (query.get("object") ?? a.object) === a.object &&
-    (query.get("action") ?? a.action) === a.action
+    (query.get("action") ?? a.action) === a.action && withinBounds(a, bounds)
   ).map(objectOf);
   return json(listOf(new URL(c.req.url).pathname, page!, matches));
 }

@@ -225,7 +225,8 @@ async function appResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog):
     const call = c.get("call");
     call.action = {
       uuid,
-      resource_uri: `/api/audit/v1/${scope.namespace}/action/${uuid}/`,
+      // Docker Cloud's action URIs name no namespace (its SDK fetches them as they are).
+      resource_uri: `/api/audit/v1/action/${uuid}/`,
       namespace: scope.namespace,
       object: `/api/app/v1/${scope.namespace}/${resource}/${id === undefined ? "" : `${id}/`}`,
       action: actionName(resource, method, id, verb),
@@ -264,7 +265,7 @@ async function auditResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog
   if (scope === undefined) {
     return notFound(c, `namespace ${namespace ?? principal.user} is not ${principal.user}'s`);
   }
-  return await actionResource(c, deps, actions, scope, id);
+  return await actionResource(c, deps, actions, scope, id, namespace !== undefined);
 }
 
 function endAction(action: ActionRecord, state: "Success" | "Failed", logs: string, deps: ApiAppDeps): void {

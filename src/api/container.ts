@@ -8,6 +8,7 @@
 import type { EngineCall } from "./facts.ts";
 import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
+import { cloudDate } from "./dates.ts";
 import { REDACTED, ROLE_SECRET_VARIABLES } from "./role-credential.ts";
 import { createBody } from "./service-spec.ts";
 import {
@@ -56,6 +57,50 @@ export interface ContainerSummary {
   readonly Labels: Readonly<Record<string, string>>;
   readonly Created: number;
   readonly Command: string;
+  readonly Ports: readonly ContainerPortObject[];
+}
+
+/** Docker Cloud's container_ports entry. */
+export interface ContainerPortObject {
+  readonly protocol: string;
+  readonly inner_port: number;
+  readonly outer_port: number | null;
+  readonly published: boolean;
+}
+
+const PORT = (v: unknown) => typeof v === "number" && Number.isInteger(v) && v > 0 && v < 65536;
+
+/** `docker ps`'s Ports ([{PrivatePort, PublicPort, Type}]), one entry per container port (IPv4 and IPv6 once). */
+function portsOfSummary(value: unknown): ContainerPortObject[] {
+  const out = new Map<string, ContainerPortObject>();
+  for (const p of Array.isArray(value) ? value.map(record) : []) {
+    if (!PORT(p["PrivatePort"])) continue;
+    const protocol = str(p["Type"]) || "tcp";
+    const outer = PORT(p["PublicPort"]) ? p["PublicPort"] as number : null;
+    const key = `${String(p["PrivatePort"])}/${protocol}`;
+    if (outer === null && out.has(key)) continue;
+    out.set(key, {
+      protocol,
+      inner_port: p["PrivatePort"] as number,
+      outer_port: outer,
+      published: outer !== null,
+    });
+  }
+  return [...out.values()];
+}
+
+/** Inspect's NetworkSettings.Ports ({"80/tcp": [{HostPort}] | null}). */
+function portsOfInspect(value: unknown): ContainerPortObject[] {
+  const out: ContainerPortObject[] = [];
+  for (const [key, bindings] of Object.entries(record(value))) {
+    const m = /^([0-9]{1,5})\/(tcp|udp|sctp)$/.exec(key);
+    if (m === null) continue;
+    const first = Array.isArray(bindings) ? record(bindings[0]) : {};
+    const host = Number(str(first["HostPort"]));
+    const outer = PORT(host) ? host : null;
+    out.push({ protocol: m[2]!, inner_port: Number(m[1]), outer_port: outer, published: outer !== null });
+  }
+  return out;
 }
 
 function record(value: unknown): Record<string, unknown> {
@@ -86,6 +131,7 @@ export function summariesOf(body: unknown): ContainerSummary[] {
     Labels: labelsOf(c["Labels"]),
     Created: typeof c["Created"] === "number" ? c["Created"] : 0,
     Command: str(c["Command"]),
+    Ports: portsOfSummary(c["Ports"]),
   }));
 }
 
@@ -108,7 +154,7 @@ function exitCodeOf(status: string): number | null {
 
 function dateOf(text: unknown): string | null {
   const s = str(text);
-  return s === "" || s.startsWith("0001-") ? null : new Date(s).toISOString();
+  return s === "" || s.startsWith("0001-") ? null : cloudDate(s);
 }
 
 /** A list entry: the fields `docker ps` knows. */
@@ -125,8 +171,10 @@ export function containerFromSummary(s: ContainerSummary) {
     labels: s.Labels,
     service: service === undefined ? null : serviceUri(namespace, service),
     node: null as string | null,
+    container_ports: s.Ports,
+    public_dns: null as string | null,
     run_command: s.Command,
-    deployed_datetime: new Date(s.Created * 1000).toISOString(),
+    deployed_datetime: cloudDate(new Date(s.Created * 1000).toISOString()),
   };
 }
 
@@ -166,6 +214,8 @@ export function containerFromInspect(body: unknown) {
     labels,
     service: service === undefined ? null : serviceUri(namespace, service),
     node: null as string | null,
+    container_ports: portsOfInspect(record(c["NetworkSettings"])["Ports"]),
+    public_dns: null as string | null,
     privileged: host["Privileged"] === true,
     run_command: words(config["Cmd"]),
     entrypoint: words(config["Entrypoint"]),
@@ -238,7 +288,7 @@ export async function containerResource(
     const objects = (await listContainers(c, deps))
       .filter((s) => belongsTo(s.Labels, scope.namespace, deps))
       .map(containerFromSummary)
-      .filter((o) => matchesFilters(query, o, ["name", "state"]))
+      .filter((o) => matchesFilters(query, o, ["uuid", "name", "state", "service", "image_name"]))
       .sort((a, b) => a.name.localeCompare(b.name));
     return json(listOf(new URL(c.req.url).pathname, page, objects));
   }
@@ -270,7 +320,11 @@ export async function containerResource(
   if (method === "DELETE") {
     const answer = await dockerCall(c, deps, remove);
     if (answer.status !== 204 && answer.status !== 404) throw dockerRefused(c, answer);
-    return json({ ...container, state: "Terminated", destroyed_datetime: deps.clock().toISOString() }, 202);
+    return json({
+      ...container,
+      state: "Terminated",
+      destroyed_datetime: cloudDate(deps.clock().toISOString()),
+    }, 202);
   }
   if (verb === "start" || verb === "stop") {
     const answer = await dockerCall(

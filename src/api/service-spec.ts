@@ -5,7 +5,15 @@
  */
 import { AGENT_LABEL_PREFIX, NAMESPACE_LABEL, SERVICE_LABEL } from "./namespace.ts";
 import { ROLE_NAMES, ROLE_VARIABLES, type RoleCredentials } from "./role-credential.ts";
-import type { Autorestart, Binding, EnvVar, RoleName, ServiceRecord, ServiceSpec } from "./service-store.ts";
+import type {
+  Autorestart,
+  Binding,
+  ContainerPort,
+  EnvVar,
+  RoleName,
+  ServiceRecord,
+  ServiceSpec,
+} from "./service-store.ts";
 
 export const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 export const MAX_CONTAINERS_PER_SERVICE = 10;
@@ -29,6 +37,9 @@ const CREATE_FIELDS = new Set([
   "privileged",
   "bindings",
   "roles",
+  "container_ports",
+  "cpu_shares",
+  "memory",
 ]);
 
 export class SpecError extends Error {}
@@ -161,6 +172,41 @@ function roles(value: unknown): RoleName[] {
   return value as RoleName[];
 }
 
+function ports(value: unknown): ContainerPort[] {
+  if (!Array.isArray(value) || value.length > MAX_ITEMS) {
+    fail(`container_ports must be a list of at most ${MAX_ITEMS}`);
+  }
+  const seen = new Set<string>();
+  return value.map((item, i) => {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      fail(`container_ports[${i}] must be an object`);
+    }
+    const o = item as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (!["protocol", "inner_port", "outer_port", "published"].includes(k)) {
+        fail(`container_ports[${i}].${k.slice(0, 64)} is not a field`);
+      }
+    }
+    const protocol = o["protocol"] ?? "tcp";
+    if (protocol !== "tcp" && protocol !== "udp") fail(`container_ports[${i}].protocol must be tcp or udp`);
+    const inner = whole(o["inner_port"], `container_ports[${i}].inner_port`, 1, 65535);
+    const outer = o["outer_port"] === undefined || o["outer_port"] === null
+      ? null
+      : whole(o["outer_port"], `container_ports[${i}].outer_port`, 1, 65535);
+    const published = o["published"] ?? outer !== null;
+    if (typeof published !== "boolean") fail(`container_ports[${i}].published must be true or false`);
+    if (!published && outer !== null) fail(`container_ports[${i}] has an outer_port but is not published`);
+    const key = `${inner}/${protocol}`;
+    if (seen.has(key)) fail(`container_ports names ${key} twice`);
+    seen.add(key);
+    return { protocol, inner_port: inner, outer_port: outer, published };
+  });
+}
+
+function optionalWhole(value: unknown, field: string, min: number, max: number): number | null {
+  return value === null ? null : whole(value, field, min, max);
+}
+
 function whole(value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     fail(`${field} must be a whole number from ${min} to ${max}`);
@@ -213,6 +259,11 @@ function readFields(
     privileged,
     bindings: has("bindings") ? bindings(body["bindings"]) : base.bindings,
     roles: roleList,
+    container_ports: has("container_ports") ? ports(body["container_ports"]) : base.container_ports,
+    cpu_shares: has("cpu_shares")
+      ? optionalWhole(body["cpu_shares"], "cpu_shares", 2, 262144)
+      : base.cpu_shares,
+    memory: has("memory") ? optionalWhole(body["memory"], "memory", 6, 1048576) : base.memory,
   };
 }
 
@@ -228,16 +279,27 @@ const DEFAULTS: ServiceSpec = {
   privileged: false,
   bindings: [],
   roles: [],
+  container_ports: [],
+  cpu_shares: null,
+  memory: null,
 };
 
 /** A create's name and spec; throws SpecError (400) for anything wrong. */
 export function createSpec(body: Record<string, unknown>): { name: string; spec: ServiceSpec } {
   if (!Object.hasOwn(body, "image")) fail("image is required");
-  const name = body["name"];
+  // Docker Cloud named a service after its image when no name was given.
+  const name = body["name"] ?? nameFromImage(body["image"]);
   if (typeof name !== "string" || !SERVICE_NAME.test(name)) {
     fail("name is required: letters, digits, '_', '.', '-', at most 63, starting with a letter or digit");
   }
   return { name, spec: readFields(body, DEFAULTS, CREATE_FIELDS) };
+}
+
+/** `registry:5000/team/web:1.2@sha256:...` -> `web`; undefined when that is no service name. */
+export function nameFromImage(image: unknown): string | undefined {
+  if (typeof image !== "string") return undefined;
+  const last = image.split("@")[0]!.split("/").at(-1)!.split(":")[0]!;
+  return SERVICE_NAME.test(last) ? last : undefined;
 }
 
 /** A PATCH over `record`; throws SpecError (400). */
@@ -273,6 +335,24 @@ export function createBody(
       RestartPolicy: { Name: RESTART[record.autorestart] },
     },
   };
+  if (record.container_ports.length > 0) {
+    const host = body["HostConfig"] as Record<string, unknown>;
+    body["ExposedPorts"] = Object.fromEntries(
+      record.container_ports.map((p) => [`${p.inner_port}/${p.protocol}`, {}]),
+    );
+    host["PortBindings"] = Object.fromEntries(
+      record.container_ports.filter((p) => p.published).map((p) => [
+        `${p.inner_port}/${p.protocol}`,
+        [{ HostPort: p.outer_port === null ? "" : String(p.outer_port) }],
+      ]),
+    );
+  }
+  if (record.cpu_shares !== null) {
+    (body["HostConfig"] as Record<string, unknown>)["CpuShares"] = record.cpu_shares;
+  }
+  if (record.memory !== null) {
+    (body["HostConfig"] as Record<string, unknown>)["Memory"] = record.memory * 1024 * 1024;
+  }
   if (record.run_command !== null) body["Cmd"] = [...record.run_command];
   if (record.entrypoint !== null) body["Entrypoint"] = [...record.entrypoint];
   if (record.working_dir !== null) body["WorkingDir"] = record.working_dir;

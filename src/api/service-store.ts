@@ -20,6 +20,15 @@ export interface Binding {
 
 export type Autorestart = "OFF" | "ON_FAILURE" | "ALWAYS";
 
+/** A port of a service's containers, as Docker Cloud described it. */
+export interface ContainerPort {
+  readonly protocol: "tcp" | "udp";
+  readonly inner_port: number;
+  /** The host port when published: a number, or null for one dockerd picks. */
+  readonly outer_port: number | null;
+  readonly published: boolean;
+}
+
 /** API roles (role-credential.ts): what the credential in the service's containers may do. */
 export type RoleName = "global" | "read";
 
@@ -37,6 +46,11 @@ export interface ServiceSpec {
   readonly bindings: readonly Binding[];
   /** [] (no credential), ["global"] or ["read"]. */
   readonly roles: readonly RoleName[];
+  readonly container_ports: readonly ContainerPort[];
+  /** Relative CPU weight (HostConfig.CpuShares), or null for dockerd's default. */
+  readonly cpu_shares: number | null;
+  /** Memory limit in MB (HostConfig.Memory), or null for none. */
+  readonly memory: number | null;
 }
 
 export interface ServiceRecord extends ServiceSpec {

@@ -26,6 +26,7 @@ import {
   STOP_SECONDS,
   STOP_TIMEOUT_MS,
 } from "./container.ts";
+import { cloudDate } from "./dates.ts";
 import type { EngineCall } from "./facts.ts";
 import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
@@ -58,6 +59,9 @@ export type ServiceState =
   | "Stopped"
   | "Terminating"
   | "Terminated";
+
+/** Docker Cloud's service list filters (each also as `FIELD__startswith`, as its CLI resolves names). */
+const SERVICE_FILTERS = ["uuid", "name", "state", "image_name"] as const;
 
 /** The service's containers among dockerd's, with their index (NAME-i), in index order. */
 function containersOf(record: ServiceRecord, all: readonly ContainerSummary[]) {
@@ -109,10 +113,17 @@ function serviceObject(record: ServiceRecord, all: readonly ContainerSummary[], 
     privileged: record.privileged,
     bindings: record.bindings,
     roles: record.roles,
-    created_datetime: record.created_datetime,
-    started_datetime: record.started_datetime,
-    stopped_datetime: record.stopped_datetime,
-    destroyed_datetime: record.destroyed_datetime,
+    container_ports: record.container_ports,
+    cpu_shares: record.cpu_shares,
+    memory: record.memory,
+    synchronized: true,
+    public_dns: null,
+    stack: null,
+    created_datetime: cloudDate(record.created_datetime),
+    deployed_datetime: cloudDate(record.started_datetime),
+    started_datetime: cloudDate(record.started_datetime),
+    stopped_datetime: cloudDate(record.stopped_datetime),
+    destroyed_datetime: cloudDate(record.destroyed_datetime),
   };
 }
 
@@ -219,9 +230,9 @@ export async function serviceResource(
     const query = new URL(c.req.url).searchParams;
     const objects = deps.services.list()
       .filter((r) => r.namespace === scope.namespace)
+      .sort((a, b) => a.created_datetime.localeCompare(b.created_datetime) || a.name.localeCompare(b.name))
       .map((r) => serviceObject(r, all, busyServices(deps).get(r.uuid)))
-      .filter((o) => matchesFilters(query, o, ["name", "state"]))
-      .sort((a, b) => a.created_datetime.localeCompare(b.created_datetime) || a.name.localeCompare(b.name));
+      .filter((o) => matchesFilters(query, o, SERVICE_FILTERS));
     return json(listOf(new URL(c.req.url).pathname, page, objects));
   }
 

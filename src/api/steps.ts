@@ -137,7 +137,10 @@ export function pageOrBadRequest(c: ApiContext): Page | Response {
   }
 }
 
-/** Docker Cloud's exact-match list filters (`?name=web&state=Running`): an absent filter matches all. */
+/**
+ * Docker Cloud's list filters: exact (`?name=web&state=Running`) and prefix (`?uuid__startswith=3f2a`, as its
+ * CLI resolves a short id or a name); an absent filter matches all.
+ */
 export function matchesFilters(
   query: URLSearchParams,
   object: Readonly<Record<string, unknown>>,
@@ -145,7 +148,10 @@ export function matchesFilters(
 ): boolean {
   return names.every((name) => {
     const wanted = query.get(name);
-    return wanted === null || object[name] === wanted;
+    const prefix = query.get(`${name}__startswith`);
+    const value = object[name];
+    return (wanted === null || value === wanted) &&
+      (prefix === null || (typeof value === "string" && value.startsWith(prefix)));
   });
 }
 

@@ -13,9 +13,10 @@
  * _errors}.md (the API reference); docker/python-dockercloud dockercloud/api/{http,base,auth,utils}.py (the
  * SDK); docker/dockercloud-cli dockercloudcli/{commands,utils}.py (the CLI).
  *
- * Where the agent answers otherwise than Docker Cloud documented, the assertion of Docker Cloud's behavior
- * is kept in a `test.failing` of its own, marked DEVIATION: it passes while the agent deviates and fails
- * (telling to turn it into a plain `test`) once the agent answers as documented.
+ * Where the agent still answers otherwise than Docker Cloud documented (a container's `node` is null, its
+ * uuid is Docker's 64-hex id), the assertion of Docker Cloud's behavior is kept in a `test.failing` of its
+ * own, marked DEVIATION: it passes while the agent deviates and fails (telling to turn it into a plain
+ * `test`) once the agent answers as documented.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -373,49 +374,38 @@ maybe("a Docker Cloud client (python-dockercloud's behavior, stdlib only) agains
     expect(Object.keys(whoami.steps.actions.pages[0]!.meta).sort()).toEqual(META_FIELDS);
   });
 
-  // ---------------------------------------------------------------- where the agent deviates
+  // ------------------------------------------------ where the agent once deviated, and where it still does
+  // (only the `test.failing` ones: the container's node and its uuid)
 
-  // DEVIATION 1: the action's resource URI. Actions are not a namespaced endpoint in the reference
-  // (includes/action.md: `GET /api/audit/v1/action/(uuid)/`, example "resource_uri":
-  // "/api/audit/v1/action/6246c558-.../"; python-dockercloud api/action.py: is_namespaced = False). The agent
-  // answers X-DockerCloud-Action-URI: /api/audit/v1/team/action/UUID/ (src/api/app.ts, appResource).
-  test.failing("DEVIATION: X-DockerCloud-Action-URI is /api/audit/v1/action/<uuid>/ (not namespaced)", () => {
+  // Actions are not a namespaced endpoint (includes/action.md: GET /api/audit/v1/action/(uuid)/;
+  // python-dockercloud api/action.py: is_namespaced = False).
+  test("X-DockerCloud-Action-URI is /api/audit/v1/action/<uuid>/ (not namespaced)", () => {
     expect(report.steps.start.action_uri).toMatch(new RegExp(`^/api/audit/v1/action/${UUID}/$`));
   });
 
-  // DEVIATION 2: the CLI's --sync (dockercloud-cli utils.sync_action -> SDK Utils.fetch_by_resource_uri ->
-  // Action.fetch(uuid) -> GET /api/audit/v1/action/UUID/) cannot find an action of an organization: the agent
-  // reads the path without a namespace as the caller's own, and the action is team's: 404 (the CLI retries
-  // an ApiError forever).
-  test.failing("DEVIATION: an organization's action is found by uuid at /api/audit/v1/action/<uuid>/", () => {
+  // The CLI's --sync (dockercloud-cli utils.sync_action -> SDK Utils.fetch_by_resource_uri -> Action.fetch)
+  // finds an organization's action by its un-namespaced URI.
+  test("an organization's action is found by uuid at /api/audit/v1/action/<uuid>/", () => {
     expect(report.steps.action_sync.finished).toBe(true);
     expect(report.steps.action_sync.states.at(-1)).toBe("Success");
   });
 
-  // DEVIATION 3: the container list ignores the documented `service` filter (includes/container.md, "List all
-  // containers", query parameter service: "Filter by resource URI of the target service"; the CLI's
-  // `container ps --service` sends it). The agent filters on name and state only (src/api/container.ts), so
-  // sdk-db-1 is listed with sdk-web's containers.
-  test.failing("DEVIATION: GET container/?service=<resource_uri> lists only that service's containers", () => {
+  // The container list's `service` filter (includes/container.md; the CLI's `container ps --service`).
+  test("GET container/?service=<resource_uri> lists only that service's containers", () => {
     const service = report.steps.poll_running.object["resource_uri"];
     expect(report.steps.containers_of_service.names.sort()).toEqual(["sdk-web-1", "sdk-web-2"]);
     expect(new Set(report.steps.containers_of_service.services)).toEqual(new Set([service as string]));
   });
 
-  // DEVIATION 4: the service list ignores the documented `uuid` filter too (service.md, "List all
-  // services", query parameter uuid: "Filter by UUID"; container.md documents it for containers as well).
-  // The agent filters services on name and state only (src/api/service.ts), so every service is listed.
-  // The CLI resolves a short uuid or a name with Service.list(uuid__startswith=X) or Service.list(name=X)
-  // (python-dockercloud utils.fetch_remote_service): with the filter ignored, any identifier matches the
-  // only service there is, and none when there are two (NonUniqueIdentifier).
-  test.failing("DEVIATION: GET service/?uuid=<uuid> lists only that service", () => {
+  // The service list's `uuid` filter (service.md); the CLI resolves a short uuid or a name with
+  // Service.list(uuid__startswith=X) or Service.list(name=X) (python-dockercloud utils.fetch_remote_service).
+  test("GET service/?uuid=<uuid> lists only that service", () => {
     expect(report.steps.list_filtered_by_uuid.names).toEqual(["sdk-web"]);
   });
 
-  // DEVIATION 5: dates. The reference writes every date as "Mon, 13 Oct 2014 11:01:43 +0000" (service.md,
-  // container.md, action.md), and the CLI parses them with strptime("%a, %d %b %Y %H:%M:%S +0000")
-  // (dockercloud-cli utils.from_utc_string_to_utc_datetime). The agent writes ISO 8601 (toISOString).
-  test.failing("DEVIATION: dates are RFC 1123 (%a, %d %b %Y %H:%M:%S +0000), as the CLI parses them", () => {
+  // Dates as the reference writes them, "Mon, 13 Oct 2014 11:01:43 +0000", parsed by the CLI with
+  // strptime("%a, %d %b %Y %H:%M:%S +0000") (dockercloud-cli utils.from_utc_string_to_utc_datetime).
+  test("dates are RFC 1123 (%a, %d %b %Y %H:%M:%S +0000), as the CLI parses them", () => {
     const dates = {
       ...report.steps.cli_fields.service_dates,
       ...report.steps.cli_fields.container_dates,
@@ -425,19 +415,20 @@ maybe("a Docker Cloud client (python-dockercloud's behavior, stdlib only) agains
     expect(Object.values(dates).filter((d) => !d.parsed)).toEqual([]);
   });
 
-  // DEVIATION 6: a service lacks attributes of the reference (service.md, Attributes) that the CLI's
-  // `service ps` reads (dockercloud-cli commands.service_ps: synchronized, deployed_datetime, public_dns,
-  // stack): an SDK object without them raises AttributeError there. The agent has created_datetime instead of
-  // deployed_datetime.
-  test.failing("DEVIATION: a service has every attribute `docker-cloud service ps` reads", () => {
+  // The attributes the CLI's `service ps` reads (dockercloud-cli commands.service_ps: synchronized,
+  // deployed_datetime, public_dns, stack).
+  test("a service has every attribute `docker-cloud service ps` reads", () => {
     expect(report.steps.cli_fields.service_missing).toEqual([]);
   });
 
-  // DEVIATION 7: a container lacks container_ports and public_dns (container.md, Attributes), which the CLI's
-  // `container ps` reads, and its `node` is null where the reference has the node's resource URI (the CLI
-  // slices it: None[:8] raises). The agent serves the node at /api/infra/v1/(ns/)node/UUID/ all the same.
-  test.failing("DEVIATION: a container has every attribute `docker-cloud container ps` reads, node a URI", () => {
+  // The attributes the CLI's `container ps` reads (container_ports, public_dns). DEVIATION: `node` is null
+  // where the reference has the node's resource URI (the CLI slices it); the agent serves the node at
+  // /api/infra/v1/(ns/)node/UUID/ all the same.
+  test("a container has every attribute `docker-cloud container ps` reads", () => {
     expect(report.steps.cli_fields.container_missing).toEqual([]);
+  });
+
+  test.failing("DEVIATION: a container's node is the node's resource URI", () => {
     for (const node of report.steps.cli_fields.container_nodes) {
       expect(node ?? "").toMatch(new RegExp(`^/api/infra/v1/(team/)?node/${UUID}/$`));
     }
@@ -451,17 +442,15 @@ maybe("a Docker Cloud client (python-dockercloud's behavior, stdlib only) agains
     expect(report.steps.containers.uuid4).toEqual([true, true]);
   });
 
-  // DEVIATION 9: name is optional on create (service.md, Create a new service: "name | (optional) ...
-  // (default: `image` without namespace)"). The agent requires it (400; src/api/service-spec.ts).
-  test.failing("DEVIATION: POST service/ without a name creates one named after the image", () => {
+  // name is optional on create (service.md: "(default: `image` without namespace)").
+  test("POST service/ without a name creates one named after the image", () => {
     const { reply } = report.steps.create_without_name;
     expect(reply.status).toBe(201);
     expect(String((reply.body as Obj)["name"])).toStartWith("tiny");
   });
 
-  // DEVIATION 10: an action has no `location` (action.md, Attributes: "location | Geographic location of the
-  // IP address of the user that performed the API call").
-  test.failing("DEVIATION: an action has every attribute of the reference", () => {
+  // An action's `location` (action.md: "Geographic location of the IP address"; null: not known).
+  test("an action has every attribute of the reference", () => {
     expect(report.steps.action_fields.missing).toEqual([]);
   });
 });

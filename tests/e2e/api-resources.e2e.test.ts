@@ -204,10 +204,31 @@ maybe("the HTTPS API's services and containers", () => {
     const one = await api("alice", "GET", `/api/app/v1/container/${objects[0]!["uuid"]}/`);
     expect(one.body["container_envvars"]).toContainEqual({ key: "GREETING", value: "hi" });
 
+    const idBefore = (await host.dockerd.docker(["inspect", "web-1", "--format", "{{.Id}}"])).stdout.trim();
+    const redeployed = await api("alice", "POST", `/api/app/v1/service/${webUuid}/redeploy/`);
+    expect(redeployed.status).toBe(202);
+    expect(redeployed.body["state"]).toBe("Redeploying");
+    await settledService(webUuid);
+    const idAfter = (await host.dockerd.docker(["inspect", "web-1", "--format", "{{.Id}}"])).stdout.trim();
+    expect(idAfter).not.toBe(idBefore);
+    expect(await dockerPs()).toEqual(["web-1 running alice"]);
+
     const stopped = await api("alice", "POST", `/api/app/v1/service/${webUuid}/stop/`);
     expect(stopped.status).toBe(202);
     expect(stopped.body).toMatchObject({ state: "Stopped", running_num_containers: 0 });
     expect(await dockerPs()).toEqual(["web-1 exited alice"]);
+    // Each step is an action of alice's namespace, newest first, each ended.
+    const actions = await api("alice", "GET", "/api/audit/v1/action/?limit=100");
+    const mine = (actions.body["objects"] as { action: string; state: string; object: string }[])
+      .filter((a) => a.object === `/api/app/v1/alice/service/${webUuid}/`);
+    expect(mine.map((a) => `${a.action} ${a.state}`).reverse()).toEqual([
+      "Service Create Success",
+      "Service Start Success",
+      "Service Scale Success",
+      "Service Scale Success",
+      "Service Redeploy Success",
+      "Service Stop Success",
+    ]);
   }, 90_000);
 
   test("dockerd's calls passed the plugin by the API's one-time proofs, not by a rule", async () => {
@@ -316,7 +337,7 @@ maybe("the HTTPS API's services and containers", () => {
       `${base}/api/app/v1/service/`,
     ]);
     const uri = /^x-dockercloud-action-uri: (\S+)\r?$/im.exec(r.stdout)?.[1];
-    expect(uri).toMatch(/^\/api\/audit\/v1\/carol\/action\/[0-9a-f-]{36}\/$/);
+    expect(uri).toMatch(/^\/api\/audit\/v1\/action\/[0-9a-f-]{36}\/$/);
     const action = await api("carol", "GET", uri!);
     expect(action.body).toMatchObject({
       action: "Service Create",
@@ -353,6 +374,33 @@ maybe("the HTTPS API's services and containers", () => {
     },
     60_000,
   );
+
+  test("published ports and limits reach dockerd", async () => {
+    const hostPort = freePort();
+    const created = await api("carol", "POST", "/api/app/v1/service/", {
+      image: "tiny:latest",
+      name: "ports",
+      run_command: "sleep 3600",
+      container_ports: [{ protocol: "tcp", inner_port: 8080, outer_port: hostPort, published: true }],
+      memory: 64,
+      cpu_shares: 512,
+    });
+    expect(created.status).toBe(201);
+    const uuid = created.body["uuid"] as string;
+    expect((await api("carol", "POST", `/api/app/v1/service/${uuid}/start/`)).status).toBe(202);
+    const inspect = await host.dockerd.docker([
+      "inspect",
+      "ports-1",
+      "--format",
+      "{{.HostConfig.Memory}} {{.HostConfig.CpuShares}} {{json .HostConfig.PortBindings}}",
+    ]);
+    expect(inspect.stdout.trim()).toBe(`67108864 512 {"8080/tcp":[{"HostIp":"","HostPort":"${hostPort}"}]}`);
+    // The test's dockerd has no bridge network, so nothing is bound on the host: the service shows its ports.
+    expect((await api("carol", "GET", `/api/app/v1/service/${uuid}/`)).body["container_ports"]).toEqual([
+      { protocol: "tcp", inner_port: 8080, outer_port: hostPort, published: true },
+    ]);
+    expect((await api("carol", "DELETE", `/api/app/v1/service/${uuid}/`)).status).toBe(202);
+  }, 60_000);
 
   test(
     "the client commands drive the same API: service run, ls, scale, container ls, action ls, rm",

@@ -36,7 +36,8 @@ describe("actions", () => {
       name: "web",
     });
     const uri = created.headers.get("x-dockercloud-action-uri")!;
-    expect(uri).toMatch(/^\/api\/audit\/v1\/alice\/action\/[0-9a-f-]{36}\/$/);
+    // Docker Cloud's action URIs name no namespace.
+    expect(uri).toMatch(/^\/api\/audit\/v1\/action\/[0-9a-f-]{36}\/$/);
     expect(created.headers.get("x-agent-action-uri")).toBe(uri);
     const started = await call(
       api,
@@ -57,7 +58,7 @@ describe("actions", () => {
     const one = await call(api, ca, "alice", "GET", uri);
     expect(one.status).toBe(200);
     expect(one.body).toEqual({
-      uuid: uri.split("/")[6],
+      uuid: uri.split("/")[5],
       resource_uri: uri,
       object: created.body["resource_uri"],
       action: "Service Create",
@@ -66,8 +67,9 @@ describe("actions", () => {
       user: "alice",
       user_agent: "",
       ip: "192.0.2.10",
-      start_date: "2026-06-01T10:00:00.000Z",
-      end_date: "2026-06-01T10:00:00.000Z",
+      start_date: "Mon, 01 Jun 2026 10:00:00 +0000",
+      end_date: "Mon, 01 Jun 2026 10:00:00 +0000",
+      location: null,
       state: "Success",
       logs: "",
       decision: {
@@ -99,7 +101,7 @@ describe("actions", () => {
       name: "web",
     });
     const uri = created.headers.get("x-dockercloud-action-uri")!;
-    const uuid = uri.split("/")[6];
+    const uuid = uri.split("/")[5];
     expect((await call(api, ca, "carol", "GET", `/api/audit/v1/action/${uuid}/`)).status).toBe(404);
     expect((await call(api, ca, "carol", "GET", uri)).status).toBe(404);
     expect((await call(api, ca, "carol", "GET", "/api/audit/v1/action/")).body["objects"]).toEqual([]);
@@ -110,8 +112,13 @@ describe("actions", () => {
       name: "t",
     });
     const teamUri = team.headers.get("x-dockercloud-action-uri")!;
-    expect(teamUri).toContain("/api/audit/v1/team/action/");
+    expect(teamUri).toMatch(/^\/api\/audit\/v1\/action\//);
+    // team's action is carol's to see too, through the URI as it is and through team's namespace; not
+    // through her own.
     expect((await call(api, ca, "carol", "GET", teamUri)).status).toBe(200);
+    const teamUuid = teamUri.split("/")[5];
+    expect((await call(api, ca, "carol", "GET", `/api/audit/v1/team/action/${teamUuid}/`)).status).toBe(200);
+    expect((await call(api, ca, "carol", "GET", `/api/audit/v1/carol/action/${teamUuid}/`)).status).toBe(404);
   });
 
   test("without system:events the actions are refused (403)", async () => {

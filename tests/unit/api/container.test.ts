@@ -34,6 +34,9 @@ async function ns(api: ApiHarness, n: string): Promise<Record<string, string>> {
     privileged: false,
     bindings: [],
     roles: [],
+    container_ports: [],
+    cpu_shares: null,
+    memory: null,
     created_by: n,
     role_generation: 0,
     desired: "stopped",
@@ -66,8 +69,12 @@ describe("containers", () => {
       labels: mine.Config.Labels,
       service: `/api/app/v1/alice/service/${mine.Config.Labels["io.agent.service"]}/`,
       node: null,
+      container_ports: [],
+      public_dns: null,
       run_command: "sleep 1d",
-      deployed_datetime: expect.any(String),
+      deployed_datetime: expect.stringMatching(
+        /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000$/,
+      ),
     }]);
     expect(api.events.at(-1)).toMatchObject({ action: "container:list", allow: true });
     const team = await call(api, ca, "carol", "GET", "/api/app/v1/team/container/");

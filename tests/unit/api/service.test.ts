@@ -177,6 +177,68 @@ describe("services: the life of one", () => {
     expect((await call(api, ca, "alice", "GET", `${SERVICES}?limit=0`)).status).toBe(400);
   });
 
+  test("without a name a service is named after its image, as Docker Cloud did; filters by prefix", async () => {
+    const api = resourceHarness(ca);
+    const created = await call(api, ca, "alice", "POST", SERVICES, {
+      image: "registry.test:5000/team/tiny:1.0",
+    });
+    expect(created.status).toBe(201);
+    expect(created.body["name"]).toBe("tiny");
+    expect(created.body["created_datetime"]).toMatch(/^Mon, 01 Jun 2026 10:00:00 \+0000$/);
+    const uuid = created.body["uuid"] as string;
+    const byPrefix = await call(api, ca, "alice", "GET", `${SERVICES}?uuid__startswith=${uuid.slice(0, 8)}`);
+    expect((byPrefix.body["objects"] as { uuid: string }[]).map((o) => o.uuid)).toEqual([uuid]);
+    const none = await call(api, ca, "alice", "GET", `${SERVICES}?uuid=${uuid.slice(0, 8)}`);
+    expect(none.body["objects"]).toEqual([]);
+  });
+
+  test("ports and limits reach the create body; bad ones are 400", async () => {
+    const api = resourceHarness(ca);
+    const created = await call(api, ca, "alice", "POST", SERVICES, {
+      ...WEB,
+      container_ports: [{ protocol: "tcp", inner_port: 80, outer_port: 8080, published: true }, {
+        inner_port: 53,
+        protocol: "udp",
+      }],
+      cpu_shares: 512,
+      memory: 64,
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      container_ports: [
+        { protocol: "tcp", inner_port: 80, outer_port: 8080, published: true },
+        { protocol: "udp", inner_port: 53, outer_port: null, published: false },
+      ],
+      cpu_shares: 512,
+      memory: 64,
+    });
+    await call(api, ca, "alice", "POST", `${SERVICES}${created.body["uuid"]}/start/`);
+    const create = api.docker.calls.find((c) => c.path.startsWith("/containers/create"))!;
+    expect(create.body).toMatchObject({
+      ExposedPorts: { "80/tcp": {}, "53/udp": {} },
+      HostConfig: {
+        PortBindings: { "80/tcp": [{ HostPort: "8080" }] },
+        CpuShares: 512,
+        Memory: 64 * 1024 * 1024,
+      },
+    });
+    for (
+      const bad of [
+        { container_ports: [{ inner_port: 0 }] },
+        { container_ports: [{ inner_port: 80, protocol: "sctp" }] },
+        { container_ports: [{ inner_port: 80, outer_port: 81, published: false }] },
+        { container_ports: [{ inner_port: 80 }, { inner_port: 80 }] },
+        { container_ports: [{ inner_port: 80, host_ip: "0.0.0.0" }] },
+        { memory: 1 },
+        { memory: "64m" },
+        { cpu_shares: 1.5 },
+      ]
+    ) {
+      const res = await call(api, ca, "alice", "POST", SERVICES, { ...WEB, name: "bad", ...bad });
+      expect({ bad, status: res.status }).toEqual({ bad, status: 400 });
+    }
+  });
+
   test("a scale that dockerd fails ends its action Failed with dockerd's reason; a busy service is 409", async () => {
     const api = resourceHarness(ca);
     const uuid = (await call(api, ca, "alice", "POST", SERVICES, WEB)).body["uuid"];
@@ -284,7 +346,7 @@ describe("services: refusals change nothing", () => {
       "[1]",
       "",
       { name: "web" },
-      { image: "tiny:latest" },
+      { image: "localhost:5000/-x" },
       { ...WEB, name: "-bad" },
       { ...WEB, target_num_containers: "3" },
       { ...WEB, target_num_containers: 11 },
