@@ -107,9 +107,19 @@ export interface ServeHttpsOptions {
   readonly fetch: (request: Request, connection: HttpsConnection) => Response | Promise<Response>;
 }
 
+/** The listener's TLS material: the certificate it serves and the CA whose client certificates it verifies. */
+export type HttpsTls = Pick<ServeHttpsOptions, "certificatePem" | "privateKeyPem" | "clientCaPem">;
+
 export interface HttpsServer {
   /** The port bound (the chosen one when 0 was asked for). */
   readonly port: number;
+  /**
+   * Serves `tls` to connections from now on; open connections keep what they negotiated and are not dropped.
+   * Throws ERR_LISTEN, keeping the material in force, when the certificate or key is not PEM or they do not
+   * match. Client certificates stay requested only if the listener started with a `clientCaPem` (a client CA
+   * given to one that started without is not used; without one the previous client CA stays).
+   */
+  updateTls(tls: HttpsTls): void;
   /** Stops accepting, closes every open connection. */
   stop(): Promise<void>;
 }

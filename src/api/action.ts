@@ -53,14 +53,34 @@ export interface ActionRecord {
 export class ActionLog {
   readonly #ring: ActionRecord[] = [];
   readonly #max: number;
+  #version = 0;
 
-  constructor(max = MAX_ACTIONS) {
+  /** `initial`: the records kept by the last run (action-file.ts), oldest first. */
+  constructor(max = MAX_ACTIONS, initial: readonly ActionRecord[] = []) {
     this.#max = max;
+    for (const record of initial) this.add(record);
+    this.#version = 0;
   }
 
   add(record: ActionRecord): void {
     this.#ring.push(record);
     if (this.#ring.length > this.#max) this.#ring.shift();
+    this.changed();
+  }
+
+  /** A record was changed in place (it ended). */
+  changed(): void {
+    this.#version++;
+  }
+
+  /** Moves on with every change: a writer compares it with the one it wrote. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Every record, oldest first (what the action file keeps). */
+  all(): readonly ActionRecord[] {
+    return [...this.#ring];
   }
 
   /** Newest first. */

@@ -86,10 +86,17 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
           ? apiError(429, "too many failed attempts: try again later", call.decisionId, {
             "retry-after": String(result.retryAfterSeconds ?? 60),
           })
-          : apiError(401, "authentication required (a valid client certificate or API key)", call.decisionId);
+          : apiError(
+            401,
+            "authentication required (a valid client certificate or API key)",
+            call.decisionId,
+            {
+              "www-authenticate": 'Basic realm="agent", charset="UTF-8"',
+            },
+          );
       } else {
         call.principal = result.principal;
-        const problem = bodyProblem(c, maxBodyBytes);
+        const problem = acceptProblem(c) ?? bodyProblem(c, maxBodyBytes);
         if (problem !== undefined) c.res = problem;
         else await next();
       }
@@ -107,12 +114,12 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
         c.res.headers.set(AGENT_ACTION_HEADER, action.resource_uri);
         if (call.continues !== undefined && c.res.status < 400) {
           void call.continues.then(
-            () => endAction(action, "Success", "", deps),
-            async (err: unknown) => endAction(action, "Failed", await failureText(err), deps),
+            () => endAction(action, "Success", "", deps, actions),
+            async (err: unknown) => endAction(action, "Failed", await failureText(err), deps, actions),
           );
         } else {
           const ok = c.res.status < 400;
-          endAction(action, ok ? "Success" : "Failed", ok ? "" : await errorText(c.res), deps);
+          endAction(action, ok ? "Success" : "Failed", ok ? "" : await errorText(c.res), deps, actions);
         }
       }
       deps.audit(eventOf(c, call, deps));
@@ -136,6 +143,20 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
   // Never a stack trace or an HTML page: the cause goes to the audit log, the client reads a fixed text.
   app.onError((err, c) => err instanceof DockerFailure ? err.response : internalError(c, err));
   return app;
+}
+
+/** 406 when the client accepts no JSON (`Accept: text/html`); absent, any-type and application/any ranges are fine. */
+function acceptProblem(c: ApiContext): Response | undefined {
+  const accept = c.req.header("accept");
+  if (accept === undefined || accept.trim() === "") return undefined;
+  const ok = accept.split(",").some((part) => {
+    const [range, ...params] = part.trim().toLowerCase().split(";");
+    const refused = params.some((p) => /^\s*q\s*=\s*0(\.0{0,3})?\s*$/.test(p));
+    return !refused && (range === "*/*" || range === "application/*" || range === "application/json");
+  });
+  return ok
+    ? undefined
+    : refused(c, 406, "ERR_API_MEDIA_TYPE", "the API answers in JSON only (Accept: application/json)");
 }
 
 /** 415 for a body that is not JSON, 413 for one declared larger than the limit; undefined when fine. */
@@ -268,10 +289,17 @@ async function auditResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog
   return await actionResource(c, deps, actions, scope, id, namespace !== undefined);
 }
 
-function endAction(action: ActionRecord, state: "Success" | "Failed", logs: string, deps: ApiAppDeps): void {
+function endAction(
+  action: ActionRecord,
+  state: "Success" | "Failed",
+  logs: string,
+  deps: ApiAppDeps,
+  actions: ActionLog,
+): void {
   action.end_date = deps.clock().toISOString();
   action.state = state;
   action.logs = logs;
+  actions.changed();
 }
 
 /** A refused call's `{"error"}`: the action's logs. */

@@ -29,3 +29,5 @@ export { NAMESPACE_LABEL, namespacesOf, scopeOf, SERVICE_LABEL } from "./namespa
 export { randomUuid } from "./node.ts";
 export { roleAuthenticator, type RoleAuthenticatorDeps } from "./role-authenticator.ts";
 export { ROLE_USER_PREFIX, RoleCredentials, type RoleLocation } from "./role-credential.ts";
+export { ActionLog } from "./action.ts";
+export { loadActions, saveActions } from "./action-file.ts";

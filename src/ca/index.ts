@@ -6,7 +6,8 @@
 export type { CaContext } from "./context.ts";
 export { type CaFiles, caFiles } from "./files.ts";
 export { DEFAULT_CA_NAME, initAuthority, type InitOptions, type InitResult } from "./init.ts";
-export { noAuthority } from "./authority.ts";
+export { type CaCertificate, noAuthority, readCaCertificate } from "./authority.ts";
+export { fingerprintOf } from "./fingerprint.ts";
 export {
   type CertificateRequest,
   issueCertificate,

@@ -5,7 +5,8 @@
  *
  * - there is none, or it cannot be read, or its key does not match it;
  * - the CA in the state directory did not issue it (a new `agent ca init`), or has no record of it;
- * - it expires within LISTENER_RENEW_DAYS;
+ * - it expires within LISTENER_RENEW_DAYS, and the CA can issue one that expires at least a day later (a
+ *   CA near its own end cannot: the one in place is kept rather than issued again on every check);
  * - it does not name every name the listener wants now (a new host name, listen address or interface).
  *
  * The caller logs why (the `why` of an issued result). The previous one is left to expire: its key file is
@@ -108,9 +109,7 @@ export async function ensureListenerCertificate(
       `no certificate authority in ${ctx.caDir} to issue the listener's certificate`,
     );
   }
-  // Never past the CA's own expiry: a shorter certificate rather than none.
-  const caDaysLeft = Math.floor((ca.certificate.notAfter.getTime() - ctx.clock().getTime()) / DAY_MS) - 1;
-  const days = Math.min(DEFAULT_LEAF_DAYS, caDaysLeft);
+  const days = listenerDays(ca.certificate.notAfter, ctx.clock());
   if (days < 1) {
     throw new AgentError(
       "ERR_CA_VALIDITY",
@@ -131,6 +130,12 @@ export async function ensureListenerCertificate(
     why,
     certificatePath: paths.certificate,
   };
+}
+
+/** How many days a listener certificate issued now lasts: never past the CA's own expiry (shorter rather than none). */
+function listenerDays(caNotAfter: Date, now: Date): number {
+  const caDaysLeft = Math.floor((caNotAfter.getTime() - now.getTime()) / DAY_MS) - 1;
+  return Math.min(DEFAULT_LEAF_DAYS, caDaysLeft);
 }
 
 /** Why the certificate in place cannot be reused, or undefined when it can. */
@@ -161,8 +166,13 @@ async function reasonToReissue(
   if (record === undefined || record.revokedAt !== undefined) {
     return "the CA has no valid record of the one in place";
   }
+  const now = ctx.clock();
   const renewAt = certificate.notAfter.getTime() - LISTENER_RENEW_DAYS * DAY_MS;
-  if (ctx.clock().getTime() >= renewAt) {
+  // At least a day later: a CA near its own end would otherwise have it issued again on every check. An
+  // expired one is never kept (the CA then says why it cannot issue).
+  const best = now.getTime() + listenerDays(ca.certificate.notAfter, now) * DAY_MS;
+  const later = best >= certificate.notAfter.getTime() + DAY_MS || now >= certificate.notAfter;
+  if (now.getTime() >= renewAt && later) {
     return `the one in place expires ${certificate.notAfter.toISOString()}, within ${LISTENER_RENEW_DAYS} days`;
   }
   const named = new Set(record.subjectAltNames.map((s) => s.value));

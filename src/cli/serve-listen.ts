@@ -4,7 +4,7 @@
  * or one issued (or reused) from the agent's CA in the state directory (ca/listener-certificate.ts).
  */
 import { type ListenAddress, parseListenAddress } from "../api/index.ts";
-import { caFiles, ensureListenerCertificate, listenerNames } from "../ca/index.ts";
+import { caFiles, ensureListenerCertificate, type ListenerNames, listenerNames } from "../ca/index.ts";
 import { AgentError } from "../errors.ts";
 import type { StateLayout } from "../store/layout.ts";
 import type { CliContext } from "./context.ts";
@@ -21,8 +21,16 @@ export interface ListenOptions {
 export interface ListenPlan {
   readonly address: ListenAddress;
   /** --tls-cert and --tls-key, read and checked. */
-  readonly given?: { readonly file: string; readonly certificatePem: string; readonly privateKeyPem: string };
+  readonly given?: {
+    readonly file: string;
+    readonly keyFile: string;
+    readonly certificatePem: string;
+    readonly privateKeyPem: string;
+  };
 }
+
+export const PEM_CERTIFICATE_LABEL = /-----BEGIN CERTIFICATE-----/;
+export const PEM_PRIVATE_KEY_LABEL = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
 async function readPem(ctx: CliContext, file: string, option: string, label: RegExp, what: string) {
   let text: string;
@@ -59,18 +67,19 @@ export async function checkListenOptions(
       address,
       given: {
         file: options.tlsCert,
+        keyFile: options.tlsKey,
         certificatePem: await readPem(
           ctx,
           options.tlsCert,
           "--tls-cert",
-          /-----BEGIN CERTIFICATE-----/,
+          PEM_CERTIFICATE_LABEL,
           "PEM certificate",
         ),
         privateKeyPem: await readPem(
           ctx,
           options.tlsKey,
           "--tls-key",
-          /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+          PEM_PRIVATE_KEY_LABEL,
           "PEM private key",
         ),
       },
@@ -91,6 +100,8 @@ export interface ListenerTls {
   readonly privateKeyPem: string;
   /** The agent's CA certificate, when there is one: client certificates are verified against it. */
   readonly clientCaPem: string | undefined;
+  /** Issued from the agent's CA (no --tls-cert): the names it was asked for, and when it expires. */
+  readonly issued?: { readonly names: ListenerNames; readonly notAfter: Date };
   /** A log line about the certificate. */
   readonly summary: string;
   /** Log text about client certificates. */
@@ -117,9 +128,7 @@ export async function listenerTls(
       clients,
     };
   }
-  const host = ctx.platform.hostNames();
-  const { address } = plan;
-  const names = listenerNames(host.hostname, address.wildcard ? undefined : address.hostname, host.addresses);
+  const names = wantedNames(ctx, plan);
   const issued = await ensureListenerCertificate(
     { fs: ctx.fs, clock: ctx.clock, random: ctx.random, caDir: layout.caDir },
     layout.listenerDir,
@@ -131,10 +140,18 @@ export async function listenerTls(
     certificatePem: issued.certificatePem,
     privateKeyPem: issued.privateKeyPem,
     clientCaPem,
+    issued: { names, notAfter: issued.notAfter },
     summary: issued.status === "reused"
       ? `HTTPS listener certificate ${issued.certificatePath} (reused, expires ${expires})`
       : `issued the HTTPS listener certificate ${issued.certificatePath} from the agent's CA (${issued.why}); ` +
         `it names ${named.join(", ")}, and expires ${expires}`,
     clients,
   };
+}
+
+/** What the listener's own certificate should name on this host (ca/listener-certificate.ts). */
+function wantedNames(ctx: CliContext, plan: ListenPlan): ListenerNames {
+  const host = ctx.platform.hostNames();
+  const { address } = plan;
+  return listenerNames(host.hostname, address.wildcard ? undefined : address.hostname, host.addresses);
 }

@@ -40,6 +40,8 @@ export async function openRoles(
   layout: StateLayout,
   listen: ListenPlan,
   tls: ListenerTls,
+  /** The CA clients are verified against now (it follows `agent ca init --force`), else `tls`'s. */
+  currentCaPem: () => string | undefined,
   port: () => number,
   log: (message: string) => void,
   apiUrl?: string,
@@ -53,9 +55,8 @@ export async function openRoles(
   const host = address.wildcard ? ctx.platform.hostNames().hostname : address.hostname;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   // The listener's certificate chains to the agent's CA only when the agent issued it.
-  const caPem = listen.given === undefined ? tls.clientCaPem : undefined;
   return new RoleCredentials(loaded.secret, () => ({
     restUrl: apiUrl?.replace(/\/$/, "") ?? `https://${shownHost}:${port()}`,
-    caPem,
+    caPem: listen.given === undefined ? currentCaPem() ?? tls.clientCaPem : undefined,
   }));
 }

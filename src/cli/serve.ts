@@ -8,7 +8,13 @@ import { describeChange, PluginStateStore, type PolicySource } from "../server/p
 import { macaroonDocker } from "../server/macaroon-docker.ts";
 import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
 import { openServiceStore, randomUuid } from "../api/index.ts";
-import { API_LIMITS, apiKeyAuthenticator, certificateAuthenticator, createApiApp } from "../api/index.ts";
+import {
+  API_LIMITS,
+  apiKeyAuthenticator,
+  certificateAuthenticator,
+  createApiApp,
+  roleAuthenticator,
+} from "../api/index.ts";
 import { FailedAttemptLimiter, LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
 import { DecisionProofs } from "../decide/decision-proof.ts";
 import { engineClient } from "../docker/engine-client.ts";
@@ -26,6 +32,9 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
 import { API_DOCKER_TIMEOUT_MS, checkListenOptions, type ListenerTls, listenerTls } from "./serve-listen.ts";
+import { ListenerRefresh } from "./serve-listen-refresh.ts";
+import { checkApiUrl, openRoles } from "./serve-roles.ts";
+import { ActionKeeper } from "./serve-actions.ts";
 
 export interface ServeOptions {
   readonly stateDir?: string;
@@ -41,6 +50,8 @@ export interface ServeOptions {
   readonly listen?: string;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /** `--api-url URL`: where containers of services with API roles reach the listener. */
+  readonly apiUrl?: string;
 }
 
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
@@ -76,6 +87,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     : { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE };
   const socketPath = options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET;
   const listen = await checkListenOptions(ctx, options, layout);
+  checkApiUrl(options.apiUrl, listen !== undefined);
 
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
   let tls: ListenerTls | undefined;
@@ -160,9 +172,24 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   }
   log(`listening on ${socketPath}; ${store.state.summary}`);
   let https: HttpsServer | undefined;
+  let keeper: ActionKeeper | undefined;
+  // Set once the listener runs; the role credentials read the CA in force through it.
+  const refresh: { listener?: ListenerRefresh } = {};
   if (listen !== undefined && tls !== undefined) {
     const services = await openServiceStore(ctx.fs, layout.services);
     if (services.problem !== undefined) log(`the HTTPS API's services are unavailable: ${services.problem}`);
+    keeper = await ActionKeeper.open(ctx, layout, log);
+    const limiter = new FailedAttemptLimiter(ctx.clock);
+    const roles = await openRoles(
+      ctx,
+      layout,
+      listen,
+      tls,
+      () => refresh.listener?.current.clientCaPem,
+      () => https?.port ?? listen.address.port,
+      log,
+      options.apiUrl,
+    );
     const api = createApiApp({
       services,
       newUuid: () => randomUuid(ctx.random(16)),
@@ -170,13 +197,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
       authenticators: [
         certificateAuthenticator({ gates: () => store.state.gates }),
-        apiKeyAuthenticator({
-          keys: () => store.state.apiKeys,
-          clock: ctx.clock,
-          limiter: new FailedAttemptLimiter(ctx.clock),
-          lastUsed,
-        }),
+        ...(roles === undefined ? [] : [roleAuthenticator({ services, roles, limiter })]),
+        apiKeyAuthenticator({ keys: () => store.state.apiKeys, clock: ctx.clock, limiter, lastUsed }),
       ],
+      ...(roles === undefined ? {} : { roles }),
+      actions: keeper.actions,
       audit: (event) => audit.write(event),
       clock: ctx.clock,
       monotonicMs: () => ctx.platform.monotonicMs(),
@@ -208,6 +233,10 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     const shown = listen.address.display.replace(/:[0-9]+$/, `:${https.port}`);
     log(`HTTPS API listening on ${shown}; ${tls.clients}`);
   }
+  // Renews the listener's certificate and follows a new CA while running (checked on each reload).
+  const listener = listen && tls && https &&
+    await ListenerRefresh.start(ctx, { plan: listen, layout, tls, server: https, log });
+  if (listener) refresh.listener = listener;
   // Commands that change state find this agent here to confirm it applied the change (confirm-applied.ts).
   const serving = JSON.stringify({ socket: socketPath, pid: ctx.platform.pid }) + "\n";
   await ctx.fs.writeAtomic(layout.serving, serving, PUBLIC_FILE_MODE).catch(() => undefined);
@@ -223,6 +252,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     } else if (force && changes.length === 0) {
       log(`reloaded (${reason}); no change`);
     }
+    await listener?.check(force);
   };
   // A reload asked for while one runs (SIGHUP, then a file change the watcher saw) runs again after it:
   // dropping it would leave a change (a revocation) unloaded until the next one.
@@ -261,12 +291,14 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     if (!running) break;
     await reload("files changed", false);
     if (ctx.platform.monotonicMs() - lastUsedWrittenMs >= LAST_USED_WRITE_INTERVAL_MS) await writeLastUsed();
+    await keeper?.tick();
   }
   offHup();
   offTerm();
   offInt();
   await https?.stop();
   await writeLastUsed();
+  await keeper?.flush();
   await server.stop();
   // Only our own record: another agent on this state directory may have written its own since.
   const record = await ctx.fs.readText(layout.serving).catch(() => undefined);
@@ -301,6 +333,10 @@ export const serveCommands: CommandGroup = {
         "The listener's certificate chain, PEM (default: one issued by the agent's CA, kept in <state-dir>/listener)",
       )
       .option("--tls-key <file>", "The key of --tls-cert, PEM")
+      .option(
+        "--api-url <url>",
+        "Where containers of services with API roles reach the listener (default https://HOST:PORT of --listen)",
+      )
       .example("agent serve --policy /etc/agent/policy.yaml")
       .example("agent serve --policy /etc/agent/policy.yaml --listen 0.0.0.0:8443")
       .example("dockerd --authorization-plugin=agent   # then point dockerd at it")
@@ -309,7 +345,7 @@ export const serveCommands: CommandGroup = {
           "SIGHUP or a change to the policy or state files reloads them (a broken policy keeps the old one);\n" +
           "With --listen it also serves the HTTPS API (/api/...): client certificates of the agent's CA, every\n" +
           "request decided by the same policy and audited. Without --tls-cert the listener's certificate is issued\n" +
-          "by the agent's CA (agent ca init first) and renewed at startup within 30 days of expiry.\n" +
+          "by the agent's CA (agent ca init first) and renewed within 30 days of expiry, while it runs.\n" +
           "SIGTERM/SIGINT stop it cleanly. Exit codes: 0 stopped cleanly, 1 could not start (reason on stderr),\n" +
           "2 usage error.",
       )

@@ -103,9 +103,8 @@ export function apiClient(platform: Pick<Platform, "httpsFetch">, config: ApiCli
     let object = answer.body;
     const uri = isObject(object) ? object["resource_uri"] : undefined;
     if (typeof uri !== "string" || !uri.startsWith("/api/")) return object;
-    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-    while (isObject(object) && BUSY_STATES.has(String(object["state"]))) {
-      if (Date.now() > deadline) {
+    for (let polls = 0; isObject(object) && BUSY_STATES.has(String(object["state"])); polls++) {
+      if (polls * SETTLE_POLL_MS >= SETTLE_TIMEOUT_MS) {
         throw new AgentError(
           "ERR_API_RESPONSE",
           `the service is still ${String(object["state"])} after 120 s`,

@@ -5,6 +5,11 @@
  * with `emit("connection")`; both work on Bun 1.4.5 and Deno 2.9 (probed). The limits are enforced here
  * with timers of our own: Bun's node:http ignores `headersTimeout`, `requestTimeout` and
  * `keepAliveTimeout` (probed), so a slow client would otherwise hold a connection forever.
+ *
+ * `updateTls` swaps the certificate, key and client CA with `setSecureContext` (Bun and Deno alike, probed):
+ * new connections get the new material, open ones keep theirs. The pair is checked first with node:crypto,
+ * because Deno takes a key that does not match and then fails every handshake (probed). Whether a client
+ * certificate is requested is fixed at start: Bun ignores a later `requestCert` (probed).
  */
 import {
   createServer as createHttpServer,
@@ -12,10 +17,16 @@ import {
   type Server as HttpServer,
   type ServerResponse,
 } from "node:http";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
-import { createServer as createTlsServer, type PeerCertificate, type TLSSocket } from "node:tls";
+import {
+  createServer as createTlsServer,
+  type PeerCertificate,
+  type SecureContextOptions,
+  type TLSSocket,
+} from "node:tls";
 import { AgentError } from "../errors.ts";
-import type { HttpsConnection, HttpsLimits, HttpsServer, ServeHttpsOptions } from "../ports.ts";
+import type { HttpsConnection, HttpsLimits, HttpsServer, HttpsTls, ServeHttpsOptions } from "../ports.ts";
 
 /** More than any real chain; the rest is ignored. */
 const MAX_CHAIN = 16;
@@ -72,15 +83,17 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     socket.destroy();
   });
 
+  // Fixed at start (see the module comment); the client CA itself may change (updateTls).
+  const requested = options.clientCaPem !== undefined;
+  let clientCaPem = options.clientCaPem;
   let tls;
   try {
+    const problem = tlsProblem(options);
+    if (problem !== undefined) throw new Error(problem);
     tls = createTlsServer({
-      cert: options.certificatePem,
-      key: options.privateKeyPem,
-      ...(options.clientCaPem === undefined ? {} : { ca: options.clientCaPem }),
-      requestCert: options.clientCaPem !== undefined,
+      ...secureContextOptions(options),
+      requestCert: requested,
       rejectUnauthorized: false,
-      minVersion: "TLSv1.2",
       ALPNProtocols: ["http/1.1"],
     });
   } catch (err) {
@@ -125,7 +138,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     clearTimeout(pending.timer);
     handshaking.delete(key);
     const state: Live = {
-      connection: connectionOf(socket, address, options.clientCaPem !== undefined),
+      connection: connectionOf(socket, address, requested),
       timer: undefined,
     };
     live.set(socket, state);
@@ -153,12 +166,63 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
   const port = (tls.address() as AddressInfo).port;
   return {
     port,
+    updateTls(update: HttpsTls) {
+      const next = { ...update, clientCaPem: requested ? update.clientCaPem ?? clientCaPem : undefined };
+      const problem = tlsProblem(next);
+      if (problem !== undefined) {
+        throw new AgentError("ERR_LISTEN", problem);
+      }
+      try {
+        tls.setSecureContext(secureContextOptions(next));
+      } catch (err) {
+        throw new AgentError(
+          "ERR_LISTEN",
+          "the TLS library refused the new certificate, key or client CA",
+          err instanceof Error ? err.message : undefined,
+        );
+      }
+      clientCaPem = next.clientCaPem;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         tls.close(() => resolve());
         for (const socket of open) socket.destroy();
       }),
   };
+}
+
+function secureContextOptions(material: HttpsTls): SecureContextOptions {
+  return {
+    cert: material.certificatePem,
+    key: material.privateKeyPem,
+    ...(material.clientCaPem === undefined ? {} : { ca: material.clientCaPem }),
+    minVersion: "TLSv1.2",
+  };
+}
+
+/** What is wrong with a certificate, key and client CA, in words (no key material); undefined when usable. */
+function tlsProblem(material: HttpsTls): string | undefined {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(material.certificatePem);
+  } catch {
+    return "the certificate is not a PEM certificate";
+  }
+  let matches: boolean;
+  try {
+    matches = certificate.checkPrivateKey(createPrivateKey(material.privateKeyPem));
+  } catch {
+    return "the key is not a PEM private key";
+  }
+  if (!matches) return "the key does not match the certificate";
+  if (material.clientCaPem !== undefined) {
+    try {
+      new X509Certificate(material.clientCaPem);
+    } catch {
+      return "the client CA is not a PEM certificate";
+    }
+  }
+  return undefined;
 }
 
 function rearm(state: Live, socket: Socket, ms: number): void {

@@ -26,6 +26,8 @@ export interface StateLayout {
   readonly services: string;
   /** The secret API roles' credentials are derived from (32 bytes, base64url), 0600 (api/role-credential.ts). */
   readonly roleSecret: string;
+  /** The HTTPS API's action records, kept across restarts (0600, api/action-file.ts). */
+  readonly actions: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -41,6 +43,7 @@ export function stateLayout(root: string): StateLayout {
     listenerDir: joinPath(root, "listener"),
     services: joinPath(root, "services.json"),
     roleSecret: joinPath(root, "api-roles.key"),
+    actions: joinPath(root, "actions.json"),
   };
 }
 

@@ -353,10 +353,12 @@ maybe("the HTTPS API's services and containers", () => {
   });
 
   test(
-    "services survive an agent restart (STATE_DIR/services.json, 0600); terminate removes the containers",
+    "services and actions survive an agent restart (services.json, actions.json, 0600); terminate removes the containers",
     async () => {
       expect(statSync(join(state, "services.json")).mode & 0o777).toBe(0o600);
+      const actionsBefore = await api("alice", "GET", "/api/audit/v1/action/?limit=100");
       await host.agent.stop();
+      expect(statSync(join(state, "actions.json")).mode & 0o777).toBe(0o600);
       await host.restartAgent();
       await waitFor(
         "the HTTPS listener",
@@ -367,6 +369,9 @@ maybe("the HTTPS API's services and containers", () => {
       const again = await api("alice", "GET", `/api/app/v1/service/${webUuid}/`);
       expect(again.status).toBe(200);
       expect(again.body).toMatchObject({ name: "web", state: "Stopped", current_num_containers: 1 });
+      // The actions of before the restart are still there, as they were.
+      const actionsAfter = await api("alice", "GET", "/api/audit/v1/action/?limit=100");
+      expect(actionsAfter.body["objects"]).toEqual(actionsBefore.body["objects"]);
       const gone = await api("alice", "DELETE", `/api/app/v1/service/${webUuid}/`);
       expect(gone.status).toBe(202);
       expect(gone.body).toMatchObject({ state: "Terminated", current_num_containers: 0 });

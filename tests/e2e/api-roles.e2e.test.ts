@@ -235,8 +235,11 @@ maybe("API roles: the credential in a service's containers", () => {
     const audit = readFileSync(join(state, "audit.log"), "utf8");
     const roleEvents = audit.split("\n").filter((l) => l.includes('"authMethod":"role:'));
     expect(roleEvents.length).toBeGreaterThan(3);
+    // The role secret the keys derive from is in its file only.
+    const secret = readFileSync(join(state, "api-roles.key"), "utf8").trim();
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     for (const text of [audit, host.agent.log(), readFileSync(join(state, "services.json"), "utf8")]) {
-      for (const key of keys) expect(text).not.toContain(key);
+      for (const key of [...keys, secret]) expect(text).not.toContain(key);
     }
     expect(statSync(join(state, "api-roles.key")).mode & 0o777).toBe(0o600);
   }, 60_000);

@@ -306,8 +306,10 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
   } catch (err) {
     proc.kill("SIGKILL");
     await proc.exited;
+    // The log is read before the directory holding it goes.
+    const tail = log().slice(-3000);
     cleanupDockerdDir(d);
-    throw new Error(`${(err as Error).message}\n${log().slice(-3000)}`);
+    throw new Error(`${(err as Error).message}\n${tail}`);
   }
   return {
     dir: d,

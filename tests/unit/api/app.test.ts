@@ -39,6 +39,7 @@ describe("HTTPS API: credentials come first", () => {
     for (const path of [LIST, "/api/nothing/", "/"]) {
       const res = await api.request(path);
       expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Basic realm="agent", charset="UTF-8"');
       expect(await body(res)).toEqual({
         error: expect.stringMatching(
           /^authentication required \(a valid client certificate or API key\) \(decision [0-9a-f]{12}\)$/,
@@ -294,6 +295,22 @@ describe("HTTPS API: wire format", () => {
     }
     expect(api.events[0]).toMatchObject({ method: "POST", status: 405, code: "ERR_API_METHOD" });
     expect(api.dockerCalls).toEqual([]);
+  });
+
+  test("406 for a client that accepts no JSON (after authentication); JSON, */* and application/* are fine", async () => {
+    const api = apiHarness(ca.gates());
+    const alice = withCertificate(ca.pems.alice);
+    for (const accept of ["text/html", "application/xml, text/plain", "application/json;q=0"]) {
+      const res = await api.request(LIST, { headers: { accept } }, alice);
+      expect({ accept, status: res.status }).toEqual({ accept, status: 406 });
+      expect((await body(res)).error).toMatch(/^the API answers in JSON only/);
+    }
+    for (const accept of ["application/json", "*/*", "application/*", "text/html, */*;q=0.1", ""]) {
+      const res = await api.request(LIST, { headers: { accept } }, alice);
+      expect({ accept, status: res.status }).toEqual({ accept, status: 200 });
+    }
+    expect((await api.request(LIST, { headers: { accept: "text/html" } })).status).toBe(401);
+    expect(api.dockerCalls.length).toBe(5);
   });
 
   test("415 for a body that is not JSON, 413 for one declared over the limit", async () => {

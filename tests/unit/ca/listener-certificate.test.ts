@@ -122,6 +122,21 @@ describe("the listener certificate", () => {
     );
   });
 
+  test("a CA near its own end: kept within 30 days rather than issued again for no gain; once expired, refused", async () => {
+    const ctx = await newCaContext({ seed: "listener-ending" });
+    await initAuthority(ctx, { name: "ending-ca", days: 40 });
+    const dir = join(ctx.root, "l");
+    const first = await ensureListenerCertificate(ctx, dir, NAMES);
+    for (const days of [12, 25, 37]) {
+      const later = { ...ctx, clock: () => new Date(ctx.clock().getTime() + days * DAY) };
+      expect((await ensureListenerCertificate(later, dir, NAMES)).status).toBe("reused");
+    }
+    const expired = { ...ctx, clock: () => new Date(first.notAfter.getTime() + 1_000) };
+    await expect(ensureListenerCertificate(expired, dir, NAMES)).rejects.toMatchObject({
+      code: "ERR_CA_VALIDITY",
+    });
+  });
+
   test("never outlives the CA, and a CA about to expire cannot issue one", async () => {
     const ctx = await newCaContext({ seed: "listener-short" });
     await initAuthority(ctx, { name: "short-ca", days: 40 });
