@@ -283,10 +283,14 @@ export function dockerRefused(c: ApiContext, answer: EngineAnswer): DockerFailur
     ? String((answer.body as Record<string, unknown>)["message"]).slice(0, 300)
     : `status ${answer.status}`;
   call.outcome = { ...call.outcome!, code: "ERR_DOCKER_RESPONSE" };
+  // The agent never pulls: say where the image has to come from.
+  const hint = /^No such image/i.test(message)
+    ? " (the agent does not pull images: docker pull it on the host)"
+    : "";
   // A name in use (another container of the host) is the client's conflict; anything else is dockerd's.
   const status = answer.status === 409 ? 409 : 502;
   return new DockerFailure(
-    apiError(status, `the Docker daemon refused the agent's call: ${message}`, call.decisionId),
+    apiError(status, `the Docker daemon refused the agent's call: ${message}${hint}`, call.decisionId),
   );
 }
 

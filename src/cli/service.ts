@@ -19,7 +19,25 @@ interface CreateOptions {
   readonly workdir?: string;
   readonly autorestart?: string;
   readonly privileged?: boolean;
+  readonly publish?: string[];
+  readonly role?: string;
+  readonly cpuShares?: number;
+  readonly memory?: number;
   readonly json?: boolean;
+}
+
+/** `-p [HOST:]CONTAINER[/tcp|udp]` as Docker Cloud's `container_ports` (published; HOST omitted: dockerd picks). */
+function port(value: string) {
+  const m = /^(?:([0-9]{1,5}):)?([0-9]{1,5})(?:\/(tcp|udp))?$/.exec(value);
+  const outer = m?.[1] === undefined ? null : Number(m[1]);
+  const inner = m === null ? 0 : Number(m[2]);
+  if (m === null || inner < 1 || inner > 65535 || (outer !== null && (outer < 1 || outer > 65535))) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `--publish takes [HOST_PORT:]CONTAINER_PORT[/tcp|udp] (got ${JSON.stringify(value)})`,
+    );
+  }
+  return { protocol: m[3] ?? "tcp", inner_port: inner, outer_port: outer, published: true };
 }
 
 function pairs(values: readonly string[] | undefined, option: string): [string, string][] {
@@ -46,6 +64,13 @@ function binding(value: string) {
   return { host_path: parts[0], container_path: parts[1], rewritable: mode === "rw" };
 }
 
+function role(value: string): string {
+  if (value !== "global" && value !== "read") {
+    throw new AgentError("ERR_USAGE", `--role is global or read (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
 /** The create body Docker Cloud's API takes, from the command line. */
 export function serviceSpec(image: string, options: CreateOptions): ApiObject {
   // docker-cloud names a service after its image when no name is given: `tiny:latest` -> `tiny`.
@@ -66,6 +91,10 @@ export function serviceSpec(image: string, options: CreateOptions): ApiObject {
     ...(options.workdir === undefined ? {} : { working_dir: options.workdir }),
     ...(options.autorestart === undefined ? {} : { autorestart: options.autorestart }),
     ...(options.privileged === true ? { privileged: true } : {}),
+    ...(options.publish === undefined ? {} : { container_ports: options.publish.map(port) }),
+    ...(options.role === undefined ? {} : { roles: [role(options.role)] }),
+    ...(options.cpuShares === undefined ? {} : { cpu_shares: options.cpuShares }),
+    ...(options.memory === undefined ? {} : { memory: options.memory }),
   };
 }
 
@@ -93,6 +122,14 @@ function addCreate(cli: CAC, access: ResourceAccess, verb: "create" | "run"): vo
     .option("--workdir <dir>", "The working directory of its containers")
     .option("--autorestart <mode>", "OFF, ON_FAILURE or ALWAYS")
     .option("--privileged", "Privileged containers (most policies refuse it)")
+    .option(
+      "-p, --publish <[host:]port[/proto]>",
+      "Publish a container port on the host (repeatable; HOST omitted: dockerd picks one)",
+      REPEATABLE,
+    )
+    .option("--role <role>", "An API role: global or read (its containers get AGENT_AUTH / DOCKERCLOUD_AUTH)")
+    .option("--cpu-shares <n>", "Relative CPU weight of each container", integer(2, 262144))
+    .option("--memory <mb>", "Memory limit of each container, in MB", integer(6, 1048576))
     .option("--json", "Print the service as JSON")
     .usage(
       `${verb} IMAGE [--name NAME] [--target-num-containers N] [-e KEY=VALUE ...] [--run-command CMD]\n\n` +

@@ -71,6 +71,7 @@ maybe("the HTTPS API's services and containers", () => {
     const r = await run([
       "curl",
       "-sS",
+      "--path-as-is", // the path as written, dot segments too: the agent, not curl, must cope
       "--max-time",
       "30",
       "--cacert",
@@ -376,6 +377,74 @@ maybe("the HTTPS API's services and containers", () => {
       expect(gone.status).toBe(202);
       expect(gone.body).toMatchObject({ state: "Terminated", current_num_containers: 0 });
       expect(await dockerPs()).toEqual([]);
+      const latest = await api("alice", "GET", "/api/audit/v1/action/?limit=1");
+      expect((latest.body["objects"] as Record<string, unknown>[])[0]).toMatchObject({
+        action: "Service Terminate",
+        object: `/api/app/v1/alice/service/${webUuid}/`,
+        state: "Success",
+      });
+    },
+    60_000,
+  );
+
+  test(
+    "bad input on the wire: path tricks, malformed and unknown fields, huge bodies: 4xx, nothing created",
+    async () => {
+      const before = await dockerPs();
+      const servicesBefore = (await api("carol", "GET", "/api/app/v1/service/?limit=100")).body["meta"];
+      for (
+        const path of [
+          "/api/app/v1/carol/../alice/service/",
+          "/api/app/v1/alice/service/",
+          "/api/app/v1/carol%2Fservice/",
+          "/api/app/v1/service/..%2F..%2Falice%2Fservice/",
+          "/api/app/v1/%2e%2e/service/",
+        ]
+      ) {
+        const r = await api("carol", "POST", path, { image: "tiny:latest", name: "trick" });
+        expect({ path, refused: r.status === 404 || r.status === 405 }).toEqual({ path, refused: true });
+        expect(typeof r.body["error"]).toBe("string");
+      }
+      for (
+        const body of [
+          "{not json",
+          '{"image": 7, "name": "x"}',
+          '{"image": "tiny:latest", "name": "x", "volumes_from": ["y"]}',
+          '{"image": "tiny:latest", "name": "x", "labels": {"io.agent.namespace": "alice"}}',
+          '{"image": "tiny:latest", "name": "../../etc"}',
+          `{"image": "tiny:latest", "name": "x", "run_command": "${"a".repeat(2 * 1024 * 1024)}"}`,
+        ]
+      ) {
+        const file = join(dir, "body.json");
+        writeFileSync(file, body);
+        const r = await run([
+          "curl",
+          "-sS",
+          "--max-time",
+          "30",
+          "--cacert",
+          join(state, "ca", "cluster.crt"),
+          "-u",
+          `carol:${carolKey}`,
+          "-H",
+          "content-type: application/json",
+          "--data-binary",
+          `@${file}`,
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          `${base}/api/app/v1/service/`,
+        ]);
+        expect({ body: body.slice(0, 80), status: Number(r.stdout) }).toEqual({
+          body: body.slice(0, 80),
+          status: body.length > 1024 * 1024 ? 413 : 400,
+        });
+      }
+      expect(await dockerPs()).toEqual(before);
+      expect((await api("carol", "GET", "/api/app/v1/service/?limit=100")).body["meta"]).toEqual(
+        servicesBefore,
+      );
     },
     60_000,
   );

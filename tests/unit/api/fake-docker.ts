@@ -131,6 +131,10 @@ export class FakeDocker {
         };
       }
       const b = body as Record<string, unknown>;
+      // dockerd's answer for an image the host does not have.
+      if (String(b["Image"]).startsWith("missing")) {
+        return { status: 404, body: { message: `No such image: ${String(b["Image"])}` } };
+      }
       const c = this.add(name, (b["Labels"] ?? {}) as Record<string, string>);
       c.Config.Image = String(b["Image"]);
       c.Config.Env = (b["Env"] ?? []) as string[];

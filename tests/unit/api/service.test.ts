@@ -239,6 +239,15 @@ describe("services: the life of one", () => {
     }
   });
 
+  test("an image the host lacks: start is 502 naming it, and says the agent does not pull", async () => {
+    const api = resourceHarness(ca);
+    const uuid =
+      (await call(api, ca, "alice", "POST", SERVICES, { ...WEB, image: "missing:1" })).body["uuid"];
+    const started = await call(api, ca, "alice", "POST", `${SERVICES}${uuid}/start/`);
+    expect(started.status).toBe(502);
+    expect(started.body["error"]).toContain("No such image: missing:1 (the agent does not pull images");
+  });
+
   test("a scale that dockerd fails ends its action Failed with dockerd's reason; a busy service is 409", async () => {
     const api = resourceHarness(ca);
     const uuid = (await call(api, ca, "alice", "POST", SERVICES, WEB)).body["uuid"];
@@ -408,6 +417,39 @@ describe("services: refusals change nothing", () => {
     const put = await call(api, ca, "alice", "PUT", `${SERVICES}${uuid}/`, WEB);
     expect(put.status).toBe(405);
     expect(put.headers.get("allow")).toBe("GET, HEAD, PATCH, DELETE");
+  });
+});
+
+describe("services: path tricks", () => {
+  test("dot segments, encoded slashes, empty or encoded namespaces and another's name: 4xx, nothing created", async () => {
+    const api = resourceHarness(ca);
+    const paths = [
+      "/api/app/v1/alice/../carol/service/", // normalised to carol's: not alice's
+      "/api/app/v1/carol/service/",
+      "/api/app/v1/alice%2Fservice/",
+      "/api/app/v1/alice/service%2F",
+      "/api/app/v1/service%2F/",
+      "/api/app/v1/%61lice/service/",
+      "/api/app/v1//service/",
+      "/api/app/v1/alice/service/..%2F..%2Fcarol%2Fservice/",
+      "/api/app/v1/alice/carol/service/",
+      "/api/app/v1/service",
+      "/api/app/v1/service/%2e%2e/",
+    ];
+    for (const path of paths) {
+      const res = await call(api, ca, "alice", "POST", path, { image: "tiny:latest", name: "trick" });
+      // 404, or 405 where the trick reads as a service's uuid (POST is not a method of one).
+      expect({ path, refused: [404, 405].includes(res.status) }).toEqual({ path, refused: true });
+      expect(res.body["error"]).toMatch(/^(not found|method not allowed) \(decision /);
+    }
+    expect(api.services.list()).toEqual([]);
+    expect(api.docker.calls).toEqual([]);
+    // A namespace in the query is not a namespace.
+    const queried = await call(api, ca, "alice", "POST", "/api/app/v1/service/?namespace=carol", {
+      image: "tiny:latest",
+      name: "mine",
+    });
+    expect(queried.body["resource_uri"]).toMatch(/^\/api\/app\/v1\/alice\/service\//);
   });
 });
 

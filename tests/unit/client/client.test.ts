@@ -206,6 +206,22 @@ describe("agent service", () => {
       "--volume takes HOST_PATH:CONTAINER_PATH[:ro]",
     );
     expect(() => serviceSpec("tiny", { volume: ["/a:/b:rx"] })).toThrow("--volume mode must be ro or rw");
+    expect(serviceSpec("tiny", { publish: ["8080:80", "53/udp"], role: "read", cpuShares: 512, memory: 64 }))
+      .toMatchObject({
+        container_ports: [
+          { protocol: "tcp", inner_port: 80, outer_port: 8080, published: true },
+          { protocol: "udp", inner_port: 53, outer_port: null, published: true },
+        ],
+        roles: ["read"],
+        cpu_shares: 512,
+        memory: 64,
+      });
+    for (const bad of ["80:", ":80", "0", "70000", "80/sctp", "a:80", "1.2.3.4:80:80"]) {
+      expect(() => serviceSpec("tiny", { publish: [bad] })).toThrow(
+        "--publish takes [HOST_PORT:]CONTAINER_PORT",
+      );
+    }
+    expect(() => serviceSpec("tiny", { role: "admin" })).toThrow("--role is global or read");
   });
 
   test("a name is resolved to the one live service of that name; none or several is a usage error", async () => {
