@@ -11,18 +11,9 @@
  * (API / dockerd).
  * BENCH_REQUESTS sets the measured requests per side (default 300). Needs root, dockerd, docker, busybox.
  */
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import {
-  agentCli,
-  e2eUnavailable,
-  freePort,
-  type GuardedHost,
-  importTinyImage,
-  startGuardedHost,
-  tempDir,
-  waitFor,
-} from "../tests/e2e/harness.ts";
+import { e2eUnavailable, type GuardedHost, startApiHost, tempDir, waitFor } from "../tests/e2e/harness.ts";
 
 const REQUESTS = Number(process.env["BENCH_REQUESTS"] ?? 300);
 if (!Number.isInteger(REQUESTS) || REQUESTS < 1) {
@@ -92,7 +83,7 @@ async function measurePair(
 const fmt = (n: number, digits = 3) => n.toFixed(digits);
 const signed = (n: number) => (n < 0 ? "-" : "+") + fmt(Math.abs(n));
 
-async function bench(dir: string, host: GuardedHost, base: string, key: string): Promise<void> {
+async function bench(host: GuardedHost, base: string, key: string): Promise<void> {
   const ca = readFileSync(join(host.agent.stateDir, "ca", "cluster.crt"), "utf8");
   const authorization = `Basic ${btoa(`${USER}:${key}`)}`;
   const api = async (method: string, path: string, body?: unknown) => {
@@ -108,7 +99,6 @@ async function bench(dir: string, host: GuardedHost, base: string, key: string):
   };
   await waitFor("the HTTPS listener", async () => (await api("GET", "/api/app/v1/container/"), true), 20_000);
 
-  await importTinyImage(host.dockerd, dir);
   for (let s = 1; s <= SERVICES; s++) {
     const service = JSON.parse(
       await api("POST", "/api/app/v1/service/", {
@@ -176,7 +166,6 @@ if (why) {
   console.log(`\n(skipping the HTTPS API figures: ${why})`);
 } else {
   const dir = tempDir("bench-api");
-  const state = join(dir, "state");
   let host: GuardedHost | undefined;
   let stopping: Promise<void> | undefined;
   // Stops dockerd and the agent by pid and removes the plugin spec and the whole directory, once.
@@ -191,23 +180,14 @@ if (why) {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const init = await agentCli(["ca", "init", "--name", "bench-api", "--state-dir", state]);
-    if (init.code !== 0) throw new Error(`agent ca init failed: ${init.stderr}`);
-    const created = await agentCli(["apikey", "create", USER, "--state-dir", state]);
-    if (created.code !== 0) throw new Error(`agent apikey create failed: ${created.stderr}`);
-    const key = created.stdout.trim().split("\n").pop()!;
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    const port = freePort();
-    host = await startGuardedHost({
+    const api = await startApiHost({
       dir,
       plugin: `agent-bench-api-${process.pid}`,
-      agent: {
-        stateDir: state,
-        policyFile: join(dir, "policy.yaml"),
-        args: ["--listen", `127.0.0.1:${port}`, "--docker-socket", join(dir, "dockerd", "docker.sock")],
-      },
+      policy: POLICY,
+      users: [USER],
     });
-    await bench(dir, host, `https://127.0.0.1:${port}`, key);
+    host = api.host;
+    await bench(api.host, api.base, api.keys[USER]!);
   } finally {
     await cleanup();
     process.off("SIGINT", onSignal);

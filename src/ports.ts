@@ -61,7 +61,9 @@ export interface ServeOptions {
 
 /**
  * The HTTPS listener's limits (src/api/limits.ts has the defaults and says why). A client over a limit is cut
- * off: headers too large get 431, bodies too large 413, and a connection that is too slow is closed.
+ * off: headers too large get 431, bodies too large 413, and a connection that is too slow is closed. A
+ * websocket upgrade request is a request like any other until its 101: the header and request timeouts
+ * apply to it; once upgraded, none of them does (a websocket may live for hours) and pings keep it honest.
  */
 export interface HttpsLimits {
   /** Request line and headers together, in bytes. */
@@ -78,7 +80,52 @@ export interface HttpsLimits {
   readonly maxConnectionsPerAddress: number;
   /** Open connections in all. */
   readonly maxConnections: number;
+  /** The largest websocket message a client may send (its fragments together); over it: closed with 1009. */
+  readonly maxWebSocketMessageBytes: number;
+  /** Bytes queued to one websocket but not yet written; over it WebSocketPeer.sendText returns false. */
+  readonly maxWebSocketBufferedBytes: number;
+  /** Open websockets from one client address (each is a connection too); over it: 429 before the 101. */
+  readonly maxWebSocketsPerAddress: number;
+  /** Open websockets in all; over it: 503 before the 101. */
+  readonly maxWebSockets: number;
+  /** How often the server pings each websocket (0: never); one that answered neither of the last two is closed. */
+  readonly webSocketPingIntervalMs: number;
 }
+
+/** One open websocket, either side. */
+export interface WebSocketPeer {
+  /**
+   * Queues one text message; returns false (and queues nothing) when bufferedBytes would go over the limit
+   * (a message larger than the limit is always refused) or the websocket is closing: the caller decides to
+   * close.
+   */
+  sendText(text: string): boolean;
+  /** As sendText, one binary message. */
+  sendBinary(data: Uint8Array): boolean;
+  /** Bytes queued but not yet written. */
+  readonly bufferedBytes: number;
+  /**
+   * Sends a close frame and closes the socket (after a short grace for the peer's close). Does nothing once
+   * closing. Throws a RangeError for a code that may not be sent (1005, 1006, 1015, 1016-2999, 5000-).
+   */
+  close(code: number, reason: string): void;
+}
+
+/** What the application does with one websocket's events. */
+export interface WebSocketSession {
+  onText?(text: string): void;
+  onBinary?(data: Uint8Array): void;
+  /**
+   * Once, whatever ended it: the code of the close frame that ended it, whichever side sent it first (the
+   * peer's, ours from close() or HttpsServer.stop (1001), or a protocol error's: 1002, 1007, 1009); code
+   * 1006 when the socket ended without one, or when the peer stopped answering pings. A handler that
+   * throws closes the websocket with 1011.
+   */
+  onClose?(code: number, reason: string): void;
+}
+
+/** What a handler returns to accept an upgrade: called with the peer once the 101 is written. */
+export type WebSocketAccept = (peer: WebSocketPeer) => WebSocketSession;
 
 /** What the listener knows about the connection a request arrived on. */
 export interface HttpsConnection {
@@ -88,6 +135,18 @@ export interface HttpsConnection {
   readonly peerCertificatesPem: readonly string[];
   /** True only when the TLS layer verified that chain against `clientCaPem` (signature and validity dates). */
   readonly peerVerified: boolean;
+  /**
+   * Present only on a valid websocket upgrade request (GET, `Upgrade: websocket`, `Connection: upgrade`,
+   * `Sec-WebSocket-Version: 13`, a 16-byte base64 `Sec-WebSocket-Key`, no body); an upgrade request that is
+   * not one never reaches the handler: the listener answers it 400 (JSON) itself. The handler answers an
+   * upgrade like any request (a 401, 403 or 404 is written and the connection closed), or accepts it by
+   * returning `accept(open)`: the listener then writes `101 Switching Protocols` (with any headers the handler
+   * set on that Response, e.g. Sec-WebSocket-Protocol) and calls `open` with the peer. A framework's copy of
+   * that Response (Hono's `c.header()` after the handler) still accepts: it carries a token header of the
+   * listener's. Over the listener's websocket limits the request is refused (429, 503) before the handler
+   * sees it.
+   */
+  readonly websocket?: { accept(open: WebSocketAccept): Response };
 }
 
 export interface ServeHttpsOptions {
@@ -154,6 +213,27 @@ export interface Platform {
    * client commands talking to an agent's HTTPS API. The body is read before it resolves.
    */
   httpsFetch(url: string, init: RequestInit, trust: { readonly caPem?: string }): Promise<Response>;
+  /**
+   * A websocket client (wss:// only) that verifies the server against `caPem` when given, the system's roots
+   * otherwise, and sends `headers` with the handshake. Resolves once the server's 101 is checked and
+   * `open` was called with the peer (frames the server sent with its 101 come after). Rejects with an
+   * AgentError: ERR_USAGE for a URL that is not wss:// or a header that cannot be sent,
+   * ERR_API_UNREACHABLE when the server cannot be reached or verified (or says nothing within 10 s), and,
+   * for an answer other than 101, ERR_API_REFUSED (401, 403) or ERR_API_RESPONSE naming the status and the
+   * server's `{"error"}` ("the agent at wss://host:port answered 401: ..."). Messages from the server over
+   * `maxMessageBytes` (default 1 MiB) close it with 1009; at most 1 MiB is queued to send.
+   */
+  websocketConnect(
+    url: string,
+    init: {
+      readonly headers: Readonly<Record<string, string>>;
+      readonly caPem?: string;
+      readonly maxMessageBytes?: number;
+      /** The local address to connect from (a load test spreads clients over 127.0.0.0/8). */
+      readonly localAddress?: string;
+    },
+    open: WebSocketAccept,
+  ): Promise<WebSocketPeer>;
   /** Run a program with inherited stdio and extra environment; resolves with its exit code. */
   spawn(
     command: string,
@@ -165,4 +245,43 @@ export interface Platform {
   readonly pid: number;
   /** Milliseconds from an arbitrary origin, for durations only. */
   monotonicMs(): number;
+  /**
+   * A hijacked HTTP/1.1 call to a server on a unix socket (the Engine API's exec start and attach): the
+   * request goes out with `Connection: Upgrade` and `Upgrade: tcp`, and once dockerd's response head is in,
+   * the same connection carries the stream both ways. Rejects only when the socket cannot be reached or
+   * closes before a whole response head (an AgentError, ERR_DOCKER_UNREACHABLE or ERR_DOCKER_RESPONSE).
+   */
+  unixHijack(socketPath: string, request: HijackRequest): Promise<HijackedStream>;
+  /**
+   * This process's stdin as it arrives, opened on first read (`agent container exec` forwards it). Leaving
+   * the loop (the iterator's `return`) stops reading at once, even with a read pending.
+   */
+  readStdin(): AsyncIterable<Uint8Array>;
+}
+
+export interface HijackRequest {
+  readonly method: string;
+  /** The path and query, e.g. `/exec/ID/start`. */
+  readonly path: string;
+  /** Extra headers (Host, Connection, Upgrade, Content-Type and Content-Length are set by the platform). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Sent as `application/json` with its Content-Length. */
+  readonly body?: string;
+  /** Aborting rejects a call still waiting for its response head, and closes a hijacked connection. */
+  readonly signal?: AbortSignal;
+}
+
+export interface HijackedStream {
+  /** dockerd's status line code: 101 (upgraded) or 200 (raw stream follows), or an error status with its body. */
+  readonly status: number;
+  /** The response body for a non-upgraded answer (error JSON), else "". */
+  readonly errorBody: string;
+  /** Bytes from dockerd after the response head (the multiplexed or raw stream); ends when dockerd closes. */
+  readonly output: ReadableStream<Uint8Array>;
+  /** Resolves once the bytes are handed to the socket; rejects when it is closed. */
+  write(data: Uint8Array): Promise<void>;
+  /** Half-close: stdin ends (dockerd sees EOF); output keeps flowing. */
+  closeWrite(): void;
+  /** Closes the connection both ways (output ends). Safe to call more than once. */
+  close(): void;
 }

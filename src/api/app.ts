@@ -30,6 +30,8 @@ import {
 } from "./action.ts";
 import { authenticate } from "./authenticate.ts";
 import { containerResource, methodNotAllowed } from "./container.ts";
+import { eventsResource, NDJSON } from "./events.ts";
+import { actionEvent } from "../stream/index.ts";
 import type { EngineCall } from "./facts.ts";
 import { API_LIMITS } from "./limits.ts";
 import { listOf, pageOf } from "./list.ts";
@@ -62,6 +64,7 @@ const NODE_PATHS = [
   "/api/infra/v1/:namespace/node/:uuid/",
 ] as const;
 const APP_RESOURCES = new Set(["service", "container"]);
+const AUDIT_RESOURCES = new Set(["action", "events"]);
 
 export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
   const maxBodyBytes = deps.maxBodyBytes ?? API_LIMITS.maxBodyBytes;
@@ -152,7 +155,8 @@ function acceptProblem(c: ApiContext): Response | undefined {
   const ok = accept.split(",").some((part) => {
     const [range, ...params] = part.trim().toLowerCase().split(";");
     const refused = params.some((p) => /^\s*q\s*=\s*0(\.0{0,3})?\s*$/.test(p));
-    return !refused && (range === "*/*" || range === "application/*" || range === "application/json");
+    return !refused &&
+      (range === "*/*" || range === "application/*" || range === "application/json" || range === NDJSON);
   });
   return ok
     ? undefined
@@ -266,6 +270,7 @@ async function appResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog):
       can_be_retried: false,
     };
     actions.add(call.action);
+    deps.stream?.events.append(actionEvent(call.action, "create"));
   }
   return resource === "service"
     ? await serviceResource(c, deps, scope, id, verb)
@@ -277,15 +282,19 @@ async function auditResource(c: ApiContext, deps: ApiAppDeps, actions: ActionLog
   const path = new URL(c.req.url).pathname;
   if (!path.endsWith("/")) return notFound(c);
   const parts = path.slice("/api/audit/v1/".length, -1).split("/");
-  const namespace = parts[0] === "action" ? undefined : parts.shift();
+  const namespace = AUDIT_RESOURCES.has(parts[0] ?? "") ? undefined : parts.shift();
   const [resource, id, ...more] = parts;
-  if (resource !== "action" || more.length > 0 || id === "") return notFound(c);
-  if (c.req.method !== "GET" && c.req.method !== "HEAD") return methodNotAllowed(c, "GET, HEAD");
+  if (resource === undefined || !AUDIT_RESOURCES.has(resource) || more.length > 0 || id === "") {
+    return notFound(c);
+  }
+  if (resource === "events" && id !== undefined) return notFound(c);
   const principal = c.get("call").principal!;
   const scope = scopeOf(principal, deps.state().policy, namespace);
   if (scope === undefined) {
     return notFound(c, `namespace ${namespace ?? principal.user} is not ${principal.user}'s`);
   }
+  if (resource === "events") return await eventsResource(c, deps, scope, namespace !== undefined);
+  if (c.req.method !== "GET" && c.req.method !== "HEAD") return methodNotAllowed(c, "GET, HEAD");
   return await actionResource(c, deps, actions, scope, id, namespace !== undefined);
 }
 
@@ -300,6 +309,7 @@ function endAction(
   action.state = state;
   action.logs = logs;
   actions.changed();
+  deps.stream?.events.append(actionEvent(action, "update"));
 }
 
 /** A refused call's `{"error"}`: the action's logs. */

@@ -8,6 +8,7 @@
 import type { EngineCall } from "./facts.ts";
 import { listOf } from "./list.ts";
 import { NAMESPACE_LABEL, type Scope, SERVICE_LABEL } from "./namespace.ts";
+import { execStream, logsStream } from "./container-streams.ts";
 import { cloudDate } from "./dates.ts";
 import { REDACTED, ROLE_SECRET_VARIABLES } from "./role-credential.ts";
 import { createBody } from "./service-spec.ts";
@@ -293,6 +294,16 @@ export async function containerResource(
     return json(listOf(new URL(c.req.url).pathname, page, objects));
   }
   if (!CONTAINER_ID.test(id)) return notFound(c, "not a container uuid (a Docker id, 64 hex digits)");
+  if (verb === "logs" || verb === "exec") {
+    if (method !== "GET") return methodNotAllowed(c, "GET");
+    const seen = await decideCalls(c, deps, [inspectCall(id)]);
+    if (seen !== undefined) return seen;
+    const own = await inspectOwn(c, deps, scope, id);
+    if (own === undefined) return notFound(c, `no container ${id} in namespace ${scope.namespace}`);
+    return verb === "logs"
+      ? await logsStream(c, deps, [{ id, uri: own.resource_uri }], false)
+      : await execStream(c, deps, id);
+  }
   const allowed = verb === undefined ? "GET, HEAD, DELETE" : "POST";
   const ok = verb === undefined ? ["GET", "HEAD", "DELETE"].includes(method) : method === "POST";
   if (verb !== undefined && !["start", "stop", "redeploy"].includes(verb)) return notFound(c);

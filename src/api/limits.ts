@@ -20,4 +20,26 @@ export const API_LIMITS: HttpsLimits = Object.freeze({
   maxConnectionsPerAddress: 32,
   /** Connections in all. */
   maxConnections: 1024,
+  /**
+   * A websocket message from a client: the Stream API's clients send little (the server does the talking),
+   * so 64 KiB is generous; the listener holds at most this much of a message per websocket.
+   */
+  maxWebSocketMessageBytes: 64 * 1024,
+  /**
+   * What one websocket may have queued to send: 1 MiB is many events; a client that reads slower than that
+   * is told off by sendText returning false (the app closes it), not buffered without end.
+   */
+  maxWebSocketBufferedBytes: 1024 * 1024,
+  /**
+   * Websockets one address may hold: half its 32 connections, so a client with open streams still has room
+   * for REST calls.
+   */
+  maxWebSocketsPerAddress: 16,
+  /** Websockets in all: three quarters of the 1024 connections, leaving a quarter for REST clients. */
+  maxWebSockets: 768,
+  /**
+   * The server pings each websocket every 20 s: under the common 30-60 s idle cut-off of proxies and NAT
+   * tables, and a dead peer is noticed within a minute (two unanswered pings).
+   */
+  webSocketPingIntervalMs: 20_000,
 });

@@ -26,6 +26,8 @@ import {
   STOP_SECONDS,
   STOP_TIMEOUT_MS,
 } from "./container.ts";
+import { type EventAction, serviceEvent } from "../stream/index.ts";
+import { logsStream } from "./container-streams.ts";
 import { cloudDate } from "./dates.ts";
 import type { EngineCall } from "./facts.ts";
 import { listOf } from "./list.ts";
@@ -213,6 +215,8 @@ export async function serviceResource(
     if (!["GET", "HEAD", "PATCH", "DELETE"].includes(method)) {
       return methodNotAllowed(c, "GET, HEAD, PATCH, DELETE");
     }
+  } else if (verb === "logs") {
+    if (method !== "GET") return methodNotAllowed(c, "GET");
   } else {
     if (!["start", "stop", "scale", "redeploy"].includes(verb)) return notFound(c);
     if (method !== "POST") return methodNotAllowed(c, "POST");
@@ -240,6 +244,16 @@ export async function serviceResource(
   const found = deps.services.get(uuid);
   if (found === undefined || found.namespace !== scope.namespace) {
     return notFound(c, `no service ${uuid} in namespace ${scope.namespace}`);
+  }
+  if (verb === "logs") {
+    const denied = await decideCalls(c, deps, [LIST_CALL]);
+    if (denied !== undefined) return denied;
+    const mine = found.terminated ? [] : containersOf(found, await listContainers(c, deps));
+    const containers = mine.map((m) => ({
+      id: m.summary.Id,
+      uri: containerUri(found.namespace, m.summary.Id),
+    }));
+    return await logsStream(c, deps, containers, true);
   }
   if (method === "GET" || method === "HEAD") {
     const denied = await decideCalls(c, deps, [LIST_CALL]);
@@ -310,12 +324,21 @@ export async function serviceResource(
       const busy = busyServices(deps);
       busy.set(uuid, verb === "scale" ? "Scaling" : "Redeploying");
       c.get("call").continues = run(c, deps, steps).finally(() => busy.delete(uuid));
-      return json(serviceObject(next, mine.map((m) => m.summary), busy.get(uuid)), 202);
+      const shown = serviceObject(next, mine.map((m) => m.summary), busy.get(uuid));
+      announce(deps, next, "update", shown.state);
+      return json(shown, 202);
     }
     await run(c, deps, steps);
     const after = await listContainers(c, deps);
-    return json(serviceObject(next, after), 202);
+    const shown = serviceObject(next, after);
+    announce(deps, next, verb === undefined ? "delete" : "update", shown.state);
+    return json(shown, 202);
   });
+}
+
+/** A service change as a Stream API event (events.ts), when the stream is on. */
+function announce(deps: ApiAppDeps, record: ServiceRecord, change: EventAction, state: string): void {
+  deps.stream?.events.append(serviceEvent(record, change, state, deps.clock()));
 }
 
 /** Services whose scale or redeploy is still running, per store: their state, and a change waits (409). */
@@ -377,7 +400,9 @@ async function createService(c: ApiContext, deps: ApiAppDeps, scope: Scope): Pro
       if (err instanceof AgentError && err.code === "ERR_API_BAD_REQUEST") return badRequest(c, err.message);
       throw err;
     }
-    return json(serviceObject(record, []), 201);
+    const shown = serviceObject(record, []);
+    announce(deps, record, "create", shown.state);
+    return json(shown, 201);
   });
 }
 
@@ -407,6 +432,8 @@ async function patchService(c: ApiContext, deps: ApiAppDeps, found: ServiceRecor
     const denied = await decideCalls(c, deps, [createStep(deps, next, 1).call, LIST_CALL]);
     if (denied !== undefined) return denied;
     await deps.services.put(next);
-    return json(serviceObject(next, await listContainers(c, deps)));
+    const shown = serviceObject(next, await listContainers(c, deps));
+    announce(deps, next, "update", shown.state);
+    return json(shown);
   });
 }

@@ -19,6 +19,8 @@ import { apiFacts, type EngineCall, macaroonOf } from "./facts.ts";
 import type { ActionLog, ActionRecord } from "./action.ts";
 import { API_LIMITS } from "./limits.ts";
 import { type Page, pageOf } from "./list.ts";
+import type { DockerStreams } from "./container-streams.ts";
+import type { StreamDeps } from "./events.ts";
 import type { RoleCredentials } from "./role-credential.ts";
 import type { ServiceStore } from "./service-store.ts";
 
@@ -45,6 +47,10 @@ export interface ApiAppDeps {
   readonly maxBodyBytes?: number;
   /** API roles' credentials (role-credential.ts); without them a service with roles is refused (400). */
   readonly roles?: RoleCredentials;
+  /** dockerd's socket for the logs and exec websockets (container-streams.ts); without it they are 400. */
+  readonly dockerStreams?: DockerStreams;
+  /** The Stream API's event log and timers (events.ts); without it the events endpoint is 404. */
+  readonly stream?: StreamDeps;
   /** The action records (default: a ring of its own per app). */
   readonly actions?: ActionLog;
 }

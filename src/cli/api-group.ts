@@ -42,8 +42,8 @@ export interface ResourceSpec {
   readonly verbs: readonly Verb[];
   /** Objects have unique names the user may type instead of a uuid. */
   readonly named: boolean;
-  /** More commands (service run, scale): added to the group's cac. */
-  readonly extra?: (cli: CAC, resource: ResourceAccess) => void;
+  /** More commands (service run, scale, logs): added to the group's cac. */
+  readonly extra?: (cli: CAC, resource: ResourceAccess, ctx: CliContext) => void;
 }
 
 /** What extra commands get: the client, and an object's uuid from what the user typed. */
@@ -120,7 +120,7 @@ export function resourceGroup(spec: ResourceSpec): CommandGroup {
             return 0;
           });
       }
-      spec.extra?.(cli, access);
+      spec.extra?.(cli, access, ctx);
       return cli;
     },
   };

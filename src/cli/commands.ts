@@ -10,6 +10,7 @@ import { nodeCommands } from "./node.ts";
 import { serviceCommands } from "./service.ts";
 import { containerCommands } from "./container.ts";
 import { actionCommands } from "./action.ts";
+import { eventCommands } from "./event.ts";
 
 export const commandGroups: CommandGroup[] = [
   serveCommands,
@@ -22,4 +23,5 @@ export const commandGroups: CommandGroup[] = [
   serviceCommands,
   containerCommands,
   actionCommands,
+  eventCommands,
 ];

@@ -1,9 +1,13 @@
-/** `agent container ls|inspect|start|stop|redeploy|rm`: the containers of the caller's namespace's services. */
+/**
+ * `agent container ls|inspect|start|stop|redeploy|rm|logs|exec`: the containers of the caller's namespace's
+ * services (logs and exec are the Stream API's websockets, stream-commands.ts).
+ */
 import { resourceGroup } from "./api-group.ts";
+import { addExec, addLogs } from "./stream-commands.ts";
 
 export const containerCommands = resourceGroup({
   group: "container",
-  summary: "Client: containers of your services (ls, inspect, start, stop, redeploy, rm)",
+  summary: "Client: containers of your services (ls, inspect, start, stop, redeploy, rm, logs, exec)",
   subsystem: "app",
   resource: "container",
   named: true,
@@ -26,4 +30,8 @@ export const containerCommands = resourceGroup({
     { header: "EXIT CODE", cell: (c) => c["exit_code"] },
     { header: "SERVICE", cell: (c) => c["service"] },
   ],
+  extra(cli, access, ctx) {
+    addLogs(cli, access, ctx, "container");
+    addExec(cli, access, ctx);
+  },
 });

@@ -37,7 +37,9 @@ async function dispatch(
   const cli = group.build(ctx);
   const rest = group.name === "" ? argv : argv.slice(1);
   const program = group.name === "" ? "agent" : `agent ${group.name}`;
-  if (group.name !== "" && (rest.length === 0 || rest[0] === "help")) {
+  // A group with a default command (`agent event`) runs it without words; the others show their help.
+  const bare = rest.length === 0 && !cli.commands.some((c) => c.isDefaultCommand);
+  if (group.name !== "" && (bare || rest[0] === "help")) {
     ctx.output.out(renderHelp(cli, group, undefined));
     return rest.length === 0 ? 2 : 0;
   }

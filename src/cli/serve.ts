@@ -35,6 +35,7 @@ import { API_DOCKER_TIMEOUT_MS, checkListenOptions, type ListenerTls, listenerTl
 import { ListenerRefresh } from "./serve-listen-refresh.ts";
 import { checkApiUrl, openRoles } from "./serve-roles.ts";
 import { ActionKeeper } from "./serve-actions.ts";
+import { StreamKeeper } from "./serve-stream.ts";
 
 export interface ServeOptions {
   readonly stateDir?: string;
@@ -173,12 +174,20 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   log(`listening on ${socketPath}; ${store.state.summary}`);
   let https: HttpsServer | undefined;
   let keeper: ActionKeeper | undefined;
+  let stream: StreamKeeper | undefined;
   // Set once the listener runs; the role credentials read the CA in force through it.
   const refresh: { listener?: ListenerRefresh } = {};
   if (listen !== undefined && tls !== undefined) {
     const services = await openServiceStore(ctx.fs, layout.services);
     if (services.problem !== undefined) log(`the HTTPS API's services are unavailable: ${services.problem}`);
     keeper = await ActionKeeper.open(ctx, layout, log);
+    stream = await StreamKeeper.open(ctx, {
+      layout,
+      services,
+      proofs: proofs!,
+      dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
+      log,
+    });
     const limiter = new FailedAttemptLimiter(ctx.clock);
     const roles = await openRoles(
       ctx,
@@ -202,6 +211,8 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       ],
       ...(roles === undefined ? {} : { roles }),
       actions: keeper.actions,
+      stream: stream.deps,
+      dockerStreams: { platform: ctx.platform, socketPath: dockerSocketPath(options.dockerSocket, ctx.env) },
       audit: (event) => audit.write(event),
       clock: ctx.clock,
       monotonicMs: () => ctx.platform.monotonicMs(),
@@ -299,6 +310,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   await https?.stop();
   await writeLastUsed();
   await keeper?.flush();
+  await stream?.stop();
   await server.stop();
   // Only our own record: another agent on this state directory may have written its own since.
   const record = await ctx.fs.readText(layout.serving).catch(() => undefined);

@@ -1,12 +1,14 @@
 /**
- * `agent service ls|inspect|create|run|start|stop|scale|redeploy|rm`: services of the caller's namespace,
- * after docker-cloud's `service` commands (`run` is create, then start).
+ * `agent service ls|inspect|create|run|start|stop|scale|redeploy|rm|logs`: services of the caller's
+ * namespace, after docker-cloud's `service` commands (`run` is create, then start; `logs` is the Stream
+ * API's websocket).
  */
 import type { CAC } from "cac";
 import { AgentError } from "../errors.ts";
 import { type ApiObject, CLIENT_ENVIRONMENT, type ResourceAccess, resourceGroup } from "./api-group.ts";
 import type { ExitCode } from "./context.ts";
 import { integer, REPEATABLE } from "./option-kinds.ts";
+import { addLogs } from "./stream-commands.ts";
 
 interface CreateOptions {
   readonly name?: string;
@@ -151,7 +153,8 @@ function addCreate(cli: CAC, access: ResourceAccess, verb: "create" | "run"): vo
 
 export const serviceCommands = resourceGroup({
   group: "service",
-  summary: "Client: services of your namespace (ls, inspect, create, run, start, stop, scale, redeploy, rm)",
+  summary:
+    "Client: services of your namespace (ls, inspect, create, run, start, stop, scale, redeploy, rm, logs)",
   subsystem: "app",
   resource: "service",
   named: true,
@@ -181,9 +184,10 @@ export const serviceCommands = resourceGroup({
       cell: (s) => `${String(s["running_num_containers"] ?? 0)}/${String(s["target_num_containers"] ?? 0)}`,
     },
   ],
-  extra(cli, access) {
+  extra(cli, access, ctx) {
     addCreate(cli, access, "create");
     addCreate(cli, access, "run");
+    addLogs(cli, access, ctx, "service");
     cli
       .command("scale <ref> <n>", "Set how many containers it has (0-10)")
       .option("--json", "Print the service as JSON")

@@ -13,6 +13,9 @@
  * - anything else (an unknown, used, expired or mismatched proof) is ignored: the request is decided by the
  *   gates like any other, as the anonymous user it is.
  *
+ * A stream's proof (`streaming`: logs, events, exec) waits for its AuthZRes, which dockerd sends when the
+ * stream ends, until its call withdraws it; its AuthZReq must still come within the TTL.
+ *
  * The plugin looks at the header only while proofs are pending, so its hot path does no extra work.
  */
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
@@ -34,7 +37,9 @@ interface Entry {
   readonly nonce: Uint8Array;
   readonly method: string;
   readonly uri: string;
-  readonly expiresAtMs: number;
+  expiresAtMs: number;
+  /** A stream (logs, events, exec): once its AuthZReq came, it waits for its AuthZRes until withdrawn. */
+  readonly streaming: boolean;
   /** "issued": its AuthZReq may come; "requested": its AuthZReq came, its AuthZRes may come. */
   stage: "issued" | "requested";
 }
@@ -70,7 +75,12 @@ export class DecisionProofs {
    * A proof for the API's call `method uri` under `decisionId`, as the headers to send with it; undefined when
    * too many are pending (or the id is already in use).
    */
-  issue(decisionId: string, method: string, uri: string): Readonly<Record<string, string>> | undefined {
+  issue(
+    decisionId: string,
+    method: string,
+    uri: string,
+    options: { readonly streaming?: boolean } = {},
+  ): Readonly<Record<string, string>> | undefined {
     this.#prune();
     if (this.#entries.size >= this.#maxPending || this.#entries.has(decisionId)) return undefined;
     if (!/^[0-9a-f]{1,32}$/.test(decisionId)) return undefined;
@@ -80,6 +90,7 @@ export class DecisionProofs {
       method,
       uri,
       expiresAtMs: this.#nowMs() + this.#ttlMs,
+      streaming: options.streaming === true,
       stage: "issued",
     });
     return { [DECISION_PROOF_HEADER]: `${decisionId}.${bytesToHex(nonce)}` };
@@ -120,6 +131,8 @@ export class DecisionProofs {
     if (phase === "request") {
       if (entry.stage !== "issued") return undefined;
       entry.stage = "requested";
+      // dockerd sends a stream's AuthZRes when the stream ends (hours later, maybe): it stays until withdrawn.
+      if (entry.streaming) entry.expiresAtMs = Number.POSITIVE_INFINITY;
     } else {
       if (entry.stage !== "requested") return undefined;
       this.#entries.delete(decisionId);

@@ -3,8 +3,11 @@ import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { serveOnSocket } from "./unix-socket-claim.ts";
 import { serveHttps } from "./https-listener.ts";
+import { websocketConnect } from "./websocket.ts";
 import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
+import { unixHijack } from "./unix-hijack.ts";
+import { stdinChunks } from "./stdin.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
 function serveUnix(options: ServeOptions): Promise<UnixServer> {
@@ -74,8 +77,11 @@ export const bunPlatform: Platform = {
   watchFile,
   unixFetch,
   httpsFetch,
+  websocketConnect,
   spawn,
   sleep: abortableSleep,
   pid: process.pid,
   monotonicMs: () => performance.now(),
+  unixHijack,
+  readStdin: () => stdinChunks(() => Bun.stdin.stream()),
 };

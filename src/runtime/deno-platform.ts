@@ -8,8 +8,11 @@ import { Readable } from "node:stream";
 import { basename, dirname } from "node:path";
 import { serveOnSocket } from "./unix-socket-claim.ts";
 import { serveHttps } from "./https-listener.ts";
+import { websocketConnect } from "./websocket.ts";
 import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
+import { unixHijack } from "./unix-hijack.ts";
+import { stdinChunks } from "./stdin.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
 // Never an HTML or text error page: dockerd forwards the body verbatim to the docker user.
@@ -141,8 +144,11 @@ export const denoPlatform: Platform = {
   watchFile,
   unixFetch,
   httpsFetch,
+  websocketConnect,
   spawn,
   sleep: abortableSleep,
   pid: Deno.pid,
   monotonicMs: () => performance.now(),
+  unixHijack,
+  readStdin: () => stdinChunks(() => Deno.stdin.readable),
 };

@@ -77,4 +77,8 @@ declare namespace Deno {
   export const env: {
     get(key: string): string | undefined;
   };
+
+  export const stdin: {
+    readonly readable: ReadableStream<Uint8Array>;
+  };
 }

@@ -10,12 +10,25 @@
  * new connections get the new material, open ones keep theirs. The pair is checked first with node:crypto,
  * because Deno takes a key that does not match and then fails every handshake (probed). Whether a client
  * certificate is requested is fixed at start: Bun ignores a later `requestCert` (probed).
+ *
+ * Websockets: node:http hands a request with `Connection: upgrade` to the 'upgrade' event, socket and all,
+ * on Bun and Deno alike for these emitted TLS sockets (probed). Until then the handshake and header timers
+ * apply as to any request; the upgrade then has the request timer for the handler and the 101. A valid
+ * websocket upgrade goes to the same `fetch` with `connection.websocket` (anything else asking to upgrade
+ * is answered 400 here); the Response it returns is written on the socket, which is then closed, unless it
+ * is the one `accept` made, when the 101 is written, the request timer stopped, and the socket becomes a
+ * websocket (websocket.ts) pinged every `webSocketPingIntervalMs`. That Response is known by identity, or
+ * else by a random token in its ACCEPT_HEADER: frameworks copy a Response to change its headers (Hono does
+ * on `c.header()` after the handler, or when a middleware read `c.res` first), and the copy keeps them.
+ * Websockets count as connections (per address and in all) until their socket closes, and have limits of
+ * their own checked before the handler runs: 429 per address, 503 in all.
  */
 import {
   createServer as createHttpServer,
   type IncomingMessage,
   type Server as HttpServer,
   type ServerResponse,
+  STATUS_CODES,
 } from "node:http";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
@@ -26,19 +39,49 @@ import {
   type TLSSocket,
 } from "node:tls";
 import { AgentError } from "../errors.ts";
-import type { HttpsConnection, HttpsLimits, HttpsServer, HttpsTls, ServeHttpsOptions } from "../ports.ts";
+import type {
+  HttpsConnection,
+  HttpsLimits,
+  HttpsServer,
+  HttpsTls,
+  ServeHttpsOptions,
+  WebSocketAccept,
+} from "../ports.ts";
+import { acceptKey, checkUpgradeRequest } from "../ws/index.ts";
+import { SocketPeer } from "./websocket.ts";
 
 /** More than any real chain; the rest is ignored. */
 const MAX_CHAIN = 16;
 
 interface Pending {
   readonly timer: ReturnType<typeof setTimeout>;
+  readonly raw: Socket;
 }
 
 interface Live {
   readonly connection: HttpsConnection;
+  /** The TCP socket under the TLS one (the same object on Bun, another on Deno). */
+  readonly raw: Socket;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Responses being written (keep-alive requests may be pipelined); an upgrade waits for them. */
+  inFlight: number;
+  idle: (() => void)[];
 }
+
+/** Names the Response `accept` made even in a framework's copy of it (never sent). */
+const ACCEPT_HEADER = "x-agent-websocket-accept";
+
+/** Response headers never copied onto a 101: the handshake's own, the body's framing, our token. */
+const NOT_ON_101 = new Set([
+  ACCEPT_HEADER,
+  "connection",
+  "upgrade",
+  "content-length",
+  "content-type",
+  "transfer-encoding",
+  "keep-alive",
+  "sec-websocket-accept",
+]);
 
 class BodyTooLarge extends Error {}
 
@@ -51,6 +94,13 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
   const handshaking = new Map<string, Pending>();
   const live = new WeakMap<Socket, Live>();
   const base = `https://${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}`;
+  // Websockets: counted per address and in all while their socket is open (reserved before the handler
+  // runs, so handlers running at once cannot pass the limits together).
+  const peers = new Set<SocketPeer>();
+  const upgradedRaw = new Set<Socket>();
+  const websocketsPerAddress = new Map<string, number>();
+  let websockets = 0;
+  let stopping = false;
 
   const http: HttpServer = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes });
   http.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -62,11 +112,131 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     }
     // Headers are in: from now on the request (body, handler, response) has requestTimeoutMs in all.
     rearm(state, socket, limits.requestTimeoutMs);
+    state.inFlight++;
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      state.inFlight--;
+      if (state.inFlight === 0) { for (const wake of state.idle.splice(0)) wake(); }
+    };
     res.once("finish", () => {
+      finished();
       if (!socket.destroyed) rearm(state, socket, limits.headersTimeoutMs);
     });
-    void respond(req, res, socket, state.connection, base, options, limits);
+    res.once("close", finished);
+    // A streamed answer (STREAM_HEADER: events as NDJSON) may last for hours: no request timer once it starts.
+    const unlimit = () => clearTimeout(state.timer);
+    void respond(req, res, socket, state.connection, base, options, limits, unlimit);
   });
+  http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    void upgrade(req, socket, head);
+  });
+
+  /** A request that asks to upgrade: refused, answered by the handler, or made a websocket. */
+  async function upgrade(req: IncomingMessage, socket: Socket, head: Uint8Array): Promise<void> {
+    const state = live.get(socket);
+    if (state === undefined || stopping) {
+      socket.destroy();
+      return;
+    }
+    // Headers are in: the handler and the 101 have requestTimeoutMs, as any request.
+    rearm(state, socket, limits.requestTimeoutMs);
+    if (state.inFlight > 0) await new Promise<void>((resolve) => state.idle.push(resolve));
+    if (socket.destroyed || stopping) {
+      socket.destroy();
+      return;
+    }
+    const refuse = (status: number, message: string, headers: Record<string, string> = {}) =>
+      writeRaw(socket, jsonError(status, message), headers);
+    const target = req.url ?? "";
+    if (!target.startsWith("/")) return refuse(400, "the request target must be a path");
+    const headers = new Headers();
+    try {
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      }
+    } catch {
+      return refuse(400, "malformed request header");
+    }
+    const check = checkUpgradeRequest(req.method ?? "", headers);
+    if (!check.ok) return refuse(check.status, check.message, check.headers);
+    const address = state.connection.address;
+    const mine = websocketsPerAddress.get(address) ?? 0;
+    if (mine >= limits.maxWebSocketsPerAddress) {
+      return refuse(429, `too many websockets from this address (at most ${limits.maxWebSocketsPerAddress})`);
+    }
+    if (websockets >= limits.maxWebSockets) {
+      return refuse(503, `too many websockets (at most ${limits.maxWebSockets})`);
+    }
+    websocketsPerAddress.set(address, mine + 1);
+    websockets++;
+    socket.once("close", () => {
+      websockets--;
+      const left = (websocketsPerAddress.get(address) ?? 1) - 1;
+      if (left > 0) websocketsPerAddress.set(address, left);
+      else websocketsPerAddress.delete(address);
+    });
+
+    // What `accept` made for this request: only these upgrade this socket.
+    const byResponse = new WeakMap<Response, WebSocketAccept>();
+    const byToken = new Map<string, WebSocketAccept>();
+    const connection: HttpsConnection = {
+      ...state.connection,
+      websocket: {
+        accept(open: WebSocketAccept): Response {
+          const token = crypto.randomUUID();
+          const response = new Response(null, { status: 200, headers: { [ACCEPT_HEADER]: token } });
+          byResponse.set(response, open);
+          byToken.set(token, open);
+          return response;
+        },
+      },
+    };
+    let response: Response;
+    try {
+      response = await options.fetch(new Request(`${base}${target}`, { method: "GET", headers }), connection);
+    } catch {
+      response = jsonError(500, "internal error");
+    }
+    if (socket.destroyed || stopping) {
+      socket.destroy();
+      return;
+    }
+    const token = response.headers.get(ACCEPT_HEADER);
+    const accepted = byResponse.get(response) ?? (token === null ? undefined : byToken.get(token));
+    if (accepted === undefined) {
+      // Another request's acceptance is the app's mistake: refused, never passed on.
+      return token === null ? writeRaw(socket, response) : refuse(500, "internal error");
+    }
+
+    // The websocket may live for hours: no request timer from here on, pings instead.
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    const lines = [
+      "HTTP/1.1 101 Switching Protocols",
+      "upgrade: websocket",
+      "connection: Upgrade",
+      `sec-websocket-accept: ${acceptKey(check.key)}`,
+    ];
+    response.headers.forEach((value, name) => {
+      if (!NOT_ON_101.has(name)) lines.push(`${name}: ${value}`);
+    });
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    const peer = new SocketPeer(socket, {
+      role: "server",
+      maxMessageBytes: limits.maxWebSocketMessageBytes,
+      maxBufferedBytes: limits.maxWebSocketBufferedBytes,
+      pingIntervalMs: limits.webSocketPingIntervalMs,
+    });
+    peers.add(peer);
+    upgradedRaw.add(state.raw);
+    void peer.closed.then(() => {
+      peers.delete(peer);
+      upgradedRaw.delete(state.raw);
+    });
+    peer.start(accepted, head);
+  }
   // Malformed or oversized requests: answer in JSON when the socket can still take it, then close.
   http.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && err.code !== "ECONNRESET") {
@@ -116,7 +286,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     open.add(raw);
     perAddress.set(address, count + 1);
     const key = `${address}|${raw.remotePort}`;
-    handshaking.set(key, { timer: setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs) });
+    handshaking.set(key, { timer: setTimeout(() => raw.destroy(), limits.handshakeTimeoutMs), raw });
     raw.once("close", () => {
       const pending = handshaking.get(key);
       if (pending !== undefined) clearTimeout(pending.timer);
@@ -139,7 +309,10 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     handshaking.delete(key);
     const state: Live = {
       connection: connectionOf(socket, address, requested),
+      raw: pending.raw,
       timer: undefined,
+      inFlight: 0,
+      idle: [],
     };
     live.set(socket, state);
     socket.once("close", () => clearTimeout(state.timer));
@@ -183,11 +356,22 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
       }
       clientCaPem = next.clientCaPem;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        tls.close(() => resolve());
-        for (const socket of open) socket.destroy();
-      }),
+    async stop() {
+      stopping = true;
+      // Websockets get a close frame (1001) and the grace to answer it; every other connection is cut.
+      const closing = [...peers].map((peer) => {
+        peer.close(1001, "server stopping");
+        return peer.closed;
+      });
+      await Promise.all([
+        new Promise<void>((resolve) => {
+          tls.close(() => resolve());
+          for (const socket of open) if (!upgradedRaw.has(socket)) socket.destroy();
+        }),
+        ...closing,
+      ]);
+      for (const socket of open) socket.destroy();
+    },
   };
 }
 
@@ -287,6 +471,7 @@ async function respond(
   base: string,
   options: ServeHttpsOptions,
   limits: HttpsLimits,
+  unlimit: () => void,
 ): Promise<void> {
   let response: Response;
   try {
@@ -304,8 +489,11 @@ async function respond(
     socket.destroy();
     return;
   }
-  await writeResponse(req, res, socket, response);
+  await writeResponse(req, res, socket, response, unlimit);
 }
+
+/** Set by the app on an answer streamed for as long as the client reads (never sent). */
+export const STREAM_HEADER = "x-agent-stream";
 
 function jsonError(status: number, message: string, close = false): Response {
   return new Response(JSON.stringify({ error: message }), {
@@ -376,12 +564,18 @@ async function writeResponse(
   res: ServerResponse,
   socket: Socket,
   response: Response,
+  unlimit?: () => void,
 ): Promise<void> {
   const close = response.headers.get("connection")?.toLowerCase() === "close";
+  const streamed = response.headers.has(STREAM_HEADER);
   res.statusCode = response.status;
   response.headers.forEach((value, name) => {
-    if (name !== "connection") res.setHeader(name, value);
+    if (name !== "connection" && name !== STREAM_HEADER) res.setHeader(name, value);
   });
+  if (streamed) {
+    unlimit?.();
+    res.flushHeaders();
+  }
   if (close) {
     res.setHeader("connection", "close");
     res.once("finish", () => socket.destroy());
@@ -392,6 +586,8 @@ async function writeResponse(
       res.end();
     } else {
       const reader = response.body.getReader();
+      // A client that goes away ends the stream now, not at its next chunk.
+      res.once("close", () => void reader.cancel().catch(() => undefined));
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -406,6 +602,38 @@ async function writeResponse(
   } catch {
     socket.destroy();
   }
+}
+
+/**
+ * A Response written straight on a socket node:http has let go of (an upgrade request that does not become a
+ * websocket), with `connection: close`; the socket is then ended, and read (what comes is dropped) so the
+ * client's own close is seen at once (the request timer cuts one that never closes its side).
+ */
+async function writeRaw(
+  socket: Socket,
+  response: Response,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  let body: Uint8Array;
+  try {
+    body = new Uint8Array(await response.arrayBuffer());
+  } catch {
+    socket.destroy();
+    return;
+  }
+  if (socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? "Unknown"}`];
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+  headers.forEach((value, name) => {
+    if (!["connection", "content-length", "transfer-encoding", ACCEPT_HEADER].includes(name)) {
+      lines.push(`${name}: ${value}`);
+    }
+  });
+  lines.push(`content-length: ${body.length}`, "connection: close");
+  socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+  socket.end(body);
+  socket.resume();
 }
 
 function drained(res: ServerResponse): Promise<void> {

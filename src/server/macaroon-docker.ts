@@ -11,8 +11,8 @@ import { engineClient } from "../docker/engine-client.ts";
 import type { DockerResolver } from "../docker/resolver.ts";
 import type { Gate } from "../decide/gate.ts";
 import { isMacaroonGate } from "../decide/macaroon-gate.ts";
-import { isAgentError } from "../errors.ts";
 import type { Clock, Platform } from "../ports.ts";
+import { reconnectLoop } from "../stream/reconnect.ts";
 
 export interface MacaroonDockerOptions {
   readonly platform: Platform;
@@ -33,9 +33,6 @@ export interface MacaroonDocker {
 }
 
 const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ["container", "image"] }));
-const MAX_BACKOFF_MS = 5_000;
-/** A stream that lasted this long counts as a recovery: the next failure is reported again. */
-const HEALTHY_MS = 10_000;
 
 /** The X-Macaroon the agent sends on its own calls, from the macaroon gate in force (none when it is off). */
 export function internalHeadersOf(gates: readonly Gate[]): Readonly<Record<string, string>> {
@@ -66,38 +63,31 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
     containerOfExec: (id) => fresh().containerOfExec(id),
   };
 
-  async function follow(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      // Events since a second before connecting: what happens while connecting is replayed, not lost.
-      const since = Math.floor(clock().getTime() / 1000) - 1;
-      const started = platform.monotonicMs();
-      live = true;
-      cache.clear();
-      let why = "the daemon closed it";
-      try {
+  function follow(signal: AbortSignal): Promise<void> {
+    return reconnectLoop({
+      platform,
+      signal,
+      async connect(signal) {
+        // Events since a second before connecting: what happens while connecting is replayed, not lost.
+        const since = Math.floor(clock().getTime() / 1000) - 1;
+        live = true;
+        cache.clear();
         await client.stream(
           `/events?since=${since}&filters=${EVENT_FILTERS}`,
           (e) => cache.onEvent(e),
           signal,
         );
-      } catch (err) {
-        why = isAgentError(err) ? err.message : "cannot reach the Docker daemon";
-      }
-      // A stopped loop leaves the state alone: a newer loop may own it already.
-      if (signal.aborted) break;
-      live = false;
-      cache.clear();
-      if (platform.monotonicMs() - started > HEALTHY_MS) failures = 0;
-      failures++;
-      if (failures === 1) {
-        log(
-          `docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`,
-        );
-      }
-      // Stopping must not wait out a backoff, nor leave its timer keeping the process alive.
-      await platform.sleep(Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures, 5)), signal);
-    }
+      },
+      onDown(why, failures) {
+        live = false;
+        cache.clear();
+        if (failures === 1) {
+          log(
+            `docker event stream unavailable (${why}); name lookups go to the daemon uncached until it is back`,
+          );
+        }
+      },
+    });
   }
 
   return {

@@ -9,18 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  agentCli,
-  e2eUnavailable,
-  freePort,
-  type GuardedHost,
-  importTinyImage,
-  run,
-  skipBanner,
-  startGuardedHost,
-  tempDir,
-  waitFor,
-} from "./harness.ts";
+import { e2eUnavailable, type GuardedHost, run, skipBanner, startApiHost, tempDir } from "./harness.ts";
 
 const unavailable = e2eUnavailable() ?? (Bun.which("curl") ? undefined : "curl is not installed");
 if (unavailable) skipBanner("api-roles.e2e.test.ts", unavailable);
@@ -47,8 +36,8 @@ interface Reply {
 
 maybe("API roles: the credential in a service's containers", () => {
   const plugin = `agent-api-roles-e2e-${process.pid}`;
-  const port = freePort();
-  const base = `https://127.0.0.1:${port}`;
+  let port: number;
+  let base: string;
   let dir: string;
   let state: string;
   let host: GuardedHost;
@@ -115,31 +104,10 @@ maybe("API roles: the credential in a service's containers", () => {
 
   beforeAll(async () => {
     dir = tempDir("api-roles");
-    state = join(dir, "state");
-    const init = await agentCli(["ca", "init", "--name", "api-roles-e2e", "--state-dir", state]);
-    if (init.code !== 0) throw new Error(`agent ca init failed: ${init.stderr}`);
-    for (const user of ["alice", "bob"]) {
-      const key = await agentCli(["apikey", "create", user, "--state-dir", state]);
-      if (key.code !== 0) throw new Error(`agent apikey create failed: ${key.stderr}`);
-      if (user === "alice") aliceKey = key.stdout.trim().split("\n").pop()!;
-      else bobKey = key.stdout.trim().split("\n").pop()!;
-    }
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    host = await startGuardedHost({
-      dir,
-      plugin,
-      agent: {
-        stateDir: state,
-        policyFile: join(dir, "policy.yaml"),
-        args: ["--listen", `127.0.0.1:${port}`, "--docker-socket", join(dir, "dockerd", "docker.sock")],
-      },
-    });
-    await importTinyImage(host.dockerd, dir);
-    await waitFor(
-      "the HTTPS listener",
-      async () => (await alice("GET", "/api/app/v1/service/")).status === 200,
-      20_000,
-    );
+    const api = await startApiHost({ dir, plugin, policy: POLICY, users: ["alice", "bob"] });
+    ({ host, state, port, base } = api);
+    aliceKey = api.keys["alice"]!;
+    bobKey = api.keys["bob"]!;
   }, 180_000);
 
   afterAll(async () => {

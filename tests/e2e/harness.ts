@@ -432,3 +432,73 @@ export async function startGuardedHost(options: GuardedHostOptions): Promise<Gua
     },
   };
 }
+
+// ---------------------------------------------------------------- the HTTPS API on a guarded host
+
+export interface ApiHost {
+  readonly host: GuardedHost;
+  readonly state: string;
+  /** `https://127.0.0.1:PORT` */
+  readonly base: string;
+  readonly port: number;
+  /** Each user's API key (`agent apikey create USER`). */
+  readonly keys: Readonly<Record<string, string>>;
+  /** The agent's CA (what clients trust). */
+  readonly caPem: string;
+  /** `Basic base64(user:key)` */
+  authorization(user: string): string;
+}
+
+/**
+ * A guarded host whose agent also serves the HTTPS API on 127.0.0.1: a CA, an API key per user, the
+ * policy, the tiny image imported, the listener answering. Stop it with `host.stop()`.
+ */
+export async function startApiHost(options: {
+  readonly dir: string;
+  readonly plugin: string;
+  readonly policy: string;
+  readonly users: readonly string[];
+}): Promise<ApiHost> {
+  const { dir } = options;
+  const state = join(dir, "state");
+  const init = await agentCli(["ca", "init", "--name", options.plugin, "--state-dir", state]);
+  if (init.code !== 0) throw new Error(`agent ca init failed: ${init.stderr}`);
+  const keys: Record<string, string> = {};
+  for (const user of options.users) {
+    const key = await agentCli(["apikey", "create", user, "--state-dir", state]);
+    if (key.code !== 0) throw new Error(`agent apikey create ${user} failed: ${key.stderr}`);
+    keys[user] = key.stdout.trim().split("\n").pop()!;
+  }
+  writeFileSync(join(dir, "policy.yaml"), options.policy);
+  const port = freePort();
+  const host = await startGuardedHost({
+    dir,
+    plugin: options.plugin,
+    agent: {
+      stateDir: state,
+      policyFile: join(dir, "policy.yaml"),
+      args: ["--listen", `127.0.0.1:${port}`, "--docker-socket", join(dir, "dockerd", "docker.sock")],
+    },
+  });
+  const caPem = readFileSync(join(state, "ca", "cluster.crt"), "utf8");
+  const base = `https://127.0.0.1:${port}`;
+  const authorization = (user: string) => `Basic ${btoa(`${user}:${keys[user]}`)}`;
+  try {
+    await importTinyImage(host.dockerd, dir);
+    const first = options.users[0];
+    if (first !== undefined) {
+      await waitFor("the HTTPS listener", async () => {
+        const res = await fetch(`${base}/api/infra/v1/node/`, {
+          headers: { authorization: authorization(first) },
+          tls: { ca: caPem },
+        } as RequestInit);
+        await res.body?.cancel();
+        return res.status !== 0;
+      }, 20_000);
+    }
+  } catch (err) {
+    await host.stop();
+    throw err;
+  }
+  return { host, state, base, port, keys, caPem, authorization };
+}

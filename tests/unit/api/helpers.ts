@@ -16,6 +16,7 @@ import {
 import { certificateAuthenticator, roleAuthenticator, type RoleCredentials } from "../../../src/api/index.ts";
 import { FailedAttemptLimiter } from "../../../src/apikey/index.ts";
 import { ActionLog } from "../../../src/api/action.ts";
+import type { StreamDeps } from "../../../src/api/events.ts";
 import { certificateGateOf } from "../../../src/decide/certificate-gate.ts";
 import { DecisionProofs } from "../../../src/decide/decision-proof.ts";
 import type { Gate } from "../../../src/decide/gate.ts";
@@ -119,6 +120,8 @@ export interface ApiHarnessOptions {
   readonly services?: ServiceStore;
   /** API roles' credentials: with them, the role authenticator is tried after the certificate one. */
   readonly roles?: RoleCredentials;
+  /** The Stream API's event log (events.ts). */
+  readonly stream?: StreamDeps;
 }
 
 export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = {}): ApiHarness {
@@ -169,6 +172,7 @@ export function apiHarness(gates: readonly Gate[], options: ApiHarnessOptions = 
       ]),
     ],
     ...(options.roles === undefined ? {} : { roles: options.roles }),
+    ...(options.stream === undefined ? {} : { stream: options.stream }),
     audit: (event) => events.push(event),
     clock: fixedClock(new Date("2026-06-01T10:00:00Z")),
     monotonicMs: () => (now += 1),

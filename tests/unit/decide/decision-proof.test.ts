@@ -117,6 +117,28 @@ describe("decision proofs", () => {
       .toBeUndefined();
   });
 
+  test("a stream's proof waits for its AuthZRes past the lifetime, until withdrawn; its AuthZReq does not", () => {
+    const { proofs, advance } = table();
+    const uri = "/containers/abc/logs?follow=1";
+    const proof = proofs.issue("cc", "GET", uri, { streaming: true })![DECISION_PROOF_HEADER]!;
+    const call = facts("GET", uri, { headers: proofHeaders(proof) });
+    expect(proofs.redeem(call, "request")?.allow).toBe(true);
+    advance(DECISION_PROOF_TTL_MS * 100);
+    expect(proofs.pending).toBe(1);
+    expect(proofs.redeem(call, "response")?.allow).toBe(true);
+    expect(proofs.redeem(call, "response")).toBeUndefined();
+    // Its AuthZReq must still come within the lifetime.
+    const late = proofs.issue("dd", "GET", uri, { streaming: true })![DECISION_PROOF_HEADER]!;
+    advance(DECISION_PROOF_TTL_MS);
+    expect(proofs.redeem(facts("GET", uri, { headers: proofHeaders(late) }), "request")).toBeUndefined();
+    // Withdrawn when the stream ends: nothing left to redeem.
+    const ended = proofs.issue("ee", "GET", uri, { streaming: true })![DECISION_PROOF_HEADER]!;
+    const endedCall = facts("GET", uri, { headers: proofHeaders(ended) });
+    expect(proofs.redeem(endedCall, "request")?.allow).toBe(true);
+    proofs.withdraw("ee");
+    expect(proofs.redeem(endedCall, "response")).toBeUndefined();
+  });
+
   test("is bounded: past maxPending no proof is issued until one ends or expires", () => {
     const { proofs, advance } = table(2);
     expect(proofs.issue("a1", "GET", "/info")).toBeDefined();

@@ -66,6 +66,11 @@ describe("agent serve reloading", () => {
       },
       serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
       httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
+      websocketConnect: () => Promise.reject(new Error("no websocket client in this test")),
+      unixHijack: () => Promise.reject(new Error("no dockerd in this test")),
+      readStdin: () => {
+        throw new Error("no stdin in this test");
+      },
       hostNames: () => ({ hostname: "test", addresses: [] }),
       watchFile: () => () => {},
       unixFetch: () => Promise.reject(new Error("no dockerd in this test")),

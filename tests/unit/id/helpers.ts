@@ -96,6 +96,11 @@ export function fakePlatform(): FakePlatform {
     serveUnix: () => Promise.reject(new Error("not in id tests")),
     serveHttps: () => Promise.reject(new Error("not in id tests")),
     httpsFetch: () => Promise.reject(new Error("not in id tests")),
+    websocketConnect: () => Promise.reject(new Error("not in id tests")),
+    unixHijack: () => Promise.reject(new Error("not in id tests")),
+    readStdin: () => {
+      throw new Error("not in id tests");
+    },
     hostNames: () => ({ hostname: "test", addresses: [] }),
     onSignal: () => () => {},
     watchFile: () => () => {},

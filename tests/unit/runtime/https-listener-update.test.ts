@@ -57,6 +57,11 @@ const LIMITS: HttpsLimits = {
   requestTimeoutMs: 5_000,
   maxConnectionsPerAddress: 10,
   maxConnections: 100,
+  maxWebSocketMessageBytes: 64 * 1024,
+  maxWebSocketBufferedBytes: 1024 * 1024,
+  maxWebSocketsPerAddress: 16,
+  maxWebSockets: 100,
+  webSocketPingIntervalMs: 20_000,
 };
 
 async function listen(tls: HttpsTls): Promise<{ server: HttpsServer; seen: HttpsConnection[] }> {

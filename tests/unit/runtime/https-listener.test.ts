@@ -90,6 +90,11 @@ const LIMITS: HttpsLimits = {
   requestTimeoutMs: 700,
   maxConnectionsPerAddress: 3,
   maxConnections: 100,
+  maxWebSocketMessageBytes: 64 * 1024,
+  maxWebSocketBufferedBytes: 1024 * 1024,
+  maxWebSocketsPerAddress: 16,
+  maxWebSockets: 100,
+  webSocketPingIntervalMs: 20_000,
 };
 
 async function listen(

@@ -1,0 +1,196 @@
+/**
+ * The Stream API's events: `GET /api/audit/v1/(ns/)events/`, after authentication (a bad credential is 401
+ * before any upgrade), decided as the Engine API's `GET /events` (system:events), as a websocket (Docker
+ * Cloud's) or as newline-delimited JSON (`Accept: application/x-ndjson`, for curl and log shippers).
+ *
+ * - The first websocket message is `{"type": "auth", ...}` (Docker Cloud's SDKs drop it), with `seq`: the
+ *   newest event's, where a later `?since=` can resume. Then one message per event (stream/event.ts).
+ * - `?since=SEQ` replays every event after SEQ, in order, exactly once, then goes live. A SEQ older than the
+ *   log keeps (or newer than its newest) gets `{"type": "error", "error": "... relist ...", ...}` and the
+ *   websocket is closed with 4410 (the NDJSON answer is 410 before the stream): relist, then resume from
+ *   the seq the auth message names. Never a silent gap.
+ * - A path with a namespace sees that namespace's events; one without, every namespace the caller may
+ *   address (an administrator's: all). Filters `type`, `object`, `parent`/`parents`, comma lists.
+ * - A subscriber that does not keep up (its queue or its socket's buffer full) gets an error message naming
+ *   the last seq it was sent and is closed with 4429: it never slows the agent or the others; it resumes
+ *   with `?since=`.
+ */
+import { type EventLog, isQueryError, parseStreamQuery, type StreamEvent, wireOf } from "../stream/index.ts";
+import { acceptsOf } from "../stream/index.ts";
+import type { WebSocketPeer } from "../ports.ts";
+import { ACTIONS_CALL } from "./action.ts";
+import type { Scope } from "./namespace.ts";
+import { type ApiAppDeps, type ApiContext, badRequest, decideCalls, json, refused } from "./steps.ts";
+
+/** Events that may wait for one subscriber while it is being sent others. */
+export const SUBSCRIBER_QUEUE_LIMIT = 1_000;
+/** A quiet NDJSON stream sends a blank line this often, so proxies and clients see it alive. */
+export const NDJSON_KEEPALIVE_MS = 15_000;
+export const CLOSE_RELIST = 4410;
+export const CLOSE_TOO_SLOW = 4429;
+export const NDJSON = "application/x-ndjson";
+
+export interface StreamDeps {
+  readonly events: EventLog;
+  /** Timers for the NDJSON keepalive (the runtime's; tests may pass fakes). */
+  readonly setInterval: (fn: () => void, ms: number) => unknown;
+  readonly clearInterval: (handle: unknown) => void;
+}
+
+function eventText(event: StreamEvent): string {
+  return JSON.stringify(wireOf(event));
+}
+
+/** `GET /api/audit/v1/(ns/)events/`. */
+export async function eventsResource(
+  c: ApiContext,
+  deps: ApiAppDeps,
+  scope: Scope,
+  namespaced: boolean,
+): Promise<Response> {
+  const stream = deps.stream;
+  if (stream === undefined) return refused(c, 404, "ERR_API_NOT_FOUND", "not found", "no event stream");
+  if (c.req.method !== "GET") {
+    return refused(c, 405, "ERR_API_METHOD", "method not allowed", `method ${c.req.method} not allowed`, {
+      allow: "GET",
+    });
+  }
+  const websocket = c.env.connection.websocket;
+  const ndjson = (c.req.header("accept") ?? "").toLowerCase().includes(NDJSON);
+  if (websocket === undefined && !ndjson) {
+    return badRequest(
+      c,
+      `events are a websocket (Upgrade: websocket) or newline-delimited JSON (Accept: ${NDJSON})`,
+    );
+  }
+  const query = parseStreamQuery(new URL(c.req.url).searchParams);
+  if (isQueryError(query)) return badRequest(c, query.error);
+  const denied = await decideCalls(c, deps, [ACTIONS_CALL]);
+  if (denied !== undefined) return denied;
+
+  const mayAddress = namespaced ? (ns: string) => ns === scope.namespace : scope.mayAddress;
+  const accepts = acceptsOf(query.filter, mayAddress);
+  const principal = c.get("call").principal!;
+  if (websocket !== undefined) {
+    return websocket.accept((peer) => {
+      peer.sendText(JSON.stringify({
+        type: "auth",
+        state: "Success",
+        user: principal.user,
+        namespace: namespaced ? scope.namespace : null,
+        seq: stream.events.latest,
+      }));
+      const subscription = subscribe(stream.events, peer, query.since, accepts);
+      return { onClose: () => subscription?.unsubscribe() };
+    });
+  }
+  return ndjsonStream(c, stream, query.since, accepts);
+}
+
+/** Subscribes a websocket; answers a relist or a drop with an error message and a close. */
+function subscribe(
+  events: EventLog,
+  peer: WebSocketPeer,
+  since: number | undefined,
+  accepts: (event: StreamEvent) => boolean,
+) {
+  let last = since ?? events.latest;
+  const subscription = events.subscribe({
+    ...(since === undefined ? {} : { since }),
+    accepts,
+    queueLimit: SUBSCRIBER_QUEUE_LIMIT,
+    deliver: (event) => {
+      const sent = peer.sendText(eventText(event));
+      if (sent) last = event.seq;
+      return sent;
+    },
+    overflow: (reason) => {
+      // Best effort: the buffer may be full, which is why it is dropped.
+      peer.sendText(JSON.stringify({
+        type: "error",
+        error: reason === "slow"
+          ? `too slow: events were not read fast enough; resume with ?since=${last}`
+          : `internal error; resume with ?since=${last}`,
+        seq: last,
+      }));
+      peer.close(CLOSE_TOO_SLOW, "too slow");
+    },
+  });
+  if (subscription.relist) {
+    peer.sendText(JSON.stringify({
+      type: "error",
+      error: subscription.message,
+      relist: true,
+      oldest: subscription.oldestKept,
+      latest: subscription.latest,
+    }));
+    peer.close(CLOSE_RELIST, "relist");
+    return undefined;
+  }
+  return subscription;
+}
+
+/** The same stream as newline-delimited JSON: one event per line, a blank line when quiet. */
+function ndjsonStream(
+  c: ApiContext,
+  stream: StreamDeps,
+  since: number | undefined,
+  accepts: (event: StreamEvent) => boolean,
+): Response {
+  const encoder = new TextEncoder();
+  let cleanup = () => {};
+  let relist: Response | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const push = (text: string) => {
+        if ((controller.desiredSize ?? 0) <= 0) return false;
+        controller.enqueue(encoder.encode(`${text}\n`));
+        return true;
+      };
+      let last = since ?? stream.events.latest;
+      const subscription = stream.events.subscribe({
+        ...(since === undefined ? {} : { since }),
+        accepts,
+        queueLimit: SUBSCRIBER_QUEUE_LIMIT,
+        deliver: (event) => {
+          const sent = push(eventText(event));
+          if (sent) last = event.seq;
+          return sent;
+        },
+        overflow: () => {
+          controller.enqueue(encoder.encode(`${
+            JSON.stringify({
+              type: "error",
+              error: `too slow: events were not read fast enough; resume with ?since=${last}`,
+              seq: last,
+            })
+          }\n`));
+          cleanup();
+          controller.close();
+        },
+      });
+      if (subscription.relist) {
+        relist = json({ error: subscription.message, oldest: subscription.oldestKept }, 410);
+        controller.close();
+        return;
+      }
+      const timer = stream.setInterval(() => push(""), NDJSON_KEEPALIVE_MS);
+      cleanup = () => {
+        subscription.unsubscribe();
+        stream.clearInterval(timer);
+      };
+    },
+    cancel() {
+      cleanup();
+    },
+  }, { highWaterMark: SUBSCRIBER_QUEUE_LIMIT });
+  if (relist !== undefined) {
+    const call = c.get("call");
+    call.outcome = { ...call.outcome!, code: "ERR_API_RELIST" };
+    return relist;
+  }
+  return new Response(body, {
+    status: 200,
+    headers: { "content-type": NDJSON, "cache-control": "no-store", "x-agent-stream": "1" },
+  });
+}
