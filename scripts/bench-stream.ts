@@ -17,6 +17,7 @@
  * BENCH_CYCLES sets the stop+start cycles per N (default 20; each gives 3 container events), BENCH_LOG_LINES
  * the log's lines (default 200000). Needs root, dockerd, docker, busybox.
  */
+import "reflect-metadata"; // the stream code reaches @peculiar/x509, which needs it first
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { WebSocketPeer } from "../src/ports.ts";
