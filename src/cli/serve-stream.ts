@@ -15,9 +15,14 @@ import { CONTAINER_ID, type ContainerState, stateOf, summariesOf } from "../api/
 import type { StreamDeps } from "../api/events.ts";
 import type { ServiceStore } from "../api/index.ts";
 import { NAMESPACE_LABEL, SERVICE_LABEL } from "../api/namespace.ts";
+import { nodeOf } from "../api/node.ts";
+import type { AuditEvent } from "../audit/event.ts";
 import type { DecisionProofs } from "../decide/decision-proof.ts";
 import {
   belongsToServices,
+  decisionEvent,
+  eventDate,
+  EVERY_NAMESPACE,
   DockerEventTranslator,
   type EventFile,
   type EventLineSource,
@@ -114,6 +119,28 @@ export class StreamKeeper {
       }
     };
     await seed(ctx, options, states, proved).catch(() => log("events: cannot list containers at start"));
+    // This host's node: its uuid from dockerd's /info (as the node resource has it), asked when first needed.
+    let node: string | undefined;
+    const nodeEvent = async (up: boolean) => {
+      node ??= await proved("/info", false, async (headers) => {
+        const response = await ctx.platform.unixFetch(options.dockerSocket, "/info", {
+          headers,
+          signal: AbortSignal.timeout(5_000),
+        });
+        return response.ok ? nodeOf(await response.json(), undefined)?.uuid : undefined;
+      }).catch(() => undefined);
+      if (node === undefined) return;
+      file.log.append({
+        type: "node",
+        action: "update",
+        parents: [],
+        resource_uri: `/api/infra/v1/node/${node}/`,
+        state: up ? "Deployed" : "Unreachable",
+        uuid: node,
+        datetime: eventDate(ctx.clock()),
+        namespace: EVERY_NAMESPACE,
+      });
+    };
     // The last state each container's and service's event showed (bounded by the agent's services' containers).
     const shown = new Map<string, string>();
     const shownServices = new Map<string, string>();
@@ -137,6 +164,7 @@ export class StreamKeeper {
       platform: ctx.platform,
       clock: ctx.clock,
       log: (message) => log(`events: ${message}`),
+      onStatus: (up) => void nodeEvent(up),
       ...(file.dockerPosition === undefined ? {} : { after: file.dockerPosition }),
       onEvent: (value) => {
         const [container, service] = translator.translate(value);
@@ -167,6 +195,20 @@ export class StreamKeeper {
       (signal) =>
         runFlusher({ file, platform: ctx.platform, signal, position: () => reader.position(), log }),
     );
+  }
+
+  /**
+   * A plugin decision (the Engine API through the socket or TLS) as an action event of the user's own
+   * namespace: `Success` when allowed, `Failed` when denied. The HTTPS API's own calls are actions already.
+   */
+  decision(event: AuditEvent): void {
+    const shown = decisionEvent(event);
+    if (shown === undefined) return;
+    try {
+      this.deps.events.append(shown);
+    } catch {
+      // A user name that is no namespace (the log refuses it): the audit log has the decision.
+    }
   }
 
   /** Stops reading dockerd's events and closes the event file (clients resume after a restart). */

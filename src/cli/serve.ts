@@ -152,9 +152,14 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const proofs = listen === undefined
     ? undefined
     : new DecisionProofs({ random: ctx.random, nowMs: () => ctx.platform.monotonicMs() });
+  // The Stream API's log, once the listener runs: plugin decisions are action events too.
+  const streamRef: { keeper?: StreamKeeper } = {};
   const app = createPluginApp({
     state: () => store.state,
-    audit: (event) => audit.write(event),
+    audit: (event) => {
+      audit.write(event);
+      streamRef.keeper?.decision(event);
+    },
     clock: ctx.clock,
     monotonicMs: () => ctx.platform.monotonicMs(),
     newDecisionId,
@@ -181,7 +186,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     const services = await openServiceStore(ctx.fs, layout.services);
     if (services.problem !== undefined) log(`the HTTPS API's services are unavailable: ${services.problem}`);
     keeper = await ActionKeeper.open(ctx, layout, log);
-    stream = await StreamKeeper.open(ctx, {
+    stream = streamRef.keeper = await StreamKeeper.open(ctx, {
       layout,
       services,
       proofs: proofs!,

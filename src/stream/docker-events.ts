@@ -28,6 +28,7 @@
  * (`/api/app/v1/NS/service/UUID/`); service events have no parent (Docker Cloud's parent was the stack).
  */
 import type { ActionRecord } from "../api/action.ts";
+import type { AuditEvent } from "../audit/event.ts";
 import { CONTAINER_ID, type ContainerState, containerUri, serviceUri } from "../api/container.ts";
 import { NAMESPACE_LABEL, SERVICE_LABEL } from "../api/namespace.ts";
 import { type EventAction, eventDate, inNamespace, type NewStreamEvent } from "./event.ts";
@@ -256,5 +257,28 @@ export function serviceEvent(
     uuid: service.uuid,
     datetime: eventDate(at),
     namespace: service.namespace,
+  };
+}
+
+/**
+ * A plugin decision (an Engine API call through the socket or TLS) as an action event of the user's own
+ * namespace: `Success` when allowed, `Failed` when denied; its uuid is made of the audit event's
+ * decisionId. None for an anonymous call, an AuthZRes, or the HTTPS API's own calls (those are actions).
+ */
+export function decisionEvent(event: AuditEvent): NewStreamEvent | undefined {
+  if (event.phase !== "request" || event.user === null || event.door === "api" || event.decidedBy === "api") {
+    return undefined;
+  }
+  if (!/^[0-9a-f]{1,12}$/.test(event.decisionId)) return undefined;
+  const uuid = `00000000-0000-4000-8000-${event.decisionId.padStart(12, "0")}`;
+  return {
+    type: "action",
+    action: "create",
+    parents: [],
+    resource_uri: `/api/audit/v1/action/${uuid}/`,
+    state: event.allow ? "Success" : "Failed",
+    uuid,
+    datetime: eventDate(event.time),
+    namespace: event.user,
   };
 }

@@ -88,11 +88,16 @@ function isText(value: unknown, max = MAX_TEXT): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= max;
 }
 
+/** The namespace of what every namespace sees: this host's node (`/api/infra/v1/node/UUID/`). */
+export const EVERY_NAMESPACE = "*";
+
 /** Why `event` is not an event the log may hold, or undefined when it is one. */
 export function checkEvent(event: NewStreamEvent): string | undefined {
   if (!(EVENT_TYPES as readonly unknown[]).includes(event.type)) return "unknown event type";
   if (!(EVENT_ACTIONS as readonly unknown[]).includes(event.action)) return "unknown event action";
-  if (!isText(event.namespace, 64) || !NAMESPACE.test(event.namespace)) return "no valid namespace";
+  if (event.namespace === EVERY_NAMESPACE) {
+    if (event.type !== "node" || event.parents.length > 0) return "only a node's event is every namespace's";
+  } else if (!isText(event.namespace, 64) || !NAMESPACE.test(event.namespace)) return "no valid namespace";
   for (const field of ["resource_uri", "state", "uuid", "datetime"] as const) {
     if (!isText(event[field])) return `no valid ${field}`;
   }

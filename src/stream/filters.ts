@@ -9,7 +9,7 @@
  *   (the log refuses such events already: this is the second lock).
  * - `?since=SEQ`: where to resume (`parseSince`); the log decides whether it can (event-log.ts).
  */
-import { EVENT_TYPES, inNamespace, type StreamEvent } from "./event.ts";
+import { EVENT_TYPES, EVERY_NAMESPACE, inNamespace, type StreamEvent } from "./event.ts";
 
 /** The types a Docker Cloud client may filter on; the agent sends only EVENT_TYPES. */
 export const FILTER_TYPES: readonly string[] = [...EVENT_TYPES, "stack", "nodecluster"];
@@ -98,6 +98,8 @@ export function matchesFilter(filter: StreamFilter, event: StreamEvent): boolean
 
 /** Whether a subscriber that may address `mayAddress`'s namespaces may see `event`. */
 export function visibleTo(event: StreamEvent, mayAddress: (namespace: string) => boolean): boolean {
+  // The node (this host) is every namespace's, as GET /api/infra/v1/(NS/)node/ is.
+  if (event.namespace === EVERY_NAMESPACE) return event.type === "node" && event.parents.length === 0;
   if (!mayAddress(event.namespace)) return false;
   return event.parents.every((parent) => inNamespace(parent, event.namespace));
 }

@@ -216,6 +216,46 @@ maybe("the Stream API over websockets", () => {
     await rest("alice", "DELETE", `/api/app/v1/service/${uuid}/`);
   }, 60_000);
 
+  test("events survive an agent restart: a client resumes across it with since", async () => {
+    const before = await connect("/api/audit/v1/events/?type=service", auth("alice"));
+    const created = await rest("alice", "POST", "/api/app/v1/service/", {
+      image: "tiny:latest",
+      name: "boot",
+    });
+    const uuid = created.body["uuid"] as string;
+    await waitFor("the create event", () => Promise.resolve(events(before).length >= 1), 10_000);
+    const last = events(before).at(-1)!["seq"] as number;
+    before.peer.close(1000, "restart");
+    await host.agent.stop();
+    // While the agent is down nothing is lost that it made; after, it numbers on from where it stopped.
+    await host.restartAgent();
+    await waitFor(
+      "the listener after the restart",
+      async () =>
+        (await rest("alice", "GET", "/api/app/v1/service/").catch(() => ({ status: 0 }))).status === 200,
+      20_000,
+    );
+    expect((await rest("alice", "PATCH", `/api/app/v1/service/${uuid}/`, { labels: { a: "1" } })).status)
+      .toBe(200);
+    const after = await connect(`/api/audit/v1/events/?type=service&since=${last - 1}`, auth("alice"));
+    await waitFor("the replay and the new event", () => Promise.resolve(events(after).length >= 2), 10_000);
+    expect(events(after).map((e) => [e["seq"], e["action"]])).toEqual([[last, "create"], [
+      events(after)[1]!["seq"],
+      "update",
+    ]]);
+    expect(events(after)[1]!["seq"] as number).toBeGreaterThan(last);
+    after.peer.close(1000, "done");
+    // The node (this host) came back: an event every namespace sees, naming the node resource.
+    const nodes = await connect(`/api/audit/v1/events/?type=node&since=${last}`, auth("bob"));
+    await waitFor("the node's event", () => Promise.resolve(events(nodes).length >= 1), 10_000);
+    const listed = await rest("bob", "GET", "/api/infra/v1/node/");
+    const nodeUri = ((listed.body["objects"] ?? []) as Message[])[0]?.["resource_uri"];
+    expect(events(nodes).at(-1)).toMatchObject({ type: "node", state: "Deployed" });
+    if (nodeUri !== undefined) expect(events(nodes).at(-1)!["resource_uri"]).toBe(nodeUri);
+    nodes.peer.close(1000, "done");
+    await rest("alice", "DELETE", `/api/app/v1/service/${uuid}/`);
+  }, 90_000);
+
   test("a since older than what is kept gets the relist error (websocket 4410, NDJSON 410)", async () => {
     const client = await connect("/api/audit/v1/events/?since=1", auth("alice"));
     const closed = await client.closed;
