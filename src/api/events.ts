@@ -80,11 +80,69 @@ export async function eventsResource(
         namespace: namespaced ? scope.namespace : null,
         seq: stream.events.latest,
       }));
-      const subscription = subscribe(stream.events, peer, query.since, accepts);
-      return { onClose: () => subscription?.unsubscribe() };
+      const state: { closed: boolean; subscription?: { unsubscribe(): void } } = { closed: false };
+      void (async () => {
+        const from = query.since === undefined
+          ? undefined
+          : await pacedReplay(stream.events, peer, query.since, accepts, () => state.closed);
+        if (from === "cut" || state.closed) return;
+        state.subscription = subscribe(stream.events, peer, from, accepts);
+      })();
+      return {
+        onClose: () => {
+          state.closed = true;
+          state.subscription?.unsubscribe();
+        },
+      };
     });
   }
   return ndjsonStream(c, stream, query.since, accepts);
+}
+
+/** Events replayed per batch before the websocket's queue is let drain (a long gap is not sent at once). */
+export const REPLAY_BATCH = 500;
+const REPLAY_PAUSE_ABOVE_BYTES = 256 * 1024;
+/** A replay that cannot send for this long: the client is too slow. */
+const REPLAY_MAX_WAIT_MS = 30_000;
+
+/**
+ * Sends a long gap after `since` in batches, waiting for the peer's queue to drain between them, until what
+ * is left is one batch: the log's own subscription replays that and goes live, exactly once (it resumes
+ * after the last seq sent here). Answers that seq, or "cut" when the client was closed as too slow. A seq
+ * the log no longer keeps is left to the subscription, which answers it with the relist error.
+ */
+async function pacedReplay(
+  events: EventLog,
+  peer: WebSocketPeer,
+  since: number,
+  accepts: (event: StreamEvent) => boolean,
+  closed: () => boolean,
+): Promise<number | "cut"> {
+  let cursor = since;
+  for (;;) {
+    if (cursor < events.oldest - 1 || cursor > events.latest || closed()) return cursor;
+    const pending = events.after(cursor);
+    if (pending.length <= REPLAY_BATCH) return cursor;
+    for (const event of pending.slice(0, REPLAY_BATCH)) {
+      if (accepts(event) && !peer.sendText(eventText(event))) return tooSlow(peer, cursor);
+      cursor = event.seq;
+    }
+    for (let waited = 0; peer.bufferedBytes > REPLAY_PAUSE_ABOVE_BYTES; waited += 20) {
+      if (closed()) return "cut";
+      if (waited >= REPLAY_MAX_WAIT_MS) return tooSlow(peer, cursor);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+function tooSlow(peer: WebSocketPeer, last: number): "cut" {
+  peer.sendText(JSON.stringify({
+    type: "error",
+    error: `too slow: events were not read fast enough; resume with ?since=${last}`,
+    seq: last,
+  }));
+  peer.close(CLOSE_TOO_SLOW, "too slow");
+  return "cut";
 }
 
 /** Subscribes a websocket; answers a relist or a drop with an error message and a close. */

@@ -142,6 +142,32 @@ describe("the events endpoint", () => {
     expect(future.peer.closed?.code).toBe(4410);
   });
 
+  test("a long gap is replayed in batches that let the socket drain, then live: each event once", async () => {
+    const { events, open } = setup();
+    for (let n = 1; n <= 1700; n++) events.append(event("alice", n));
+    class DrainingPeer extends FakePeer {
+      queued = 0;
+      override get bufferedBytes() {
+        return this.queued;
+      }
+      override sendText(text: string) {
+        this.queued += text.length;
+        return super.sendText(text);
+      }
+    }
+    const peer = new DrainingPeer();
+    const resumed = await open("alice", "/api/audit/v1/events/?since=100", peer);
+    // The socket drains while the replay waits; events come meanwhile.
+    for (let round = 0; round < 10; round++) {
+      peer.queued = 0;
+      events.append(event("alice", 2000 + round));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    const seqs = resumed.peer.sent.slice(1).map((m) => m["seq"] as number);
+    expect(seqs).toEqual(Array.from({ length: 1710 }, (_, i) => 101 + i));
+    expect(resumed.peer.closed).toBeUndefined();
+  });
+
   test("a subscriber that cannot keep up is cut off (4429), told where to resume; the others are not", async () => {
     const { events, open } = setup();
     const slow = await open("alice", "/api/audit/v1/events/", new FakePeer(3));
