@@ -18,8 +18,8 @@ export const API_LIMITS: HttpsLimits = Object.freeze({
   requestTimeoutMs: 30_000,
   /** Connections one client address may hold open (handshaking ones count). */
   maxConnectionsPerAddress: 32,
-  /** Connections in all. */
-  maxConnections: 1024,
+  /** Connections in all (the systemd unit gives the agent 65,536 file descriptors). */
+  maxConnections: 4096,
   /**
    * A websocket message from a client: the Stream API's clients send little (the server does the talking),
    * so 64 KiB is generous; the listener holds at most this much of a message per websocket.
@@ -35,8 +35,8 @@ export const API_LIMITS: HttpsLimits = Object.freeze({
    * for REST calls.
    */
   maxWebSocketsPerAddress: 16,
-  /** Websockets in all: three quarters of the 1024 connections, leaving a quarter for REST clients. */
-  maxWebSockets: 768,
+  /** Websockets in all: three quarters of the 4096 connections, leaving a quarter for REST clients. */
+  maxWebSockets: 3072,
   /**
    * The server pings each websocket every 20 s: under the common 30-60 s idle cut-off of proxies and NAT
    * tables, and a dead peer is noticed within a minute (two unanswered pings).

@@ -47,6 +47,8 @@ Restart=on-failure
 RestartSec=1s
 TimeoutStopSec=10s
 UMask=0077
+# Every HTTPS API connection and websocket is a descriptor (up to 4,096 connections, src/api/limits.ts).
+LimitNOFILE=65536
 
 # State: keys, CA, audit log. Created 0700 by systemd and the only writable places besides the socket's.
 StateDirectory=${stateDirName}
