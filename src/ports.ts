@@ -127,6 +127,15 @@ export interface WebSocketSession {
 /** What a handler returns to accept an upgrade: called with the peer once the 101 is written. */
 export type WebSocketAccept = (peer: WebSocketPeer) => WebSocketSession;
 
+/** How Platform.websocketConnect connects. */
+export interface WebSocketConnectInit {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly caPem?: string;
+  readonly maxMessageBytes?: number;
+  /** The local address to connect from (a load test spreads clients over 127.0.0.0/8). */
+  readonly localAddress?: string;
+}
+
 /** What the listener knows about the connection a request arrived on. */
 export interface HttpsConnection {
   /** The client's IP address (an IPv4 client on a dual-stack socket as plain IPv4, not ::ffff:a.b.c.d). */
@@ -223,17 +232,7 @@ export interface Platform {
    * server's `{"error"}` ("the agent at wss://host:port answered 401: ..."). Messages from the server over
    * `maxMessageBytes` (default 1 MiB) close it with 1009; at most 1 MiB is queued to send.
    */
-  websocketConnect(
-    url: string,
-    init: {
-      readonly headers: Readonly<Record<string, string>>;
-      readonly caPem?: string;
-      readonly maxMessageBytes?: number;
-      /** The local address to connect from (a load test spreads clients over 127.0.0.0/8). */
-      readonly localAddress?: string;
-    },
-    open: WebSocketAccept,
-  ): Promise<WebSocketPeer>;
+  websocketConnect(url: string, init: WebSocketConnectInit, open: WebSocketAccept): Promise<WebSocketPeer>;
   /** Run a program with inherited stdio and extra environment; resolves with its exit code. */
   spawn(
     command: string,

@@ -14,6 +14,7 @@ import {
 } from "../apikey/index.ts";
 import type { Clock } from "../ports.ts";
 import type { Authentication, Authenticator } from "./authenticate.ts";
+import { refusedAttempt, throttled } from "./basic-attempts.ts";
 import { roleServiceOf } from "./role-credential.ts";
 
 export interface ApiKeyAuthenticatorDeps {
@@ -27,24 +28,15 @@ export interface ApiKeyAuthenticatorDeps {
 const BASIC = /^basic /i;
 
 export function apiKeyAuthenticator(deps: ApiKeyAuthenticatorDeps): Authenticator {
-  const refuse = (address: string, reason: string): Authentication => {
-    deps.limiter.recordFailure(address);
-    return { kind: "failure", status: 401, reason };
-  };
+  const refuse = (address: string, reason: string) => refusedAttempt(deps.limiter, address, reason);
   return {
     name: "apikey",
     authenticate(request, connection): Authentication {
       const header = request.headers.get("authorization");
       if (header === null || !BASIC.test(header)) return { kind: "none" };
       const address = connection.address;
-      if (deps.limiter.isLimited(address)) {
-        return {
-          kind: "failure",
-          status: 429,
-          reason: "too many failed attempts from this address",
-          retryAfterSeconds: deps.limiter.retryAfterSeconds(address),
-        };
-      }
+      const limited = throttled(deps.limiter, address);
+      if (limited !== undefined) return limited;
       const parsed = parseBasicAuthorization(header);
       if (!parsed.ok) return refuse(address, `malformed Basic credentials (${parsed.failure})`);
       // An API role's credential: role-authenticator.ts decides it.

@@ -15,7 +15,14 @@
  *   the last seq it was sent and is closed with 4429: it never slows the agent or the others; it resumes
  *   with `?since=`.
  */
-import { type EventLog, isQueryError, parseStreamQuery, type StreamEvent, wireOf } from "../stream/index.ts";
+import {
+  type DropReason,
+  type EventLog,
+  isQueryError,
+  parseStreamQuery,
+  type StreamEvent,
+  wireOf,
+} from "../stream/index.ts";
 import { acceptsOf } from "../stream/index.ts";
 import type { WebSocketPeer } from "../ports.ts";
 import { ACTIONS_CALL } from "./action.ts";
@@ -136,13 +143,45 @@ async function pacedReplay(
 }
 
 function tooSlow(peer: WebSocketPeer, last: number): "cut" {
-  peer.sendText(JSON.stringify({
-    type: "error",
-    error: `too slow: events were not read fast enough; resume with ?since=${last}`,
-    seq: last,
-  }));
+  peer.sendText(dropMessage("slow", last));
   peer.close(CLOSE_TOO_SLOW, "too slow");
   return "cut";
+}
+
+/** What a dropped subscriber is told: why, and the seq to resume after. */
+function dropMessage(reason: DropReason, last: number): string {
+  return JSON.stringify({
+    type: "error",
+    error: reason === "slow"
+      ? `too slow: events were not read fast enough; resume with ?since=${last}`
+      : `internal error; resume with ?since=${last}`,
+    seq: last,
+  });
+}
+
+/**
+ * Subscribes `send` (false: the client's buffer is full) to the log from `since`; a dropped subscriber's
+ * `drop` is told why and the last seq it was sent.
+ */
+function follow(
+  events: EventLog,
+  since: number | undefined,
+  accepts: (event: StreamEvent) => boolean,
+  send: (text: string) => boolean,
+  drop: (reason: DropReason, last: number) => void,
+) {
+  let last = since ?? events.latest;
+  return events.subscribe({
+    ...(since === undefined ? {} : { since }),
+    accepts,
+    queueLimit: SUBSCRIBER_QUEUE_LIMIT,
+    deliver: (event) => {
+      const sent = send(eventText(event));
+      if (sent) last = event.seq;
+      return sent;
+    },
+    overflow: (reason) => drop(reason, last),
+  });
 }
 
 /** Subscribes a websocket; answers a relist or a drop with an error message and a close. */
@@ -152,27 +191,10 @@ function subscribe(
   since: number | undefined,
   accepts: (event: StreamEvent) => boolean,
 ) {
-  let last = since ?? events.latest;
-  const subscription = events.subscribe({
-    ...(since === undefined ? {} : { since }),
-    accepts,
-    queueLimit: SUBSCRIBER_QUEUE_LIMIT,
-    deliver: (event) => {
-      const sent = peer.sendText(eventText(event));
-      if (sent) last = event.seq;
-      return sent;
-    },
-    overflow: (reason) => {
-      // Best effort: the buffer may be full, which is why it is dropped.
-      peer.sendText(JSON.stringify({
-        type: "error",
-        error: reason === "slow"
-          ? `too slow: events were not read fast enough; resume with ?since=${last}`
-          : `internal error; resume with ?since=${last}`,
-        seq: last,
-      }));
-      peer.close(CLOSE_TOO_SLOW, "too slow");
-    },
+  const subscription = follow(events, since, accepts, (text) => peer.sendText(text), (reason, last) => {
+    // Best effort: the buffer may be full, which is why it is dropped.
+    peer.sendText(dropMessage(reason, last));
+    peer.close(CLOSE_TOO_SLOW, "too slow");
   });
   if (subscription.relist) {
     peer.sendText(JSON.stringify({
@@ -205,27 +227,10 @@ function ndjsonStream(
         controller.enqueue(encoder.encode(`${text}\n`));
         return true;
       };
-      let last = since ?? stream.events.latest;
-      const subscription = stream.events.subscribe({
-        ...(since === undefined ? {} : { since }),
-        accepts,
-        queueLimit: SUBSCRIBER_QUEUE_LIMIT,
-        deliver: (event) => {
-          const sent = push(eventText(event));
-          if (sent) last = event.seq;
-          return sent;
-        },
-        overflow: () => {
-          controller.enqueue(encoder.encode(`${
-            JSON.stringify({
-              type: "error",
-              error: `too slow: events were not read fast enough; resume with ?since=${last}`,
-              seq: last,
-            })
-          }\n`));
-          cleanup();
-          controller.close();
-        },
+      const subscription = follow(stream.events, since, accepts, push, (_reason, last) => {
+        controller.enqueue(encoder.encode(`${dropMessage("slow", last)}\n`));
+        cleanup();
+        controller.close();
       });
       if (subscription.relist) {
         relist = json({ error: subscription.message, oldest: subscription.oldestKept }, 410);

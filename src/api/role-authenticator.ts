@@ -8,6 +8,7 @@
  */
 import { type FailedAttemptLimiter, parseBasicAuthorization } from "../apikey/index.ts";
 import type { Authentication, Authenticator } from "./authenticate.ts";
+import { refusedAttempt, throttled } from "./basic-attempts.ts";
 import { isUuid } from "./node.ts";
 import { type RoleCredentials, roleServiceOf } from "./role-credential.ts";
 import type { ServiceStore } from "./service-store.ts";
@@ -32,19 +33,10 @@ export function roleAuthenticator(deps: RoleAuthenticatorDeps): Authenticator {
       const uuid = roleServiceOf(parsed.credentials.user);
       if (uuid === undefined) return { kind: "none" };
       const address = connection.address;
-      if (deps.limiter.isLimited(address)) {
-        return {
-          kind: "failure",
-          status: 429,
-          reason: "too many failed attempts from this address",
-          retryAfterSeconds: deps.limiter.retryAfterSeconds(address),
-        };
-      }
+      const limited = throttled(deps.limiter, address);
+      if (limited !== undefined) return limited;
       const service = isUuid(uuid) ? deps.services.get(uuid) : undefined;
-      const refuse = (reason: string): Authentication => {
-        deps.limiter.recordFailure(address);
-        return { kind: "failure", status: 401, reason };
-      };
+      const refuse = (reason: string) => refusedAttempt(deps.limiter, address, reason);
       // The key is compared even when the service is gone, so the answer takes the same time.
       const holder = service ?? { uuid, namespace: "", roles: [], role_generation: 0 };
       const matches = deps.roles.accepts(holder, parsed.credentials.key);

@@ -9,7 +9,7 @@
 import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { AgentError } from "../errors.ts";
-import type { WebSocketAccept, WebSocketPeer, WebSocketSession } from "../ports.ts";
+import type { WebSocketAccept, WebSocketConnectInit, WebSocketPeer, WebSocketSession } from "../ports.ts";
 import {
   CloseCode,
   encodeClosePayload,
@@ -262,12 +262,7 @@ const RESERVED_HEADERS = new Set([
 
 export function websocketConnect(
   url: string,
-  init: {
-    readonly headers: Readonly<Record<string, string>>;
-    readonly caPem?: string;
-    readonly maxMessageBytes?: number;
-    readonly localAddress?: string;
-  },
+  init: WebSocketConnectInit,
   open: WebSocketAccept,
 ): Promise<WebSocketPeer> {
   let target: URL;

@@ -35,16 +35,7 @@ export interface StreamEvent {
 export type NewStreamEvent = Omit<StreamEvent, "seq">;
 
 /** What a subscriber's websocket sends: the event without `namespace`. */
-export interface WireEvent {
-  readonly type: EventType;
-  readonly action: EventAction;
-  readonly parents: readonly string[];
-  readonly resource_uri: string;
-  readonly state: string;
-  readonly uuid: string;
-  readonly datetime: string;
-  readonly seq: number;
-}
+export type WireEvent = Omit<StreamEvent, "namespace">;
 
 /** The event as sent (a new object: `namespace` left out, fields in Docker Cloud's order, `seq` last). */
 export function wireOf(event: StreamEvent): WireEvent {
