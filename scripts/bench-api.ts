@@ -11,9 +11,10 @@
  * (API / dockerd).
  * BENCH_REQUESTS sets the measured requests per side (default 300). Needs root, dockerd, docker, busybox.
  */
-import { readFileSync, rmSync } from "node:fs";
+import { onApiHost } from "./bench-host.ts";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { e2eUnavailable, type GuardedHost, startApiHost, tempDir, waitFor } from "../tests/e2e/harness.ts";
+import { e2eUnavailable, type GuardedHost, waitFor } from "../tests/e2e/harness.ts";
 
 const REQUESTS = Number(process.env["BENCH_REQUESTS"] ?? 300);
 if (!Number.isInteger(REQUESTS) || REQUESTS < 1) {
@@ -165,32 +166,5 @@ const why = e2eUnavailable();
 if (why) {
   console.log(`\n(skipping the HTTPS API figures: ${why})`);
 } else {
-  const dir = tempDir("bench-api");
-  let host: GuardedHost | undefined;
-  let stopping: Promise<void> | undefined;
-  // Stops dockerd and the agent by pid and removes the plugin spec and the whole directory, once.
-  const cleanup = () =>
-    stopping ??= (async () => {
-      await host?.stop();
-      rmSync(dir, { recursive: true, force: true });
-    })();
-  const onSignal = (signal: NodeJS.Signals) => {
-    void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  try {
-    const api = await startApiHost({
-      dir,
-      plugin: `agent-bench-api-${process.pid}`,
-      policy: POLICY,
-      users: [USER],
-    });
-    host = api.host;
-    await bench(api.host, api.base, api.keys[USER]!);
-  } finally {
-    await cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  await onApiHost("bench-api", POLICY, USER, (api) => bench(api.host, api.base, api.keys[USER]!));
 }

@@ -18,12 +18,13 @@
  * the log's lines (default 200000). Needs root, dockerd, docker, busybox.
  */
 import "reflect-metadata"; // the stream code reaches @peculiar/x509, which needs it first
-import { readFileSync, rmSync } from "node:fs";
+import { onApiHost } from "./bench-host.ts";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { WebSocketPeer } from "../src/ports.ts";
 import { bunPlatform } from "../src/runtime/bun-platform.ts";
 import { API_LIMITS } from "../src/api/limits.ts";
-import { e2eUnavailable, type GuardedHost, startApiHost, tempDir, waitFor } from "../tests/e2e/harness.ts";
+import { e2eUnavailable, type GuardedHost, waitFor } from "../tests/e2e/harness.ts";
 import { containerStateAfter } from "../src/stream/index.ts";
 
 const CYCLES = Number(process.env["BENCH_CYCLES"] ?? 20);
@@ -611,33 +612,11 @@ const why = e2eUnavailable();
 if (why) {
   console.log(`\n(skipping the Stream API figures: ${why})`);
 } else {
-  const dir = tempDir("bench-stream");
-  let host: GuardedHost | undefined;
-  let stopping: Promise<void> | undefined;
-  // Ends the reference stream, stops dockerd and the agent by pid, removes the plugin spec and the directory.
-  const cleanup = () =>
-    stopping ??= (async () => {
-      for (const undo of cleanups.splice(0)) await undo().catch(() => undefined);
-      await host?.stop();
-      rmSync(dir, { recursive: true, force: true });
-    })();
-  const onSignal = (signal: NodeJS.Signals) => {
-    void cleanup().finally(() => process.exit(signal === "SIGINT" ? 130 : 143));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-  try {
-    const api = await startApiHost({
-      dir,
-      plugin: `agent-bench-stream-${process.pid}`,
-      policy: POLICY,
-      users: [USER],
-    });
-    host = api.host;
-    await bench(api.host, api.port, api.keys[USER]!);
-  } finally {
-    await cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+  await onApiHost(
+    "bench-stream",
+    POLICY,
+    USER,
+    (api) => bench(api.host, api.port, api.keys[USER]!),
+    cleanups,
+  );
 }
