@@ -55,6 +55,10 @@ export type ErrorCode =
   | "ERR_API_TOO_LARGE"
   | "ERR_API_BUSY"
   | "ERR_API_ROLE"
+  // the gateway (src/gateway/): the Engine API on the listener
+  | "ERR_GATEWAY_BODY"
+  | "ERR_GATEWAY_NAMESPACE"
+  | "ERR_GATEWAY_BUSY"
   // the client commands (src/client/)
   | "ERR_API_UNREACHABLE"
   | "ERR_API_REFUSED"

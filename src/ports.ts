@@ -156,6 +156,33 @@ export interface HttpsConnection {
    * sees it.
    */
   readonly websocket?: { accept(open: WebSocketAccept): Response };
+  /**
+   * Present only on an upgrade request to a pass-through target (ServeHttpsOptions.passThrough: the gateway's
+   * Engine API, whose attach and exec start switch to a raw stream with `Upgrade: tcp`). The handler answers
+   * like any request (written, then the connection closed), or returns `accept(head, open)`: the listener
+   * writes `head` as the status line and headers of the switch, then calls `open` with the client's bytes
+   * both ways; the request timer no longer applies.
+   */
+  readonly hijack?: { accept(head: HijackHead, open: (client: ByteStream) => void): Response };
+}
+
+/** The status line and headers a hijacked answer starts with (dockerd's `101 UPGRADED`, as it sent them). */
+export interface HijackHead {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: readonly (readonly [string, string])[];
+}
+
+/** Bytes both ways over one connection that can be half-closed (a hijacked stream, either end). */
+export interface ByteStream {
+  /** Bytes from the other end; ends when it closes its side (or the connection breaks). */
+  readonly output: ReadableStream<Uint8Array>;
+  /** Resolves once the bytes are handed to the socket; rejects when it is closed. */
+  write(data: Uint8Array): Promise<void>;
+  /** Half-close: the other end reads EOF; output keeps flowing. */
+  closeWrite(): void;
+  /** Closes the connection both ways (output ends). Safe to call more than once. */
+  close(): void;
 }
 
 export interface ServeHttpsOptions {
@@ -173,6 +200,13 @@ export interface ServeHttpsOptions {
   readonly clientCaPem?: string;
   readonly limits: HttpsLimits;
   readonly fetch: (request: Request, connection: HttpsConnection) => Response | Promise<Response>;
+  /**
+   * Targets passed through as they come (the gateway's Engine API): the body is not read here but given to
+   * the handler as a stream (the handler bounds what it reads), the request timer does not apply once the
+   * headers are in, the response is streamed with its headers written at once, and an upgrade request gets
+   * `connection.hijack` instead of a websocket.
+   */
+  readonly passThrough?: (target: string) => boolean;
 }
 
 /** The listener's TLS material: the certificate it serves and the CA whose client certificates it verifies. */
@@ -252,6 +286,12 @@ export interface Platform {
    */
   unixHijack(socketPath: string, request: HijackRequest): Promise<HijackedStream>;
   /**
+   * One HTTP/1.1 request to a server on a unix socket, bodies streamed both ways with backpressure, over kept-
+   * alive connections (the gateway's forwarding to dockerd). Resolves once the response head is in; rejects
+   * with ERR_DOCKER_UNREACHABLE when the socket cannot be reached or breaks before the head.
+   */
+  unixForward(socketPath: string, request: ForwardRequest): Promise<ForwardResponse>;
+  /**
    * This process's stdin as it arrives, opened on first read (`agent container exec` forwards it). Leaving
    * the loop (the iterator's `return`) stops reading at once, even with a read pending.
    */
@@ -264,23 +304,45 @@ export interface HijackRequest {
   readonly path: string;
   /** Extra headers (Host, Connection, Upgrade, Content-Type and Content-Length are set by the platform). */
   readonly headers: Readonly<Record<string, string>>;
-  /** Sent as `application/json` with its Content-Length. */
-  readonly body?: string;
+  /** Sent with its Content-Length, as `contentType` (default `application/json`). */
+  readonly body?: string | Uint8Array;
+  readonly contentType?: string;
+  /** The protocol asked for (default `tcp`, as the docker CLI asks; BuildKit's session asks `h2c`). */
+  readonly upgrade?: string;
   /** Aborting rejects a call still waiting for its response head, and closes a hijacked connection. */
   readonly signal?: AbortSignal;
 }
 
-export interface HijackedStream {
+/** `output` is dockerd's bytes after the response head (the multiplexed or raw stream); `closeWrite` ends stdin. */
+export interface HijackedStream extends ByteStream {
   /** dockerd's status line code: 101 (upgraded) or 200 (raw stream follows), or an error status with its body. */
   readonly status: number;
+  /** The status line's text (`UPGRADED` from dockerd). */
+  readonly statusText: string;
+  /** The response head's headers, names lower-cased, in order. */
+  readonly headers: readonly (readonly [string, string])[];
   /** The response body for a non-upgraded answer (error JSON), else "". */
   readonly errorBody: string;
-  /** Bytes from dockerd after the response head (the multiplexed or raw stream); ends when dockerd closes. */
-  readonly output: ReadableStream<Uint8Array>;
-  /** Resolves once the bytes are handed to the socket; rejects when it is closed. */
-  write(data: Uint8Array): Promise<void>;
-  /** Half-close: stdin ends (dockerd sees EOF); output keeps flowing. */
-  closeWrite(): void;
-  /** Closes the connection both ways (output ends). Safe to call more than once. */
-  close(): void;
+}
+
+/** One request forwarded to a server on a unix socket (the gateway to dockerd). */
+export interface ForwardRequest {
+  readonly method: string;
+  /** The request target, path and query, exactly as it is to be sent. */
+  readonly target: string;
+  /** Sent as given, in order (the caller has removed hop-by-hop headers and set Content-Length if known). */
+  readonly headers: readonly (readonly [string, string])[];
+  /** A whole body, or a stream sent as it comes (chunked unless a Content-Length header is given). */
+  readonly body?: Uint8Array | ReadableStream<Uint8Array>;
+  /** Aborting breaks the call (the connection to the server is closed). */
+  readonly signal?: AbortSignal;
+}
+
+export interface ForwardResponse {
+  readonly status: number;
+  readonly statusText: string;
+  /** The server's headers, names lower-cased, in order (hop-by-hop ones included: the caller drops them). */
+  readonly headers: readonly (readonly [string, string])[];
+  /** The body as it arrives (framing removed); cancelling it closes the connection to the server. */
+  readonly body: ReadableStream<Uint8Array>;
 }

@@ -23,10 +23,13 @@ export interface AuditEvent {
   readonly status: number | null;
   readonly durationMs: number;
   /** "api" for a call to the HTTPS API (src/api/); absent for the plugin socket. */
-  readonly door?: "api";
+  readonly door?: "api" | "gateway";
   /** The client's IP address, where the door knows it (the HTTPS API). */
   readonly clientAddress?: string;
-  /** A plugin call the HTTPS API made and had decided already (decidedBy "api"): that API decision's id. */
+  /**
+   * A plugin call the HTTPS API or the gateway made and had decided already (decidedBy "api" or "gateway"):
+   * that decision's id.
+   */
   readonly apiDecisionId?: string;
 }
 

@@ -5,6 +5,7 @@
  */
 import { cac } from "cac";
 import { API_KEY_LENGTH, MAX_API_KEY_NAME_LENGTH, MAX_API_KEYS } from "../apikey/index.ts";
+import { set } from "./apikey/client.ts";
 import { create, list, revoke } from "./apikey/keys.ts";
 import { DEFAULT_STATE_DIR } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
@@ -12,7 +13,7 @@ import { changingAction, IdArgs } from "./id/common.ts";
 
 export const apikeyCommands: CommandGroup = {
   name: "apikey",
-  summary: "API keys for the HTTPS API: create, list, revoke",
+  summary: "API keys for the HTTPS API: create, list, revoke, set (for the docker client)",
   overview:
     `API keys for the agent's HTTPS API: agt_ and ${
       API_KEY_LENGTH - 4
@@ -68,6 +69,29 @@ export const apikeyCommands: CommandGroup = {
       .action((target: unknown, options: Record<string, unknown>) =>
         changing(options, ["apikeys"], (ctx, a) => revoke(ctx, a, target))
       );
+
+    cli
+      .command("set [user]", "Make an API key the docker client's default (config.json HttpHeaders)")
+      .option("--ca <file>", "Also copy the agent's CA certificate (PEM) to ca.pem, for docker --tlsverify")
+      .option("--force", "With --ca: replace a ca.pem that holds a different certificate")
+      .option("--clear", "Remove the Authorization header instead")
+      .usage(
+        "set USER [--ca FILE [--force]] | set --clear\n\n" +
+          "Edits $DOCKER_CONFIG/config.json (else ~/.docker/config.json): HttpHeaders.Authorization =\n" +
+          "Basic base64(USER:KEY), which the docker CLI sends on every call (for the agent's gateway,\n" +
+          "`agent serve --listen ADDR:PORT --gateway`). Every other key is kept; the file is written atomically\n" +
+          "with mode 0600. The key is never an argument (ps and shell history would show it): it comes from\n" +
+          "$AGENT_APIKEY, else from the last non-empty line of stdin (typing it: paste, Enter, then Ctrl-D).\n" +
+          "USER and the key (its checksum catches typos) are checked before anything is written; neither the\n" +
+          "key nor the header is ever printed.\n" +
+          "--ca copies the agent's CA certificate (<state-dir>/ca/cluster.crt on its host) to ca.pem in\n" +
+          "$DOCKER_CERT_PATH (else the config directory), where docker looks for it; a different ca.pem is\n" +
+          "kept unless --force. Then: export DOCKER_HOST=tcp://HOST:PORT DOCKER_TLS_VERIFY=1",
+      )
+      .example("agent apikey create alice --expires 30d | agent apikey set alice --ca cluster.crt")
+      .example('AGENT_APIKEY="$KEY" agent apikey set alice')
+      .example("agent apikey set --clear")
+      .action((user: unknown, options: Record<string, unknown>) => set(ctx, args(options), user));
 
     return cli;
   },

@@ -18,6 +18,7 @@ import {
 import { FailedAttemptLimiter, LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
 import { DecisionProofs } from "../decide/decision-proof.ts";
 import { engineClient } from "../docker/engine-client.ts";
+import { objectLookup } from "../docker/object-lookup.ts";
 import type { HttpsServer } from "../ports.ts";
 import {
   type CliContext,
@@ -36,6 +37,7 @@ import { ListenerRefresh } from "./serve-listen-refresh.ts";
 import { checkApiUrl, openRoles } from "./serve-roles.ts";
 import { ActionKeeper } from "./serve-actions.ts";
 import { StreamKeeper } from "./serve-stream.ts";
+import { openGateway } from "./serve-gateway.ts";
 
 export interface ServeOptions {
   readonly stateDir?: string;
@@ -53,10 +55,14 @@ export interface ServeOptions {
   readonly tlsKey?: string;
   /** `--api-url URL`: where containers of services with API roles reach the listener. */
   readonly apiUrl?: string;
+  /** `--gateway`: the listener also serves the Docker Engine API (src/gateway/). */
+  readonly gateway?: boolean;
 }
 
 /** How often the state files are checked for changes: revocations and new policies apply within this. */
 const DEFAULT_RELOAD_INTERVAL_MS = 500;
+/** The namespace gate's lookups run inside an AuthZReq: under the proof's lifetime (decision-proof.ts). */
+const NAMESPACE_LOOKUP_TIMEOUT_MS = 4_000;
 /** How often the API keys' last-used times are written (and once more at exit). */
 const LAST_USED_WRITE_INTERVAL_MS = 30_000;
 
@@ -89,6 +95,12 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const socketPath = options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET;
   const listen = await checkListenOptions(ctx, options, layout);
   checkApiUrl(options.apiUrl, listen !== undefined);
+  if (options.gateway === true && listen === undefined) {
+    throw new AgentError(
+      "ERR_USAGE",
+      "--gateway serves the Docker Engine API on the HTTPS listener: add --listen ADDR:PORT",
+    );
+  }
 
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
   let tls: ListenerTls | undefined;
@@ -109,6 +121,27 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     gates: () => store.state.gates,
     log,
   });
+  const newDecisionId = () => bytesToHex(ctx.random(6));
+  // One-time proofs for the agent's own calls to dockerd (the HTTPS API's, the gateway's forwarded ones, the
+  // namespace gate's lookups), which the plugin redeems. The gateway holds one per open stream (a `logs -f`):
+  // room for as many as the listener has connections.
+  const proofs = new DecisionProofs({
+    random: ctx.random,
+    nowMs: () => ctx.platform.monotonicMs(),
+    maxPending: API_LIMITS.maxConnections,
+  });
+  // Objects' namespaces (labels), looked up in dockerd: the plugin's namespace gate and the gateway share it.
+  const namespaceLookup = objectLookup({
+    client: engineClient({
+      platform: ctx.platform,
+      socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
+      headers: () => ({}),
+      // Below the proof's lifetime: the gate's lookups run inside an AuthZReq.
+      timeoutMs: NAMESPACE_LOOKUP_TIMEOUT_MS,
+    }),
+    proofs,
+    newId: newDecisionId,
+  });
   let store: PluginStateStore;
   try {
     store = await PluginStateStore.open({
@@ -117,6 +150,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       policy,
       clock: ctx.clock,
       macaroon: { resolver: dockerLink.resolver, random: ctx.random },
+      namespaceLookup,
     });
   } catch (err) {
     log(`cannot start: ${describe(err)}`);
@@ -130,7 +164,6 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     nowMs: () => ctx.platform.monotonicMs(),
   });
   const startedAt = ctx.clock();
-  const newDecisionId = () => bytesToHex(ctx.random(6));
   // When each API key was last used: recorded in memory per request, written in batches (never per request).
   const lastUsed = new LastUsedTimes();
   let lastUsedWrittenMs = ctx.platform.monotonicMs();
@@ -148,10 +181,6 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       lastUsedFailing = true;
     }
   };
-  // The HTTPS API's one-time proofs for its own calls to dockerd, which the plugin redeems.
-  const proofs = listen === undefined
-    ? undefined
-    : new DecisionProofs({ random: ctx.random, nowMs: () => ctx.platform.monotonicMs() });
   // The Stream API's log, once the listener runs: plugin decisions are action events too.
   const streamRef: { keeper?: StreamKeeper } = {};
   const app = createPluginApp({
@@ -165,7 +194,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     newDecisionId,
     info: { name: "agent", version: ctx.build.version, startedAt },
     status: () => ({ stateDir, state: store.report() }),
-    ...(proofs === undefined ? {} : { proofs }),
+    proofs,
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
   let server;
@@ -189,7 +218,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     stream = streamRef.keeper = await StreamKeeper.open(ctx, {
       layout,
       services,
-      proofs: proofs!,
+      proofs,
       dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
       log,
     });
@@ -204,16 +233,31 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       log,
       options.apiUrl,
     );
+    // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
+    const authenticators = [
+      certificateAuthenticator({ gates: () => store.state.gates }),
+      ...(roles === undefined ? [] : [roleAuthenticator({ services, roles, limiter })]),
+      apiKeyAuthenticator({ keys: () => store.state.apiKeys, clock: ctx.clock, limiter, lastUsed }),
+    ];
+    const gateway = options.gateway === true
+      ? openGateway(ctx, {
+        dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
+        store,
+        authenticators,
+        proofs,
+        lookup: namespaceLookup,
+        audit: (event) => {
+          audit.write(event);
+          stream?.decision(event);
+        },
+        newDecisionId,
+      })
+      : undefined;
     const api = createApiApp({
       services,
       newUuid: () => randomUuid(ctx.random(16)),
       state: () => store.state,
-      // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
-      authenticators: [
-        certificateAuthenticator({ gates: () => store.state.gates }),
-        ...(roles === undefined ? [] : [roleAuthenticator({ services, roles, limiter })]),
-        apiKeyAuthenticator({ keys: () => store.state.apiKeys, clock: ctx.clock, limiter, lastUsed }),
-      ],
+      authenticators,
       ...(roles === undefined ? {} : { roles }),
       actions: keeper.actions,
       stream: stream.deps,
@@ -228,7 +272,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
         headers: () => ({}),
         timeoutMs: API_DOCKER_TIMEOUT_MS,
       }),
-      ...(proofs === undefined ? {} : { proofs }),
+      proofs,
     });
     try {
       https = await ctx.platform.serveHttps({
@@ -238,7 +282,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
         privateKeyPem: tls.privateKeyPem,
         ...(tls.clientCaPem === undefined ? {} : { clientCaPem: tls.clientCaPem }),
         limits: API_LIMITS,
-        fetch: (request, connection) => api.fetch(request, { connection }),
+        ...(gateway === undefined ? {} : { passThrough: gateway.owns }),
+        fetch: (request, connection) =>
+          gateway !== undefined && gateway.owns(request.url.slice(request.url.indexOf("/", 8)))
+            ? gateway.fetch(request, connection)
+            : api.fetch(request, { connection }),
       });
     } catch (err) {
       log(`cannot start: ${describe(err)}`);
@@ -247,7 +295,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       return 1;
     }
     const shown = listen.address.display.replace(/:[0-9]+$/, `:${https.port}`);
-    log(`HTTPS API listening on ${shown}; ${tls.clients}`);
+    log(
+      `HTTPS API${
+        gateway === undefined ? "" : " and the Docker Engine API (gateway)"
+      } listening on ${shown}; ${tls.clients}`,
+    );
   }
   // Renews the listener's certificate and follows a new CA while running (checked on each reload).
   const listener = listen && tls && https &&
@@ -350,6 +402,10 @@ export const serveCommands: CommandGroup = {
         "The listener's certificate chain, PEM (default: one issued by the agent's CA, kept in <state-dir>/listener)",
       )
       .option("--tls-key <file>", "The key of --tls-cert, PEM")
+      .option(
+        "--gateway",
+        "Also serve the Docker Engine API on the --listen port, for the docker CLI (tcp://HOST:PORT with TLS)",
+      )
       .option(
         "--api-url <url>",
         "Where containers of services with API roles reach the listener (default https://HOST:PORT of --listen)",

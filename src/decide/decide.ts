@@ -11,6 +11,7 @@ import { isAgentError } from "../errors.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate } from "./gate.ts";
 import { isMacaroonGate } from "./macaroon-gate.ts";
+import type { ProofIssuer } from "./decision-proof.ts";
 
 export interface Decision {
   readonly allow: boolean;
@@ -18,7 +19,7 @@ export interface Decision {
    * Which stage decided: a gate name, "request" when the input itself was refused, or "api" for the HTTPS
    * API's own call to dockerd, decided already by the API (decide/decision-proof.ts).
    */
-  readonly decidedBy: "request" | Gate["name"] | "all-gates" | "api";
+  readonly decidedBy: "request" | Gate["name"] | "all-gates" | ProofIssuer;
   readonly ruleId: string | undefined;
   readonly reason: string;
   /** Stable error code when the input was refused (ERR_REQUEST_*). */
@@ -26,7 +27,7 @@ export interface Decision {
   /** What was understood of the request (absent when it could not be parsed). */
   readonly request: AuthzRequest | undefined;
   readonly facts: RequestFacts | undefined;
-  /** decidedBy "api": the HTTPS API decision this plugin call was made for. */
+  /** decidedBy "api", "gateway" or "agent": the decision this plugin call was made for. */
   readonly apiDecisionId?: string;
 }
 
@@ -49,6 +50,14 @@ export function buildFacts(text: string, phase: Phase): RequestFacts | Decision 
       ? refuse(err.message, err.code)
       : refuse("malformed plugin request", "ERR_REQUEST_JSON");
   }
+  return factsOf(request, phase);
+}
+
+/**
+ * The facts of a request as dockerd would show it to a plugin (the gateway builds that request itself, so a
+ * request means the same on both doors): the URI normalised, the route, the body decoded where it is judged.
+ */
+export function factsOf(request: AuthzRequest, phase: Phase): RequestFacts | Decision {
   try {
     const uri = normalizeUri(request.uri);
     const route = matchRoute(request.method, uri.path, uri.query);

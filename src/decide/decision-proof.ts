@@ -26,6 +26,12 @@ import type { Decision } from "./decide.ts";
 import type { RequestFacts } from "./facts.ts";
 
 export const DECISION_PROOF_HEADER = "X-Agent-Decision";
+export type ProofIssuer = "api" | "gateway" | "agent";
+const ISSUER_TEXT: Record<ProofIssuer, string> = {
+  api: "the HTTPS API",
+  gateway: "the gateway",
+  agent: "the agent itself (a namespace lookup)",
+};
 /** Longer than the API's deadline for one dockerd call (5 s), so a slow daemon never outlives its proof. */
 export const DECISION_PROOF_TTL_MS = 10_000;
 /** Proofs pending at once; past this the API refuses new calls (503) rather than grow without bound. */
@@ -42,6 +48,8 @@ interface Entry {
   readonly streaming: boolean;
   /** "issued": its AuthZReq may come; "requested": its AuthZReq came, its AuthZRes may come. */
   stage: "issued" | "requested";
+  /** Who decided: the HTTPS API (its own calls), the gateway (forwarded ones), the agent (its own lookups). */
+  readonly by: ProofIssuer;
 }
 
 export interface DecisionProofOptions {
@@ -79,7 +87,7 @@ export class DecisionProofs {
     decisionId: string,
     method: string,
     uri: string,
-    options: { readonly streaming?: boolean } = {},
+    options: { readonly streaming?: boolean; readonly by?: ProofIssuer } = {},
   ): Readonly<Record<string, string>> | undefined {
     this.#prune();
     if (this.#entries.size >= this.#maxPending || this.#entries.has(decisionId)) return undefined;
@@ -92,6 +100,7 @@ export class DecisionProofs {
       expiresAtMs: this.#nowMs() + this.#ttlMs,
       streaming: options.streaming === true,
       stage: "issued",
+      by: options.by ?? "api",
     });
     return { [DECISION_PROOF_HEADER]: `${decisionId}.${bytesToHex(nonce)}` };
   }
@@ -99,6 +108,15 @@ export class DecisionProofs {
   /** Ends a proof once the call it was for has returned (a proof never outlives its call). */
   withdraw(decisionId: string): void {
     this.#entries.delete(decisionId);
+  }
+
+  /**
+   * Ends a proof within `graceMs`: a call the client broke off (a `logs -f` ended with Ctrl-C) still gets its
+   * AuthZRes from dockerd once the daemon notices, and that AuthZRes is the gateway's, not an anonymous one.
+   */
+  withdrawSoon(decisionId: string, graceMs: number): void {
+    const entry = this.#entries.get(decisionId);
+    if (entry !== undefined) entry.expiresAtMs = Math.min(entry.expiresAtMs, this.#nowMs() + graceMs);
   }
 
   /**
@@ -139,9 +157,9 @@ export class DecisionProofs {
     }
     return {
       allow: true,
-      decidedBy: "api",
-      ruleId: "api:decision",
-      reason: `decided by the HTTPS API (decision ${decisionId})`,
+      decidedBy: entry.by,
+      ruleId: `${entry.by}:decision`,
+      reason: `decided by ${ISSUER_TEXT[entry.by]} (decision ${decisionId})`,
       code: undefined,
       request,
       facts,

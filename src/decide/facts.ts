@@ -26,9 +26,10 @@ export interface RequestFacts {
   readonly agentToken?: boolean;
   /**
    * Which door the request came through: absent for the plugin socket (dockerd's AuthZ calls), "api" for the
-   * HTTPS API (src/api/), whose `request` is the Engine API call the REST call stands for.
+   * HTTPS API (src/api/), whose `request` is the Engine API call the REST call stands for, "gateway" for the
+   * Engine API on the listener (src/gateway/), whose `request` is the client's own.
    */
-  readonly door?: "api";
+  readonly door?: "api" | "gateway";
   /** The client's IP address, when the door knows it (the HTTPS listener does; dockerd never tells plugins). */
   readonly clientAddress?: string;
 }

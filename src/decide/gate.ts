@@ -1,4 +1,4 @@
-/** A gate judges one aspect of a request (policy, macaroon, certificate). Gates are ANDed. */
+/** A gate judges one aspect of a request (policy, macaroon, certificate, namespace). Gates are ANDed. */
 import type { RequestFacts } from "./facts.ts";
 
 export interface GateVerdict {
@@ -10,6 +10,6 @@ export interface GateVerdict {
 }
 
 export interface Gate {
-  readonly name: "policy" | "macaroon" | "certificate";
+  readonly name: "policy" | "macaroon" | "certificate" | "namespace";
   check(facts: RequestFacts): GateVerdict | Promise<GateVerdict>;
 }

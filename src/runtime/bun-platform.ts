@@ -7,6 +7,7 @@ import { websocketConnect } from "./websocket.ts";
 import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
 import { unixHijack } from "./unix-hijack.ts";
+import { unixForward } from "./unix-forward.ts";
 import { stdinChunks } from "./stdin.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
@@ -83,5 +84,6 @@ export const bunPlatform: Platform = {
   pid: process.pid,
   monotonicMs: () => performance.now(),
   unixHijack,
+  unixForward,
   readStdin: () => stdinChunks(() => Bun.stdin.stream()),
 };

@@ -12,6 +12,7 @@ import { websocketConnect } from "./websocket.ts";
 import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
 import { unixHijack } from "./unix-hijack.ts";
+import { unixForward } from "./unix-forward.ts";
 import { stdinChunks } from "./stdin.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
@@ -150,5 +151,6 @@ export const denoPlatform: Platform = {
   pid: Deno.pid,
   monotonicMs: () => performance.now(),
   unixHijack,
+  unixForward,
   readStdin: () => stdinChunks(() => Deno.stdin.readable),
 };

@@ -40,6 +40,8 @@ import {
 } from "node:tls";
 import { AgentError } from "../errors.ts";
 import type {
+  ByteStream,
+  HijackHead,
   HttpsConnection,
   HttpsLimits,
   HttpsServer,
@@ -98,6 +100,8 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
   // runs, so handlers running at once cannot pass the limits together).
   const peers = new Set<SocketPeer>();
   const upgradedRaw = new Set<Socket>();
+  // The gateway's hijacked streams: cut when the listener stops.
+  const hijacks = new Set<Socket>();
   const websocketsPerAddress = new Map<string, number>();
   let websockets = 0;
   let stopping = false;
@@ -127,6 +131,12 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     res.once("close", finished);
     // A streamed answer (STREAM_HEADER: events as NDJSON) may last for hours: no request timer once it starts.
     const unlimit = () => clearTimeout(state.timer);
+    if (options.passThrough?.(req.url ?? "") === true) {
+      // The gateway: an upload or a `logs -f` takes as long as it takes, like dockerd's own port.
+      unlimit();
+      void passThrough(req, res, socket, state.connection, base, options);
+      return;
+    }
     void respond(req, res, socket, state.connection, base, options, limits, unlimit);
   });
   http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -151,6 +161,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
       writeRaw(socket, jsonError(status, message), headers);
     const target = req.url ?? "";
     if (!target.startsWith("/")) return refuse(400, "the request target must be a path");
+    if (options.passThrough?.(target) === true) return hijack(req, socket, head, state);
     const headers = new Headers();
     try {
       for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -237,6 +248,83 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     });
     peer.start(accepted, head);
   }
+  /**
+   * An upgrade to a pass-through target (the gateway's attach and exec start): the body (exec start's small
+   * JSON) is read from what came with the head, the handler answers or accepts, and an accepted one becomes a
+   * byte stream both ways that either side may half-close (the docker CLI closes its side at stdin's end and
+   * still reads the output).
+   */
+  async function hijack(req: IncomingMessage, socket: Socket, head: Uint8Array, state: Live): Promise<void> {
+    const target = req.url ?? "";
+    const refuse = (status: number, message: string) => writeRaw(socket, jsonError(status, message));
+    const headers = new Headers();
+    try {
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      }
+    } catch {
+      return refuse(400, "malformed request header");
+    }
+    if (headers.has("transfer-encoding")) {
+      return refuse(400, "an upgrade request may not have a chunked body");
+    }
+    const length = Number(headers.get("content-length") ?? "0");
+    if (!Number.isInteger(length) || length < 0) return refuse(400, "a bad Content-Length");
+    if (length > limits.maxBodyBytes) {
+      return refuse(413, `request body larger than ${limits.maxBodyBytes} bytes`);
+    }
+    const received = await readExactly(socket, head, length);
+    if (received === undefined) {
+      socket.destroy();
+      return;
+    }
+    const [body, rest] = received;
+    let accepted: { head: HijackHead; open: (client: ByteStream) => void } | undefined;
+    const marks = new WeakSet<Response>();
+    const connection: HttpsConnection = {
+      ...state.connection,
+      hijack: {
+        accept(answer, open) {
+          const response = new Response(null, { status: 200 });
+          marks.add(response);
+          accepted = { head: answer, open };
+          return response;
+        },
+      },
+    };
+    let response: Response;
+    try {
+      const method = req.method ?? "POST";
+      response = await options.fetch(
+        new Request(`${base}${target}`, {
+          method,
+          headers,
+          ...(body.length === 0 || method === "GET" || method === "HEAD"
+            ? {}
+            : { body: body as Uint8Array<ArrayBuffer> }),
+        }),
+        connection,
+      );
+    } catch {
+      response = jsonError(500, "internal error");
+    }
+    if (socket.destroyed || stopping) {
+      socket.destroy();
+      return;
+    }
+    if (!marks.has(response) || accepted === undefined) return writeRaw(socket, response);
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    const lines = [`HTTP/1.1 ${accepted.head.status} ${accepted.head.statusText}`];
+    for (const [name, value] of accepted.head.headers) lines.push(`${name}: ${value}`);
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    upgradedRaw.add(state.raw);
+    socket.once("close", () => upgradedRaw.delete(state.raw));
+    hijacks.add(socket);
+    socket.once("close", () => hijacks.delete(socket));
+    accepted.open(byteStreamOf(socket, rest));
+  }
+
   // Malformed or oversized requests: answer in JSON when the socket can still take it, then close.
   http.on("clientError", (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable && err.code !== "ECONNRESET") {
@@ -262,6 +350,9 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     if (problem !== undefined) throw new Error(problem);
     tls = createTlsServer({
       ...secureContextOptions(options),
+      // A hijacked stream's client may half-close (its stdin ended) and still read; node:http ends the
+      // others itself when their client ends.
+      allowHalfOpen: true,
       requestCert: requested,
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
@@ -370,6 +461,7 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
         }),
         ...closing,
       ]);
+      for (const socket of hijacks) socket.destroy();
       for (const socket of open) socket.destroy();
     },
   };
@@ -492,6 +584,141 @@ async function respond(
   await writeResponse(req, res, socket, response, unlimit);
 }
 
+/**
+ * A pass-through request (the gateway): its body handed on as a stream as it arrives (the handler bounds what
+ * it reads), its response streamed with the headers written at once (`docker run` waits for the headers of
+ * its `wait` before it starts the container).
+ */
+async function passThrough(
+  req: IncomingMessage,
+  res: ServerResponse,
+  socket: Socket,
+  connection: HttpsConnection,
+  base: string,
+  options: ServeHttpsOptions,
+): Promise<void> {
+  const target = req.url ?? "";
+  let response: Response;
+  const headers = new Headers();
+  try {
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+  } catch {
+    await writeResponse(req, res, socket, jsonError(400, "malformed request header", true));
+    return;
+  }
+  const method = req.method ?? "GET";
+  const hasBody = method !== "GET" && method !== "HEAD" &&
+    (headers.has("transfer-encoding") || Number(headers.get("content-length") ?? "0") > 0);
+  try {
+    response = await options.fetch(
+      new Request(`${base}${target}`, {
+        method,
+        headers,
+        ...(hasBody ? { body: streamOf(req), duplex: "half" } : {}),
+      } as RequestInit),
+      connection,
+    );
+  } catch {
+    response = jsonError(500, "internal error");
+  }
+  await writeResponse(req, res, socket, response, undefined, true);
+  // What the handler did not read of the body is not waited for: the connection cannot be reused.
+  if (!req.complete) res.once("finish", () => socket.destroy());
+}
+
+/** A node stream as a web stream, read only as fast as the reader asks (backpressure). */
+function streamOf(source: IncomingMessage | Socket, first?: Uint8Array): ReadableStream<Uint8Array> {
+  let finished = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (first !== undefined && first.length > 0) controller.enqueue(first);
+      source.on("data", (chunk: Uint8Array) => {
+        if (finished) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) source.pause();
+      });
+      source.once("end", () => {
+        if (finished) return;
+        finished = true;
+        controller.close();
+      });
+      const broke = () => {
+        if (finished) return;
+        finished = true;
+        controller.error(new Error("the client's connection broke"));
+      };
+      source.once("error", broke);
+      source.once("close", broke);
+    },
+    pull() {
+      if (source.isPaused()) source.resume();
+    },
+    cancel() {
+      finished = true;
+      source.resume();
+    },
+  }, { highWaterMark: 256 * 1024, size: (chunk) => chunk?.byteLength ?? 0 });
+}
+
+/** The client's side of a hijacked connection: what it sends (after the request), writes, half-close. */
+function byteStreamOf(socket: Socket, first: Uint8Array): ByteStream {
+  return {
+    output: streamOf(socket, first),
+    write(data) {
+      if (socket.destroyed || socket.writableEnded) {
+        return Promise.reject(new Error("the client's connection is closed"));
+      }
+      return new Promise<void>((resolve, reject) => {
+        socket.write(data, (err) => (err ? reject(err) : resolve()));
+      });
+    },
+    closeWrite() {
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+    },
+    close() {
+      socket.destroy();
+    },
+  };
+}
+
+/**
+ * `length` bytes of body from what came with the head and then from the socket; the rest of what came is
+ * returned too (the start of the client's stream). Undefined when the client closes first.
+ */
+function readExactly(
+  socket: Socket,
+  head: Uint8Array,
+  length: number,
+): Promise<[Uint8Array, Uint8Array] | undefined> {
+  if (head.length >= length) {
+    return Promise.resolve([head.slice(0, length), head.slice(length)]);
+  }
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [head];
+    let received = head.length;
+    const done = (value: [Uint8Array, Uint8Array] | undefined) => {
+      socket.off("data", onData);
+      socket.off("close", onClose);
+      socket.pause();
+      resolve(value);
+    };
+    const onData = (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= length) {
+        const all = Buffer.concat(chunks);
+        done([new Uint8Array(all.subarray(0, length)), new Uint8Array(all.subarray(length))]);
+      }
+    };
+    const onClose = () => done(undefined);
+    socket.on("data", onData);
+    socket.once("close", onClose);
+    socket.resume();
+  });
+}
+
 /** Set by the app on an answer streamed for as long as the client reads (never sent). */
 export const STREAM_HEADER = "x-agent-stream";
 
@@ -565,9 +792,10 @@ async function writeResponse(
   socket: Socket,
   response: Response,
   unlimit?: () => void,
+  alwaysStreamed = false,
 ): Promise<void> {
   const close = response.headers.get("connection")?.toLowerCase() === "close";
-  const streamed = response.headers.has(STREAM_HEADER);
+  const streamed = alwaysStreamed || response.headers.has(STREAM_HEADER);
   res.statusCode = response.status;
   response.headers.forEach((value, name) => {
     if (name !== "connection" && name !== STREAM_HEADER) res.setHeader(name, value);

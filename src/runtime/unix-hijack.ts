@@ -84,9 +84,9 @@ export function unixHijack(socketPath: string, request: HijackRequest): Promise<
       cleanup();
       const rest = new Uint8Array(all.subarray(end + 4));
       if (parsed.status === 101 || parsed.status === 200) {
-        resolve(hijacked(socket, parsed.status, rest, signal));
+        resolve(hijacked(socket, parsed, rest, signal));
       } else {
-        readErrorBody(socket, parsed.headers, rest).then((body) => resolve(refused(parsed.status, body)));
+        readErrorBody(socket, parsed.headers, rest).then((body) => resolve(refused(parsed, body)));
       }
     };
     const cleanup = () => {
@@ -101,8 +101,8 @@ export function unixHijack(socketPath: string, request: HijackRequest): Promise<
     socket.on("error", onError);
     socket.on("end", onEnd);
     socket.on("close", onEnd);
-    const body = request.body ?? "";
-    socket.write(head + body);
+    socket.write(head);
+    if (request.body !== undefined && request.body.length > 0) socket.write(request.body);
   });
 }
 
@@ -110,14 +110,22 @@ function requestHead(request: HijackRequest): string {
   const method = request.method.toUpperCase();
   if (!TOKEN.test(method)) throw new AgentError("ERR_INTERNAL", "unixHijack: a bad method");
   if (!REQUEST_TARGET.test(request.path)) throw new AgentError("ERR_INTERNAL", "unixHijack: a bad path");
+  const upgrade = request.upgrade ?? "tcp";
+  const contentType = request.contentType ?? (request.body === undefined ? undefined : "application/json");
+  if (!TOKEN.test(upgrade) || (contentType !== undefined && !HEADER_VALUE.test(contentType))) {
+    throw new AgentError("ERR_INTERNAL", "unixHijack: a bad upgrade or content type");
+  }
   const lines = [
     `${method} ${request.path} HTTP/1.1`,
     "Host: localhost",
     "Connection: Upgrade",
-    "Upgrade: tcp",
+    `Upgrade: ${upgrade}`,
   ];
-  if (request.body !== undefined) lines.push("Content-Type: application/json");
-  lines.push(`Content-Length: ${new TextEncoder().encode(request.body ?? "").length}`);
+  if (contentType !== undefined) lines.push(`Content-Type: ${contentType}`);
+  const body = request.body ?? "";
+  lines.push(
+    `Content-Length: ${typeof body === "string" ? new TextEncoder().encode(body).length : body.length}`,
+  );
   for (const [name, value] of Object.entries(request.headers)) {
     if (!TOKEN.test(name) || !HEADER_VALUE.test(value)) {
       throw new AgentError("ERR_INTERNAL", `unixHijack: header ${JSON.stringify(name)} cannot be sent`);
@@ -129,20 +137,26 @@ function requestHead(request: HijackRequest): string {
 
 interface ParsedHead {
   readonly status: number;
+  readonly statusText: string;
   readonly headers: ReadonlyMap<string, string>;
+  readonly pairs: readonly (readonly [string, string])[];
 }
 
 function parseHead(text: string): ParsedHead | undefined {
   const lines = text.split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? "");
+  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0] ?? "");
   if (!m) return undefined;
   const headers = new Map<string, string>();
+  const pairs: [string, string][] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     if (colon <= 0) return undefined;
-    headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers.set(name, value);
+    pairs.push([name, value]);
   }
-  return { status: Number(m[1]), headers };
+  return { status: Number(m[1]), statusText: m[2] ?? "", headers, pairs };
 }
 
 function indexOfHeadEnd(data: Uint8Array): number {
@@ -153,7 +167,7 @@ function indexOfHeadEnd(data: Uint8Array): number {
 }
 
 /** The connection after a 101 or 200: output from the socket, writes to it. */
-function hijacked(socket: Socket, status: number, first: Uint8Array, signal?: AbortSignal): HijackedStream {
+function hijacked(socket: Socket, head: ParsedHead, first: Uint8Array, signal?: AbortSignal): HijackedStream {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let outputDone = false;
   const finishOutput = (err?: AgentError) => {
@@ -206,7 +220,9 @@ function hijacked(socket: Socket, status: number, first: Uint8Array, signal?: Ab
   });
   signal?.addEventListener("abort", close, { once: true });
   return {
-    status,
+    status: head.status,
+    statusText: head.statusText,
+    headers: head.pairs,
     errorBody: "",
     output,
     write(data) {
@@ -231,10 +247,12 @@ function hijacked(socket: Socket, status: number, first: Uint8Array, signal?: Ab
 }
 
 /** An answer other than 101 or 200: its body (the daemon's error JSON), then the connection is closed. */
-function refused(status: number, body: string): HijackedStream {
+function refused(head: ParsedHead, body: string): HijackedStream {
   const closed = () => {};
   return {
-    status,
+    status: head.status,
+    statusText: head.statusText,
+    headers: head.pairs,
     errorBody: body,
     output: new ReadableStream<Uint8Array>({ start: (c) => c.close() }),
     write: () => Promise.reject(new AgentError("ERR_DOCKER_RESPONSE", "the Docker daemon refused the call")),

@@ -9,8 +9,10 @@ import { type ApiKeySet, indexApiKeys, loadApiKeys } from "../apikey/index.ts";
 import { type CertificateGateState, loadCertificateGateState } from "../ca/index.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { LoadMacaroonGateOptions } from "../decide/macaroon-gate.ts";
+import { namespaceGate } from "../decide/namespace-gate.ts";
 import { policyGate } from "../decide/policy-gate.ts";
 import { AgentError, toAgentError } from "../errors.ts";
+import type { EngineLookup } from "../gateway/namespace-types.ts";
 import { type Keyring, loadKeyring, loadRevocations, type Revocations } from "../macaroon/index.ts";
 import { loadPolicy, type Policy } from "../policy/index.ts";
 import type { Clock, FileSystem } from "../ports.ts";
@@ -73,6 +75,11 @@ export interface StateLoaderDeps {
   readonly clock: Clock;
   /** The macaroon gate's name resolver and randomness (for the agent's own lookup token). */
   readonly macaroon?: LoadMacaroonGateOptions;
+  /**
+   * dockerd lookups for the namespace gate (docker/object-lookup.ts, with proofs the plugin redeems); without
+   * it the plugin socket does not enforce namespaces.
+   */
+  readonly namespaceLookup?: EngineLookup;
 }
 
 /** What one refresh did to one piece, for the log. */
@@ -182,9 +189,12 @@ export class PluginStateStore {
 
   #assemble(): LoadedState {
     const { policy } = this.#values;
+    const lookup = this.#deps.namespaceLookup;
     const gates: Gate[] = [
       policyGate(policy),
       ...gatesFrom(this.#values, this.#deps.clock, this.#deps.macaroon),
+      // Last: its dockerd lookups are made only for requests every other gate allowed.
+      ...(lookup === undefined ? [] : [namespaceGate(policy, lookup)]),
     ];
     return {
       policy,

@@ -266,7 +266,10 @@ export function serviceEvent(
  * decisionId. None for an anonymous call, an AuthZRes, or the HTTPS API's own calls (those are actions).
  */
 export function decisionEvent(event: AuditEvent): NewStreamEvent | undefined {
-  if (event.phase !== "request" || event.user === null || event.door === "api" || event.decidedBy === "api") {
+  if (
+    event.phase !== "request" || event.user === null || event.door === "api" || event.decidedBy === "api" ||
+    event.decidedBy === "gateway" || event.decidedBy === "agent"
+  ) {
     return undefined;
   }
   if (!/^[0-9a-f]{1,12}$/.test(event.decisionId)) return undefined;

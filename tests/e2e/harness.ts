@@ -224,6 +224,11 @@ export interface DockerdOptions {
   readonly dir: string;
   readonly authorizationPlugins: string[];
   readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string };
+  /**
+   * The plugins go in daemon.json instead of flags, so a test can change dockerd's chain live (write
+   * daemon.json, SIGHUP): dockerd refuses a reload that names them in both places.
+   */
+  readonly pluginsInConfig?: boolean;
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
@@ -256,8 +261,15 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     join(d, "daemon.json"),
   ];
   mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, "daemon.json"), "{}\n");
-  for (const plugin of options.authorizationPlugins) args.push(`--authorization-plugin=${plugin}`);
+  if (options.pluginsInConfig === true) {
+    writeFileSync(
+      join(d, "daemon.json"),
+      JSON.stringify({ "authorization-plugins": options.authorizationPlugins }),
+    );
+  } else {
+    writeFileSync(join(d, "daemon.json"), "{}\n");
+    for (const plugin of options.authorizationPlugins) args.push(`--authorization-plugin=${plugin}`);
+  }
   let tcpPort: number | undefined;
   if (options.tls) {
     tcpPort = freePort();
@@ -385,6 +397,7 @@ export interface GuardedHostOptions {
   readonly agent: Omit<AgentOptions, "socket"> & { readonly socket?: string };
   readonly dockerdDir?: string;
   readonly tls?: DockerdOptions["tls"];
+  readonly pluginsInConfig?: boolean;
 }
 
 /** The agent, registered as dockerd's authorization plugin, and a private dockerd using it. */
@@ -408,6 +421,7 @@ export async function startGuardedHost(options: GuardedHostOptions): Promise<Gua
       dir: options.dockerdDir ?? join(options.dir, "dockerd"),
       authorizationPlugins: [options.plugin],
       tls: options.tls,
+      ...(options.pluginsInConfig === true ? { pluginsInConfig: true } : {}),
     });
   } catch (err) {
     await agent.stop();

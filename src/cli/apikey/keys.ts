@@ -1,5 +1,6 @@
 /** `agent apikey create|list|revoke`: the API keys of one state directory (src/apikey/). */
 import {
+  API_KEY_PREFIX,
   type ApiKeyRecord,
   apiKeyStatus,
   createApiKey,
@@ -18,9 +19,19 @@ import { type IdArgs, layoutOf, note, printJson, printToken } from "../id/common
 import { ROLE_USER_PREFIX } from "../../api/index.ts";
 import { parseDuration } from "./duration.ts";
 
-function userOf(value: unknown): string {
+/** A name that starts with agt_ and is this long is an API key (perhaps mistyped or cut short). */
+const KEY_LIKE_USER_LENGTH = 40;
+
+/** Whether text given as a user name is an API key, or nearly one: it must not be printed back. */
+export function looksLikeApiKey(value: unknown): boolean {
+  const text = String(value);
+  return isWellFormedApiKey(text) || (text.startsWith(API_KEY_PREFIX) && text.length >= KEY_LIKE_USER_LENGTH);
+}
+
+/** USER of `agent apikey create` and `set`: a certificate user name that is neither a key nor a role's. */
+export function userOf(value: unknown): string {
   // A key pasted where the user goes would be printed back as a user name: refuse it unseen.
-  if (isWellFormedApiKey(String(value))) {
+  if (looksLikeApiKey(value)) {
     throw new AgentError("ERR_USAGE", "give the user name first: this is an API key, not a user name");
   }
   if (String(value).startsWith(ROLE_USER_PREFIX)) {

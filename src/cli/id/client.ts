@@ -8,13 +8,8 @@ import { joinPath } from "../../store/path.ts";
 import type { CliContext, ExitCode } from "../context.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { type IdArgs, note } from "./common.ts";
-import {
-  dockerConfigDir,
-  readClientConfig,
-  withMacaroonHeader,
-  writeClientConfig,
-  writeTemporaryConfig,
-} from "./docker-config.ts";
+import { dockerConfigDir, readClientConfig, writeClientConfig } from "../docker-config.ts";
+import { withMacaroonHeader, writeTemporaryConfig } from "./docker-config.ts";
 
 /** A token must at least decode before it is handed to the docker client. */
 function checkedToken(token: unknown): string {

@@ -21,7 +21,8 @@ import {
 import type { CliContext, ExitCode } from "../context.ts";
 import { base64UrlDecode } from "./base64url.ts";
 import { IdArgs, layoutOf, note, printJson, printToken, readSecret, requireKeyring } from "./common.ts";
-import { dockerConfigDir, macaroonHeaderOf, readClientConfig } from "./docker-config.ts";
+import { dockerConfigDir, readClientConfig } from "../docker-config.ts";
+import { macaroonHeaderOf } from "./docker-config.ts";
 import { rootMacaroon, verifyRootMacaroon } from "./root-macaroon.ts";
 
 const FORMATS: readonly MacaroonFormat[] = ["v2", "v2j", "v1", "v1j"];

@@ -190,6 +190,8 @@ function fakeHijack(output: Uint8Array[], status = 101, errorBody = "") {
     const { stream } = body(output);
     return Promise.resolve({
       status,
+      statusText: status === 101 ? "UPGRADED" : "",
+      headers: [],
       errorBody,
       output: stream,
       write: (data: Uint8Array) => {

@@ -111,6 +111,7 @@ export function fakePlatform(
     httpsFetch: unused,
     websocketConnect: unused,
     unixHijack: unused,
+    unixForward: unused,
     readStdin: unused,
     hostNames: unused,
     onSignal: unused,

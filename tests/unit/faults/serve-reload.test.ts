@@ -68,6 +68,7 @@ describe("agent serve reloading", () => {
       httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
       websocketConnect: () => Promise.reject(new Error("no websocket client in this test")),
       unixHijack: () => Promise.reject(new Error("no dockerd in this test")),
+      unixForward: () => Promise.reject(new Error("no dockerd in this test")),
       readStdin: () => {
         throw new Error("no stdin in this test");
       },

@@ -98,6 +98,7 @@ export function fakePlatform(): FakePlatform {
     httpsFetch: () => Promise.reject(new Error("not in id tests")),
     websocketConnect: () => Promise.reject(new Error("not in id tests")),
     unixHijack: () => Promise.reject(new Error("not in id tests")),
+    unixForward: () => Promise.reject(new Error("not in id tests")),
     readStdin: () => {
       throw new Error("not in id tests");
     },

@@ -1,0 +1,436 @@
+/**
+ * Gateway mode end to end: the real docker CLI against `agent serve --listen ... --gateway` (the Engine API on
+ * the agent's TLS port), forwarding to a private dockerd that also runs the agent as its authorization plugin.
+ * Shown: the CLI with a client certificate and with an API key (HttpHeaders Authorization), run/exec/logs/ps,
+ * `docker exec` without -i still printing (half-close forwarded), a deny in dockerd's words, one decision per
+ * request (the plugin records the gateway's decision, never an anonymous one), the client's address in the
+ * audit event and the macaroon `ip` caveat, and a gateway proof copied by another plugin in dockerd's chain
+ * refused when replayed on dockerd's socket.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  agentCli,
+  e2eUnavailable,
+  freePort,
+  type GuardedHost,
+  importTinyImage,
+  registerPlugin,
+  run,
+  type RunResult,
+  skipBanner,
+  startGuardedHost,
+  tempDir,
+  waitFor,
+} from "./harness.ts";
+
+const unavailable = e2eUnavailable();
+if (unavailable !== undefined && process.env["CI"] !== "true") skipBanner("gateway.e2e.test.ts", unavailable);
+
+const POLICY = `version: 1
+administrators: [admin]
+groups:
+  team: [alice, carol]
+rules:
+  - id: local
+    who: anonymous
+    allow: ["image:*", "system:ping", "container:list", "container:inspect"]
+  - id: users
+    who: [alice, bob, carol, admin]
+    allow: ["container:*", "exec:*", "volume:*", "network:*", "system:*", "image:list", "image:inspect"]
+  - id: admin
+    who: [admin]
+    allow: ["*"]
+  - id: no-privileged
+    who: "*"
+    deny: [container:create]
+    when: { privileged: true }
+`;
+
+interface AuditLine {
+  readonly decisionId: string;
+  readonly user: string | null;
+  readonly action: string | null;
+  readonly allow: boolean;
+  readonly decidedBy: string;
+  readonly door?: string;
+  readonly clientAddress?: string;
+  readonly apiDecisionId?: string;
+  readonly phase: string;
+  readonly uri: string | null;
+}
+
+describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gateway mode", () => {
+  let dir: string;
+  let state: string;
+  let host: GuardedHost;
+  const port = freePort();
+  const plugin = `agent-gw-${process.pid}`;
+  const keys: Record<string, string> = {};
+  const auditLines = (): AuditLine[] =>
+    readFileSync(join(state, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditLine);
+
+  /** The docker CLI's environment for the gateway with USER's client certificate. */
+  const gatewayEnv = (user: string): Record<string, string> => ({
+    DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+    DOCKER_TLS_VERIFY: "1",
+    DOCKER_CERT_PATH: join(dir, user),
+    DOCKER_CONFIG: join(dir, `config-${user}`),
+  });
+  const withCert = (user: string, args: string[], stdin?: string): Promise<RunResult> =>
+    run(["docker", ...args], { env: gatewayEnv(user), ...(stdin === undefined ? {} : { stdin }) });
+  /** The docker CLI through the gateway with USER's API key in config.json HttpHeaders (CA only, no cert). */
+  const withKey = (user: string, args: string[]): Promise<RunResult> => {
+    const config = join(dir, `keyconfig-${user}`);
+    mkdirSync(config, { recursive: true });
+    writeFileSync(
+      join(config, "config.json"),
+      JSON.stringify({ HttpHeaders: { Authorization: `Basic ${btoa(`${user}:${keys[user]}`)}` } }),
+    );
+    writeFileSync(join(config, "ca.pem"), readFileSync(join(state, "ca", "cluster.crt")));
+    return run(["docker", ...args], {
+      env: {
+        DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+        DOCKER_TLS_VERIFY: "1",
+        DOCKER_CERT_PATH: config,
+        DOCKER_CONFIG: config,
+      },
+    });
+  };
+
+  beforeAll(async () => {
+    dir = tempDir("gateway");
+    state = join(dir, "state");
+    const setup = [
+      ["ca", "init", "--name", "gateway-e2e"],
+      ...["alice", "bob", "carol", "admin"].map((
+        u,
+      ) => ["ca", "create-api-certificate", u, "--out", join(dir, u), "--docker-layout"]),
+    ];
+    for (const args of setup) {
+      const r = await agentCli([...args, "--state-dir", state]);
+      if (r.code !== 0) throw new Error(`agent ${args.join(" ")} failed: ${r.stderr}`);
+    }
+    for (const user of ["alice", "bob"]) {
+      const r = await agentCli(["apikey", "create", user, "--state-dir", state]);
+      if (r.code !== 0) throw new Error(`apikey create failed: ${r.stderr}`);
+      keys[user] = r.stdout.trim().split("\n").pop()!;
+    }
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    host = await startGuardedHost({
+      dir,
+      plugin,
+      // The replay test adds a spy plugin to dockerd's chain while it runs.
+      pluginsInConfig: true,
+      agent: {
+        stateDir: state,
+        policyFile: join(dir, "policy.yaml"),
+        args: [
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--gateway",
+          "--docker-socket",
+          join(dir, "dockerd", "docker.sock"),
+        ],
+      },
+    });
+    await importTinyImage(host.dockerd, dir);
+    await waitFor("the gateway", async () => (await withCert("alice", ["version"])).code === 0, 20_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await host?.stop();
+  }, 60_000);
+
+  test("the docker CLI runs a container through the gateway with a client certificate", async () => {
+    const r = await withCert("alice", [
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "tiny:latest",
+      "echo",
+      "hello gateway",
+    ]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("hello gateway\n");
+    expect(r.code).toBe(0);
+  }, 60_000);
+
+  test(
+    "and with an API key in HttpHeaders, verifying the agent with its CA and no client certificate",
+    async () => {
+      const r = await withKey("bob", [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "tiny:latest",
+        "echo",
+        "bob via key",
+      ]);
+      expect(r.stdout).toBe("bob via key\n");
+      expect(r.code).toBe(0);
+      const wrong = await run(["docker", "ps"], {
+        env: {
+          DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+          DOCKER_TLS_VERIFY: "1",
+          DOCKER_CERT_PATH: join(dir, "keyconfig-bob"),
+          DOCKER_CONFIG: join(dir, "nokey"),
+        },
+      });
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toContain("authentication required");
+    },
+    60_000,
+  );
+
+  test(
+    "docker exec without -i still prints (the client's half-close is forwarded, not taken for the end)",
+    async () => {
+      const started = await withCert("alice", [
+        "run",
+        "-d",
+        "--name",
+        "gw-exec",
+        "--network",
+        "none",
+        "tiny:latest",
+        "sleep",
+        "300",
+      ]);
+      expect(started.code).toBe(0);
+      const r = await withCert("alice", ["exec", "gw-exec", "echo", "from exec"]);
+      expect(r.stdout).toBe("from exec\n");
+      expect(r.code).toBe(0);
+      const piped = await withCert("alice", ["exec", "-i", "gw-exec", "cat"], "line one\nline two\n");
+      expect(piped.stdout).toBe("line one\nline two\n");
+      const logs = await withCert("alice", ["logs", "gw-exec"]);
+      expect(logs.code).toBe(0);
+      const ps = await withCert("alice", ["ps", "--format", "{{.Names}}"]);
+      expect(ps.stdout.split("\n")).toContain("gw-exec");
+    },
+    60_000,
+  );
+
+  test("a denied request is refused in dockerd's words, with the decision id", async () => {
+    const r = await withCert("alice", [
+      "run",
+      "--rm",
+      "--privileged",
+      "--network",
+      "none",
+      "tiny:latest",
+      "true",
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("authorization denied by agent");
+    expect(r.stderr).toMatch(/decision [0-9a-f]+/);
+  }, 60_000);
+
+  test("one decision per request: the plugin records the gateway's decision, and the audit names the address", async () => {
+    const r = await withCert("alice", ["inspect", "gw-exec"]);
+    expect(r.code).toBe(0);
+    const lines = auditLines();
+    const gateway = lines.filter((l) => l.door === "gateway" && l.action === "container:inspect");
+    expect(gateway.length).toBeGreaterThan(0);
+    const last = gateway.at(-1)!;
+    expect(last.user).toBe("alice");
+    expect(last.clientAddress).toBe("127.0.0.1");
+    const plugin = lines.filter((l) => l.apiDecisionId === last.decisionId);
+    expect(plugin.map((l) => l.phase).sort()).toEqual(["request", "response"]);
+    for (const l of plugin) expect(l.decidedBy).toBe("gateway");
+    // Nothing the gateway forwarded was decided again as anonymous (and denied).
+    expect(
+      lines.filter((l) => l.door === undefined && l.user === null && !l.allow).map((l) =>
+        `${l.phase} ${l.uri}`
+      ),
+    ).toEqual([]);
+  });
+
+  test("streams both ways: logs -f, events, cp in and out, save and load", async () => {
+    const follow = Bun.spawn(["docker", "logs", "-f", "gw-exec"], {
+      env: { ...process.env, ...gatewayEnv("alice") },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const events = Bun.spawn([
+      "docker",
+      "events",
+      "--format",
+      "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ], {
+      env: { ...process.env, ...gatewayEnv("alice") },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      await Bun.sleep(500);
+      const r = await withCert("alice", [
+        "run",
+        "--rm",
+        "--name",
+        "gw-evented",
+        "--network",
+        "none",
+        "tiny:latest",
+        "true",
+      ]);
+      expect(r.code).toBe(0);
+      const seen: string[] = [];
+      const reader = events.stdout.getReader();
+      const decoder = new TextDecoder();
+      await waitFor("the events through the gateway", async () => {
+        const { value } = await reader.read();
+        if (value !== undefined) seen.push(decoder.decode(value));
+        return seen.join("").includes("container destroy gw-evented");
+      }, 20_000);
+      reader.releaseLock();
+    } finally {
+      events.kill();
+      follow.kill();
+    }
+    const big = join(dir, "big.bin");
+    writeFileSync(big, crypto.getRandomValues(new Uint8Array(8 * 1024 * 1024)).toString());
+    expect((await withCert("alice", ["cp", big, "gw-exec:/big.bin"])).code).toBe(0);
+    expect((await withCert("alice", ["cp", "gw-exec:/big.bin", join(dir, "big-back.bin")])).code).toBe(0);
+    expect(readFileSync(join(dir, "big-back.bin")).equals(readFileSync(big))).toBe(true);
+    const saved = join(dir, "tiny.tar");
+    expect((await withCert("admin", ["save", "-o", saved, "tiny:latest"])).code).toBe(0);
+    const loaded = await withCert("admin", ["load", "-i", saved]);
+    expect(loaded.stdout).toContain("tiny:latest");
+    rmSync(saved);
+  }, 120_000);
+
+  test("interactive: docker run -it and exec -it through a pty", async () => {
+    const viaPty = (user: string, command: string, input: string) =>
+      run(["script", "-qec", command, "/dev/null"], {
+        env: gatewayEnv(user),
+        stdin: input,
+        timeoutMs: 30_000,
+      });
+    const ran = await viaPty(
+      "alice",
+      "docker run -it --rm --network none tiny:latest sh",
+      "echo in-run-$((6*7))\nexit\n",
+    );
+    expect(ran.stdout).toContain("in-run-42");
+    const exec = await viaPty("alice", "docker exec -it gw-exec sh", "echo in-exec-$((6*7))\nexit\n");
+    expect(exec.stdout).toContain("in-exec-42");
+  }, 60_000);
+
+  test(
+    "a gateway proof copied by another plugin in dockerd's chain is refused when replayed on the socket",
+    async () => {
+      // A spy plugin after the agent in dockerd's chain sees every header, the proof included.
+      const spySocket = join(dir, "spy.sock");
+      const seen: { uri: string; proof: string }[] = [];
+      const spy = Bun.serve({
+        unix: spySocket,
+        async fetch(req) {
+          const path = new URL(req.url, "http://spy").pathname;
+          if (path === "/Plugin.Activate") return Response.json({ Implements: ["authz"] });
+          const body = (await req.json()) as { RequestUri?: string; RequestHeaders?: Record<string, string> };
+          const proof = Object.entries(body.RequestHeaders ?? {}).find(([k]) =>
+            k.toLowerCase() === "x-agent-decision"
+          );
+          if (path === "/AuthZPlugin.AuthZReq" && proof !== undefined) {
+            seen.push({ uri: body.RequestUri ?? "", proof: proof[1] });
+          }
+          return Response.json({ Allow: true });
+        },
+      });
+      const spyName = `spy-gw-${process.pid}`;
+      const unregister = registerPlugin(spyName, spySocket);
+      const daemonJson = join(dir, "dockerd", "daemon.json");
+      try {
+        writeFileSync(daemonJson, JSON.stringify({ "authorization-plugins": [plugin, spyName] }));
+        process.kill(host.dockerd.pid, "SIGHUP");
+        await waitFor("the spy in dockerd's chain", async () => {
+          await withCert("alice", ["pause", "gw-exec"]);
+          await withCert("alice", ["unpause", "gw-exec"]);
+          return seen.some((s) => s.uri.includes("/pause"));
+        }, 20_000);
+        const copied = seen.find((s) => s.uri.includes("/pause"))!;
+        const replay = await run([
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "--unix-socket",
+          host.dockerd.socket,
+          "-X",
+          "POST",
+          "-H",
+          `X-Agent-Decision: ${copied.proof}`,
+          `http://docker${copied.uri}`,
+        ]);
+        expect(replay.stdout).toBe("403");
+        const forged = await run([
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          "--unix-socket",
+          host.dockerd.socket,
+          "-X",
+          "POST",
+          "-H",
+          `X-Agent-Decision: ${copied.proof.split(".")[0]}.${"0".repeat(32)}`,
+          `http://docker${copied.uri}`,
+        ]);
+        expect(forged.stdout).toBe("403");
+        const inspected = await withCert("alice", ["inspect", "-f", "{{.State.Paused}}", "gw-exec"]);
+        expect(inspected.stdout.trim()).toBe("false");
+      } finally {
+        writeFileSync(daemonJson, JSON.stringify({ "authorization-plugins": [plugin] }));
+        process.kill(host.dockerd.pid, "SIGHUP");
+        await Bun.sleep(500);
+        unregister();
+        await spy.stop(true);
+        rmSync(spySocket, { force: true });
+      }
+    },
+    60_000,
+  );
+
+  test("the ip caveat holds at the gateway: allowed from 127.0.0.1, refused from 127.0.0.2", async () => {
+    // Last in the file: from here on every request needs a macaroon.
+    expect((await agentCli(["id", "init", "--state-dir", state])).code).toBe(0);
+    const minted = await agentCli(["id", "create", "--ip", "127.0.0.1", "--state-dir", state]);
+    expect(minted.code).toBe(0);
+    const token = minted.stdout.trim().split("\n").pop()!;
+    const curl = (from: string) =>
+      run([
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--interface",
+        from,
+        "--cacert",
+        join(dir, "alice", "ca.pem"),
+        "--cert",
+        join(dir, "alice", "cert.pem"),
+        "--key",
+        join(dir, "alice", "key.pem"),
+        "-H",
+        `X-Macaroon: ${token}`,
+        `https://127.0.0.1:${port}/v1.41/containers/json`,
+      ]);
+    await waitFor("the macaroon gate", async () => (await curl("127.0.0.2")).stdout === "403", 10_000);
+    expect((await curl("127.0.0.1")).stdout).toBe("200");
+    expect((await curl("127.0.0.2")).stdout).toBe("403");
+    const denied = auditLines().filter((l) =>
+      l.door === "gateway" && !l.allow && l.clientAddress === "127.0.0.2"
+    );
+    expect(denied.length).toBeGreaterThan(0);
+  }, 60_000);
+});
