@@ -34,7 +34,11 @@ try {
   for (const variant of (process.env.VARIANTS ?? "a").split(",")) {
     const port = freePort();
     const extraGlobal = variant.includes("t1") ? "    nbthread 1\n" : "";
-    const reuse = variant.includes("noreuse") ? "" : "    http-reuse always\n";
+    const reuse = variant.includes("noreuse")
+      ? ""
+      : variant.includes("never")
+      ? "    http-reuse never\n"
+      : "    http-reuse always\n";
     const close = variant.includes("close")
       ? "    option http-server-close\n"
       : "    option http-keep-alive\n";
@@ -48,7 +52,7 @@ try {
       stderr: "inherit",
     });
     await Bun.sleep(500);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < Number(process.env.N ?? 4); i++) {
       const t0 = performance.now();
       const r = await run(["docker", "cp", big, "cc:/big"], {
         env: {
@@ -57,7 +61,7 @@ try {
           DOCKER_CERT_PATH: join(certs, "u"),
           DOCKER_CONFIG: join(dir, "dc"),
         },
-        timeoutMs: 40_000,
+        timeoutMs: 25_000,
       });
       console.log(
         variant,

@@ -129,6 +129,24 @@ class Seen {
       throw new NamespaceRefusal(404, NOT_FOUND[kind](ref));
     }
   }
+
+  /**
+   * An object a container create names in its body: missing is dockerd's 404; another namespace's is 409. The
+   * docker CLI takes any 404 from a create for a missing image and tries to pull it, which would bury the
+   * reason; and a name on a Docker host is global anyway (a create of the same name says it is in use).
+   */
+  async mustUse(kind: NamespacedKind, ref: string): Promise<ObjectInfo | undefined> {
+    if (this.caller.administrator || (kind === "network" && isBuiltinNetwork(ref))) return undefined;
+    const info = await this.find(kind, ref);
+    if (info === undefined) {
+      if (kind === "volume") return undefined; // made in the caller's namespace first (createVolumes)
+      throw new NamespaceRefusal(404, NOT_FOUND[kind](ref));
+    }
+    if (!visibleTo(this.caller, kind, info)) {
+      throw new NamespaceRefusal(409, `the ${kind} ${ref} is in use by another namespace`);
+    }
+    return info;
+  }
 }
 
 async function prepare(input: PrepareInput): Promise<NamespaceVerdict> {
@@ -197,14 +215,14 @@ async function containerCreate(given: unknown, seen: Seen): Promise<NamespaceVer
   const createVolumes: string[] = [];
   for (const reference of create.references) {
     if (reference.kind !== "volume") {
-      await seen.mustSee(reference.kind, reference.ref);
+      await seen.mustUse(reference.kind, reference.ref);
       continue;
     }
-    const info = await seen.find("volume", reference.ref);
+    const info = caller.administrator
+      ? await seen.find("volume", reference.ref)
+      : await seen.mustUse("volume", reference.ref);
     if (info !== undefined) {
-      if (!visibleTo(caller, "volume", info)) {
-        throw new NamespaceRefusal(404, NOT_FOUND.volume(reference.ref));
-      }
+      // visible: used as it is
     } else if (reference.mount !== undefined) {
       stampMountVolume(reference, caller);
     } else if (!createVolumes.includes(reference.ref)) {

@@ -37,6 +37,8 @@ export function unixForward(socketPath: string, forward: ForwardRequest): Promis
     }
     const headers: [string, string][] = [];
     for (const [name, value] of forward.headers) headers.push([name, value]);
+    // HTTP/1.1 needs a Host (dockerd answers 400 without one); the client's is kept when there is one.
+    if (!headers.some(([name]) => name.toLowerCase() === "host")) headers.unshift(["host", "localhost"]);
     let settled = false;
     const req = httpRequest({
       socketPath,

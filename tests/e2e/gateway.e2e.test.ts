@@ -8,19 +8,17 @@
  * refused when replayed on dockerd's socket.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   agentCli,
   e2eUnavailable,
-  freePort,
+  type GatewayHost,
   type GuardedHost,
-  importTinyImage,
   registerPlugin,
   run,
-  type RunResult,
   skipBanner,
-  startGuardedHost,
+  startGatewayHost,
   tempDir,
   waitFor,
 } from "./harness.ts";
@@ -62,81 +60,28 @@ interface AuditLine {
 }
 
 describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gateway mode", () => {
+  let gw: GatewayHost;
   let dir: string;
   let state: string;
   let host: GuardedHost;
-  const port = freePort();
+  let port: number;
   const plugin = `agent-gw-${process.pid}`;
-  const keys: Record<string, string> = {};
-  const auditLines = (): AuditLine[] =>
-    readFileSync(join(state, "audit.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as AuditLine);
-
-  /** The docker CLI's environment for the gateway with USER's client certificate. */
-  const gatewayEnv = (user: string): Record<string, string> => ({
-    DOCKER_HOST: `tcp://127.0.0.1:${port}`,
-    DOCKER_TLS_VERIFY: "1",
-    DOCKER_CERT_PATH: join(dir, user),
-    DOCKER_CONFIG: join(dir, `config-${user}`),
-  });
-  const withCert = (user: string, args: string[], stdin?: string): Promise<RunResult> =>
-    run(["docker", ...args], { env: gatewayEnv(user), ...(stdin === undefined ? {} : { stdin }) });
-  /** The docker CLI through the gateway with USER's API key in config.json HttpHeaders (CA only, no cert). */
-  const withKey = (user: string, args: string[]): Promise<RunResult> => {
-    const config = join(dir, `keyconfig-${user}`);
-    mkdirSync(config, { recursive: true });
-    writeFileSync(
-      join(config, "config.json"),
-      JSON.stringify({ HttpHeaders: { Authorization: `Basic ${btoa(`${user}:${keys[user]}`)}` } }),
-    );
-    writeFileSync(join(config, "ca.pem"), readFileSync(join(state, "ca", "cluster.crt")));
-    return run(["docker", ...args], {
-      env: {
-        DOCKER_HOST: `tcp://127.0.0.1:${port}`,
-        DOCKER_TLS_VERIFY: "1",
-        DOCKER_CERT_PATH: config,
-        DOCKER_CONFIG: config,
-      },
-    });
-  };
+  const auditLines = (): AuditLine[] => gw.audit() as unknown as AuditLine[];
+  const gatewayEnv = (user: string) => gw.env(user);
+  const withCert = (user: string, args: string[], stdin?: string) => gw.docker(user, args, stdin);
+  const withKey = (user: string, args: string[]) => gw.dockerWithKey(user, args);
 
   beforeAll(async () => {
-    dir = tempDir("gateway");
-    state = join(dir, "state");
-    const setup = [
-      ["ca", "init", "--name", "gateway-e2e"],
-      ...["alice", "bob", "carol", "admin"].map((
-        u,
-      ) => ["ca", "create-api-certificate", u, "--out", join(dir, u), "--docker-layout"]),
-    ];
-    for (const args of setup) {
-      const r = await agentCli([...args, "--state-dir", state]);
-      if (r.code !== 0) throw new Error(`agent ${args.join(" ")} failed: ${r.stderr}`);
-    }
-    for (const user of ["alice", "bob"]) {
-      const r = await agentCli(["apikey", "create", user, "--state-dir", state]);
-      if (r.code !== 0) throw new Error(`apikey create failed: ${r.stderr}`);
-      keys[user] = r.stdout.trim().split("\n").pop()!;
-    }
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    host = await startGuardedHost({
-      dir,
+    gw = await startGatewayHost({
+      dir: tempDir("gateway"),
       plugin,
+      policy: POLICY,
+      users: ["alice", "bob", "carol", "admin"],
+      keys: ["alice", "bob"],
       // The replay test adds a spy plugin to dockerd's chain while it runs.
       pluginsInConfig: true,
-      agent: {
-        stateDir: state,
-        policyFile: join(dir, "policy.yaml"),
-        args: [
-          "--listen",
-          `127.0.0.1:${port}`,
-          "--gateway",
-          "--docker-socket",
-          join(dir, "dockerd", "docker.sock"),
-        ],
-      },
     });
-    await importTinyImage(host.dockerd, dir);
-    await waitFor("the gateway", async () => (await withCert("alice", ["version"])).code === 0, 20_000);
+    ({ dir, state, host, port } = gw);
   }, 180_000);
 
   afterAll(async () => {

@@ -516,3 +516,117 @@ export async function startApiHost(options: {
   }
   return { host, state, base, port, keys, caPem, authorization };
 }
+
+// ---------------------------------------------------------------- gateway mode on a guarded host
+
+export interface GatewayHost {
+  readonly host: GuardedHost;
+  readonly dir: string;
+  readonly state: string;
+  readonly port: number;
+  /** Each user's API key (`agent apikey create USER`), for the users given `keys`. */
+  readonly keys: Readonly<Record<string, string>>;
+  /** The agent's CA (what clients trust). */
+  readonly caPem: string;
+  /** The docker CLI's environment for the gateway with USER's client certificate (DOCKER_CERT_PATH). */
+  env(user: string): Record<string, string>;
+  /** The docker CLI through the gateway as USER (client certificate). */
+  docker(user: string, args: string[], stdin?: string): Promise<RunResult>;
+  /** The docker CLI through the gateway with USER's API key in config.json HttpHeaders (the CA only, no cert). */
+  dockerWithKey(user: string, args: string[]): Promise<RunResult>;
+  /** The audit log's events, parsed. */
+  audit(): Record<string, unknown>[];
+}
+
+/**
+ * A guarded host whose agent serves the Engine API on its listener (`--gateway`): a CA, a client certificate
+ * (docker layout: ca.pem, cert.pem, key.pem) for each of `users`, an API key for each of `keys`, the policy,
+ * the tiny image imported, the gateway answering. Stop it with `host.stop()`.
+ */
+export async function startGatewayHost(options: {
+  readonly dir: string;
+  readonly plugin: string;
+  readonly policy: string;
+  readonly users: readonly string[];
+  readonly keys?: readonly string[];
+  /** dockerd's plugins in daemon.json, so the test can change the chain live (see DockerdOptions). */
+  readonly pluginsInConfig?: boolean;
+}): Promise<GatewayHost> {
+  const { dir } = options;
+  const state = join(dir, "state");
+  const setup = [
+    ["ca", "init", "--name", options.plugin],
+    ...options.users.map((
+      u,
+    ) => ["ca", "create-api-certificate", u, "--out", join(dir, u), "--docker-layout"]),
+  ];
+  for (const args of setup) {
+    const r = await agentCli([...args, "--state-dir", state]);
+    if (r.code !== 0) throw new Error(`agent ${args.join(" ")} failed: ${r.stderr}`);
+  }
+  const keys: Record<string, string> = {};
+  for (const user of options.keys ?? []) {
+    const r = await agentCli(["apikey", "create", user, "--state-dir", state]);
+    if (r.code !== 0) throw new Error(`agent apikey create ${user} failed: ${r.stderr}`);
+    keys[user] = r.stdout.trim().split("\n").pop()!;
+  }
+  writeFileSync(join(dir, "policy.yaml"), options.policy);
+  const port = freePort();
+  const host = await startGuardedHost({
+    dir,
+    plugin: options.plugin,
+    ...(options.pluginsInConfig === true ? { pluginsInConfig: true } : {}),
+    agent: {
+      stateDir: state,
+      policyFile: join(dir, "policy.yaml"),
+      args: [
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--gateway",
+        "--docker-socket",
+        join(dir, "dockerd", "docker.sock"),
+      ],
+    },
+  });
+  const env = (user: string): Record<string, string> => ({
+    DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+    DOCKER_TLS_VERIFY: "1",
+    DOCKER_CERT_PATH: join(dir, user),
+    DOCKER_CONFIG: join(dir, `config-${user}`),
+  });
+  const docker = (user: string, args: string[], stdin?: string) =>
+    run(["docker", ...args], { env: env(user), ...(stdin === undefined ? {} : { stdin }) });
+  const dockerWithKey = (user: string, args: string[]) => {
+    const config = join(dir, `keyconfig-${user}`);
+    mkdirSync(config, { recursive: true });
+    writeFileSync(
+      join(config, "config.json"),
+      JSON.stringify({ HttpHeaders: { Authorization: `Basic ${btoa(`${user}:${keys[user]}`)}` } }),
+    );
+    writeFileSync(join(config, "ca.pem"), readFileSync(join(state, "ca", "cluster.crt")));
+    return run(["docker", ...args], {
+      env: {
+        DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+        DOCKER_TLS_VERIFY: "1",
+        DOCKER_CERT_PATH: config,
+        DOCKER_CONFIG: config,
+      },
+    });
+  };
+  const audit = () =>
+    readFileSync(join(state, "audit.log"), "utf8").trim().split("\n").map((l) =>
+      JSON.parse(l) as Record<string, unknown>
+    );
+  try {
+    await importTinyImage(host.dockerd, dir);
+    const first = options.users[0];
+    if (first !== undefined) {
+      await waitFor("the gateway", async () => (await docker(first, ["version"])).code === 0, 20_000);
+    }
+  } catch (err) {
+    await host.stop();
+    throw err;
+  }
+  const caPem = readFileSync(join(state, "ca", "cluster.crt"), "utf8");
+  return { host, dir, state, port, keys, caPem, env, docker, dockerWithKey, audit };
+}

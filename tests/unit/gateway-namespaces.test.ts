@@ -294,39 +294,65 @@ describe("a container create may use only visible objects", () => {
     prepare(ALICE, "POST", "/containers/create", { Image: "tiny", HostConfig: hostConfig, ...extra });
 
   const cases: readonly [string, unknown, Record<string, unknown>, string][] = [
-    ["NetworkMode network", { NetworkMode: "bobnet" }, {}, "network bobnet not found"],
-    ["NetworkMode network by id", { NetworkMode: IDS.bobnet }, {}, `network ${IDS.bobnet} not found`],
-    ["NetworkMode container", { NetworkMode: "container:db" }, {}, "No such container: db"],
+    [
+      "NetworkMode network",
+      { NetworkMode: "bobnet" },
+      {},
+      "the network bobnet is in use by another namespace",
+    ],
+    [
+      "NetworkMode network by id",
+      { NetworkMode: IDS.bobnet },
+      {},
+      `the network ${IDS.bobnet} is in use by another namespace`,
+    ],
+    [
+      "NetworkMode container",
+      { NetworkMode: "container:db" },
+      {},
+      "the container db is in use by another namespace",
+    ],
     [
       "EndpointsConfig key",
       {},
       { NetworkingConfig: { EndpointsConfig: { bobnet: {} } } },
-      "network bobnet not found",
+      "the network bobnet is in use by another namespace",
     ],
     ["EndpointsConfig links", {}, {
       NetworkingConfig: { EndpointsConfig: { alicenet: { Links: ["db:d"] } } },
-    }, "No such container: db"],
-    ["Links", { Links: ["db:alias"] }, {}, "No such container: db"],
-    ["Links as dockerd stores them", { Links: ["/db:/me/alias"] }, {}, "No such container: db"],
-    ["VolumesFrom", { VolumesFrom: ["db:ro"] }, {}, "No such container: db"],
-    ["PidMode", { PidMode: "container:db" }, {}, "No such container: db"],
-    ["IpcMode", { IpcMode: "container:db" }, {}, "No such container: db"],
-    ["Cgroup", { Cgroup: "container:db" }, {}, "No such container: db"],
-    ["Binds", { Binds: ["bobvol:/data"] }, {}, "get bobvol: no such volume"],
-    ["Binds of an unlabelled volume", { Binds: ["oldvol:/data:ro"] }, {}, "get oldvol: no such volume"],
+    }, "the container db is in use by another namespace"],
+    ["Links", { Links: ["db:alias"] }, {}, "the container db is in use by another namespace"],
+    [
+      "Links as dockerd stores them",
+      { Links: ["/db:/me/alias"] },
+      {},
+      "the container db is in use by another namespace",
+    ],
+    ["VolumesFrom", { VolumesFrom: ["db:ro"] }, {}, "the container db is in use by another namespace"],
+    ["PidMode", { PidMode: "container:db" }, {}, "the container db is in use by another namespace"],
+    ["IpcMode", { IpcMode: "container:db" }, {}, "the container db is in use by another namespace"],
+    ["Cgroup", { Cgroup: "container:db" }, {}, "the container db is in use by another namespace"],
+    ["Binds", { Binds: ["bobvol:/data"] }, {}, "the volume bobvol is in use by another namespace"],
+    [
+      "Binds of an unlabelled volume",
+      { Binds: ["oldvol:/data:ro"] },
+      {},
+      "the volume oldvol is in use by another namespace",
+    ],
     [
       "Mounts",
       { Mounts: [{ Type: "volume", Source: "bobvol", Target: "/d" }] },
       {},
-      "get bobvol: no such volume",
+      "the volume bobvol is in use by another namespace",
     ],
-    ["Go-folded keys", { binds: ["bobvol:/d"] }, {}, "get bobvol: no such volume"],
+    ["Go-folded keys", { binds: ["bobvol:/d"] }, {}, "the volume bobvol is in use by another namespace"],
     // U+212A KELVIN SIGN folds to K in Go.
-    ["a Kelvin sign", { "Lin\u212As": ["db:x"] }, {}, "No such container: db"],
+    ["a Kelvin sign", { "Lin\u212As": ["db:x"] }, {}, "the container db is in use by another namespace"],
   ];
   for (const [what, hostConfig, extra, message] of cases) {
-    test(`${what}: another namespace's object is 404 naming the reference`, async () => {
-      expect(refused(await create(hostConfig, extra))).toEqual({ status: 404, message });
+    // 409, not 404: the docker CLI takes a create's 404 for a missing image and tries to pull it.
+    test(`${what}: another namespace's object is 409 naming the reference`, async () => {
+      expect(refused(await create(hostConfig, extra))).toEqual({ status: 409, message });
     });
   }
 
