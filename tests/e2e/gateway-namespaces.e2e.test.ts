@@ -9,7 +9,6 @@
  * another namespace's container is refused by name.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import {
   e2eUnavailable,
   type GatewayHost,
