@@ -150,7 +150,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       policy,
       clock: ctx.clock,
       macaroon: { resolver: dockerLink.resolver, random: ctx.random },
-      namespaceLookup,
+      // Namespaces are made by the HTTPS API and the gateway: the plugin guards them where they exist (its
+      // lookups cost a dockerd call per named object, so a plugin-only host does not pay for them).
+      ...(listen === undefined ? {} : { namespaceLookup }),
     });
   } catch (err) {
     log(`cannot start: ${describe(err)}`);

@@ -30,6 +30,11 @@ export interface RequestFacts {
    * Engine API on the listener (src/gateway/), whose `request` is the client's own.
    */
   readonly door?: "api" | "gateway";
+  /**
+   * True when the request has a JSON body that was not forwarded (dockerd skips large and chunked ones): the
+   * gates never judge such a request, decide() refuses it, unless a door's proof decided it already.
+   */
+  readonly bodyWithheld?: boolean;
   /** The client's IP address, when the door knows it (the HTTPS listener does; dockerd never tells plugins). */
   readonly clientAddress?: string;
 }

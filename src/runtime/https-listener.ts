@@ -107,6 +107,10 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
   let stopping = false;
 
   const http: HttpServer = createHttpServer({ maxHeaderSize: limits.maxHeaderBytes });
+  // A client that half-closes after its request (shutdown(SHUT_WR)) still gets its answer: by default node:http
+  // aborts the requests in flight at the client's FIN (seen on Bun 1.4.5: no answer at all; with this, the
+  // answer, then the close).
+  (http as unknown as { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   http.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
     const state = live.get(socket);
@@ -598,6 +602,11 @@ async function passThrough(
   options: ServeHttpsOptions,
 ): Promise<void> {
   const target = req.url ?? "";
+  // Only origin-form targets ("/path?query"), as for every other request.
+  if (!target.startsWith("/")) {
+    await writeResponse(req, res, socket, jsonError(400, "the request target must be a path", true));
+    return;
+  }
   let response: Response;
   const headers = new Headers();
   try {

@@ -17,26 +17,30 @@
  * The same users and policy on both doors: alice (group ops, allowed everything but a privileged container,
  * not an administrator) and bob (reads, plus unprivileged creates). The objects the attempts act on ("svc",
  * "other", "wsbox") are made by the administrator over the unix socket, labelled with the namespace "bypass"
- * (a policy group of alice and bob that no rule names): the gateway shows a non-administrator only the objects
- * of its namespaces, and none of these attempts is about namespaces, so both users see them through both
- * doors and each attempt keeps its point (on the plugin socket the label changes nothing: the namespace gate
- * passes objects of a namespace the requester may address, as it passes unlabelled ones). Namespaces
- * themselves have their own attempt ("alice-only").
+ * (a policy group of alice and bob that no rule names). The gateway shows a non-administrator only the objects
+ * of its namespaces (an unlabelled one only to administrators), and none of these attempts is about
+ * namespaces: so both users see them through both doors, and each attempt keeps its point. Making alice an
+ * administrator instead would change the attempts that rely on her not being one (plugin disable), and
+ * creating the objects through the gateway as alice, in her own namespace, would hide them from bob (his reads
+ * of wsbox would become 404s, and the attempts on svc would be refused for a second reason). On dockerd's port the label
+ * changes nothing: the plugin passes objects of a namespace the requester may address, as it passes unlabelled
+ * ones (and a plugin-only agent, as here, does not look at namespaces at all). Namespaces themselves are
+ * attempted through the gateway only (bypass-gateway.e2e.test.ts, "alice-only").
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import {
   agentCli,
   type Dockerd,
   e2eUnavailable,
-  freePort,
   type GuardedHost,
   importTinyImage,
   opensslTls,
   run,
   skipBanner,
+  startGatewayHost,
   startGuardedHost,
   tempDir,
   waitFor,
@@ -178,19 +182,39 @@ function wsAttach(
         ].join("\r\n"),
       ));
     const timer = setTimeout(() => socket.destroy(new Error("websocket attach timed out")), 30_000);
+    let finished = false;
     const finish = (status: number) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       socket.end();
       resolve({ status, text });
     };
+    let status = 0;
+    /** A refusal is read whole: its body may come in a record of its own (the gateway writes it apart). */
+    const refusalRead = () => {
+      const end = text.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1];
+      return length !== undefined && Buffer.byteLength(text.slice(end + 4), "latin1") >= Number(length);
+    };
     socket.on("data", (c: Buffer) => {
       text += c.toString("latin1");
-      if (answered || !text.includes("\r\n\r\n")) return;
+      if (!text.includes("\r\n\r\n")) return;
+      if (answered) {
+        if (status !== 101 && refusalRead()) finish(status);
+        return;
+      }
       answered = true;
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? "0");
-      if (status !== 101) return finish(status);
+      status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? "0");
+      if (status !== 101) {
+        if (refusalRead()) finish(status);
+        return;
+      }
       socket.write(wsFrame(`${line}\n`));
       setTimeout(() => finish(status), 500);
+    });
+    socket.on("close", () => {
+      if (answered && status !== 101) finish(status);
     });
     socket.on("error", (e) => {
       clearTimeout(timer);
@@ -210,7 +234,7 @@ export interface BypassContext {
   /** curl --path-as-is to the door as `user` (its client certificate). */
   curl(user: string, method: string, path: string, extra?: string[]): Promise<HttpResult>;
   /** One raw HTTP/1.1 exchange over mutual TLS as `user`: the request bytes go out exactly as written. */
-  raw(user: string, request: string): Promise<HttpResult>;
+  raw(user: string, request: string | Uint8Array, options?: { halfClose?: boolean }): Promise<HttpResult>;
   /** curl's arguments for a JSON body. */
   json(body: unknown): string[];
   /** A privileged create body (the rule nobody-privileged refuses it to everyone). */
@@ -228,49 +252,42 @@ export interface BypassContext {
   auditOf(decisionId: string): Promise<AuditLine | undefined>;
 }
 
+/** The door's host, started with the policy, the tiny image imported and the door answering. */
 async function startDoor(
   door: DoorKind,
   dir: string,
   plugin: string,
-  state: string,
 ): Promise<{ host: GuardedHost; endpoint: Endpoint }> {
+  const users = ["alice", "bob"];
+  if (door === "gateway") {
+    // Client certificates of the agent's own CA, for the same user names (DOCKER_CERT_PATH layout in DIR/USER).
+    const gw = await startGatewayHost({ dir, plugin, policy: POLICY, users });
+    return {
+      host: gw.host,
+      endpoint: { port: gw.port, ca: join(dir, "alice", "ca.pem"), certDir: (user) => join(dir, user) },
+    };
+  }
   const dockerdDir = join(dir, "dockerd");
-  const agent = { stateDir: state, policyFile: join(dir, "policy.yaml") };
-  const dockerSocket = ["--docker-socket", join(dockerdDir, "docker.sock")];
-  if (door === "plugin") {
-    const tls = await opensslTls(join(dir, "tls"), ["alice", "bob"]);
-    const host = await startGuardedHost({
-      dir,
-      plugin,
-      dockerdDir,
-      agent: { ...agent, args: dockerSocket },
-      tls: { ca: tls.ca, cert: tls.serverCert, key: tls.serverKey },
-    });
-    return { host, endpoint: { port: host.dockerd.tcpPort!, ca: tls.ca, certDir: tls.certPath } };
-  }
-  // The gateway: client certificates of the agent's own CA, for the same user names.
-  const certs = join(dir, "certs");
-  const setup = [
-    ["ca", "init", "--name", plugin],
-    ...["alice", "bob"].map((
-      u,
-    ) => ["ca", "create-api-certificate", u, "--out", join(certs, u), "--docker-layout"]),
-  ];
-  for (const args of setup) {
-    const r = await agentCli([...args, "--state-dir", state]);
-    if (r.code !== 0) throw new Error(`agent ${args.join(" ")} failed: ${r.stderr}`);
-  }
-  const port = freePort();
+  writeFileSync(join(dir, "policy.yaml"), POLICY);
+  const tls = await opensslTls(join(dir, "tls"), users);
   const host = await startGuardedHost({
     dir,
     plugin,
     dockerdDir,
-    agent: { ...agent, args: ["--listen", `127.0.0.1:${port}`, "--gateway", ...dockerSocket] },
+    agent: {
+      stateDir: join(dir, "state"),
+      policyFile: join(dir, "policy.yaml"),
+      args: ["--docker-socket", join(dockerdDir, "docker.sock")],
+    },
+    tls: { ca: tls.ca, cert: tls.serverCert, key: tls.serverKey },
   });
-  return {
-    host,
-    endpoint: { port, ca: join(certs, "alice", "ca.pem"), certDir: (user) => join(certs, user) },
-  };
+  try {
+    await importTinyImage(host.dockerd, dir);
+  } catch (err) {
+    await host.stop();
+    throw err;
+  }
+  return { host, endpoint: { port: host.dockerd.tcpPort!, ca: tls.ca, certDir: tls.certPath } };
 }
 
 const DOOR_TITLES: Record<DoorKind, string> = {
@@ -344,12 +361,23 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
      * One raw HTTP/1.1 exchange over mutual TLS: the request bytes go out exactly as written. A reset
      * (ECONNRESET, EPIPE) after the door's status line has arrived ends the exchange with `reset: true` and
      * that status (see HttpResult); any other error, or a reset before an answer, rejects.
+     *
+     * The client half-closes its side once the request is written, and either door answers anyway; every raw
+     * request says `Connection: close`, so either door closes the connection once it has answered.
      */
-    const raw = (user: string, request: string): Promise<HttpResult> =>
+    const raw = (
+      user: string,
+      request: string | Uint8Array,
+      options: { halfClose?: boolean } = {},
+    ): Promise<HttpResult> =>
       new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
         let failure: (Error & { code?: string }) | undefined;
-        const socket = connect(tlsOptions(endpoint, user), () => socket.end(request));
+        const halfClose = options.halfClose ?? true;
+        const socket = connect(
+          tlsOptions(endpoint, user),
+          () => halfClose ? socket.end(request) : socket.write(request),
+        );
         const timer = setTimeout(() => socket.destroy(new Error("raw request timed out")), 30_000);
         socket.on("data", (c: Buffer) => chunks.push(c));
         socket.on("error", (e) => {
@@ -466,23 +494,22 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
     beforeAll(async () => {
       dir = tempDir(`bypass-${door}`);
       state = join(dir, "state");
-      writeFileSync(join(dir, "policy.yaml"), POLICY);
-      ({ host, endpoint } = await startDoor(door, dir, plugin, state));
+      try {
+        ({ host, endpoint } = await startDoor(door, dir, plugin));
+      } catch (err) {
+        // A host that failed to start has removed its directory, but not what came before it (certificates).
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
       ({ dockerd } = host);
-      await importTinyImage(dockerd, dir);
-      for (
-        const [name, namespace] of [["svc", SHARED_NAMESPACE], ["other", SHARED_NAMESPACE], [
-          "alice-only",
-          "alice",
-        ]]
-      ) {
+      for (const name of ["svc", "other"]) {
         const id = await admin([
           "run",
           "-d",
           "--name",
-          name!,
+          name,
           "--label",
-          `io.agent.namespace=${namespace}`,
+          `io.agent.namespace=${SHARED_NAMESPACE}`,
           "--network",
           "none",
           "tiny:latest",
@@ -490,13 +517,6 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
           "600",
         ]);
         if (name === "svc") svcId = id;
-      }
-      if (gateway) {
-        await waitFor(
-          "the gateway",
-          async () => (await curl("alice", "GET", "/_ping")).status === 200,
-          20_000,
-        );
       }
     }, 180_000);
 
@@ -545,6 +565,7 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
           // `/v1.41/volumes/create`). Safe: that normalised target is the one it decides, audits and would
           // forward, so what is judged is what dockerd would run.
           const event = await gatewayDenied(r, "bob", path);
+          expect(r.status).toBe(403);
           expect(event.uri).toBe(gatewayTarget(path));
           if (path.includes("/x/")) expect(event.uri).toBe("/v1.41/volumes/create");
         }
@@ -566,6 +587,8 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
         const name = `priv-path-${i}`;
         const r = await curl("bob", "POST", `${path}?name=${name}`, json(privileged(name)));
         expect({ path, refused: refused(r) }).toEqual({ path, refused: true });
+        // The gateway decides every one of them itself (a deny, 403), on the target as its URL parser leaves it.
+        if (gateway) expect({ path, status: r.status }).toEqual({ path, status: 403 });
         expect(await exists("containers", name)).toBeUndefined();
       }
     });
@@ -580,6 +603,11 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
         const p = await curl("alice", method, `/v1.41/containers/create?name=${c}`, json(privileged(c)));
         expect({ method, refused: refused(p) }).toEqual({ method, refused: true });
         expect(await exists("containers", c)).toBeUndefined();
+        if (gateway) {
+          // dockerd's router knows no such method (404); the gateway's HTTP parser takes methods in upper case
+          // only and refuses the request as malformed (400) before anything is decided or forwarded.
+          expect({ method, statuses: [r.status, p.status] }).toEqual({ method, statuses: [400, 400] });
+        }
       }
     });
 
@@ -590,12 +618,21 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
         "/v1.41/volumes/create?x=/auth",
         "/v1.41/volumes/./create",
         "/v1.41/volumes/create#frag",
+        "@x/v1.41/volumes/create",
       ];
       for (const [i, target] of targets.entries()) {
         const name = `vol-raw-${i}`;
         const r = await raw("bob", rawRequest("POST", target, JSON.stringify({ Name: name })));
         expect({ target, refused: refused(r) }).toEqual({ target, refused: true });
         expect(await exists("volumes", name)).toBeUndefined();
+        if (gateway && (target.startsWith("@") || /^https?:/.test(target))) {
+          // Not an origin-form target: the listener refuses it (400) before the gateway decides anything.
+          expect({ target, status: r.status }).toEqual({ target, status: 400 });
+        } else if (gateway) {
+          // The gateway decided each of them, as bob: his volume create, which no rule allows him.
+          await gatewayDenied(r, "bob", target);
+          expect({ target, status: r.status }).toEqual({ target, status: 403 });
+        }
       }
     });
 
@@ -733,6 +770,14 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
       expect(r.body).toMatch(/^HTTP\/1\.1 200/);
       expect(r.body).toContain("HTTP/1.1 403");
       expect(await exists("volumes", "vol-pipelined")).toBeUndefined();
+      if (gateway) {
+        // The same with the client's side kept open after the two requests: both are answered, the second 403.
+        const half = await raw("bob", first + rawRequest("POST", "/v1.41/volumes/create", body), {
+          halfClose: false,
+        });
+        expect(half.body).not.toContain("HTTP/1.1 201");
+        expect(await exists("volumes", "vol-pipelined")).toBeUndefined();
+      }
     });
 
     test("HTTP/2 requests are judged like HTTP/1.1", async () => {
@@ -747,7 +792,8 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
       expect(await exists("containers", "priv-h2")).toBeUndefined();
       if (gateway) {
         // The gateway's listener offers only http/1.1 in ALPN: curl's --http2 falls back to HTTP/1.1, so
-        // there is no HTTP/2 framing to judge differently.
+        // there is no HTTP/2 framing to judge differently. (dockerd 20.10's TLS port answers HTTP/1.1 to it too,
+        // but that is dockerd's to choose: not asserted for the plugin's door.)
         expect([r.version, p.version]).toEqual(["1.1", "1.1"]);
       }
     });
@@ -768,6 +814,13 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
       );
       expect(refused(r)).toBe(true);
       expect(await exists("containers", "cl0-priv")).toBeUndefined();
+      if (gateway) {
+        // The gateway's listener frames by the Content-Length: the body-less create is one request and the JSON
+        // after it the start of another, which is no HTTP request (400, and the connection is closed). The
+        // privileged body is never read as a body, judged or forwarded.
+        expect(r.status).toBe(400);
+        expect(r.body).toContain("malformed HTTP request");
+      }
     });
 
     test("form-encoded bodies on /images/create and /containers/create are refused", async () => {
@@ -919,23 +972,6 @@ export function bypassSuite(door: DoorKind, extraAttempts?: (ctx: BypassContext)
       const after = await curl("bob", "POST", "/v1.41/volumes/create", json({ Name: "after-plugin" }));
       expect(after.status).toBe(403);
       expect(await exists("volumes", "after-plugin")).toBeUndefined();
-    });
-
-    test("bob's GET rule does not reach a container of alice's namespace", async () => {
-      // "alice-only" is labelled with alice's own namespace, which bob may not address. The plugin socket's
-      // namespace gate refuses bob's read (403); the gateway answers as dockerd answers a missing container
-      // (404, "No such container"), so it never confirms that another namespace's object exists. Either way
-      // bob reads nothing, and his writes are refused by the policy before any namespace is looked at.
-      const read = await curl("bob", "GET", "/v1.41/containers/alice-only/json");
-      expect(read.status).toBe(gateway ? 404 : 403);
-      expect(read.body).not.toContain("sleep");
-      if (gateway) expect(read.body).toContain("No such container: alice-only");
-      const paused = await curl("bob", "POST", "/v1.41/containers/alice-only/pause");
-      expect(paused.status).toBe(403);
-      const after = (await exists("containers", "alice-only"))?.["State"] as Record<string, unknown>;
-      expect(after["Paused"]).toBe(false);
-      // Control: alice reads it through the same door.
-      expect((await curl("alice", "GET", "/v1.41/containers/alice-only/json")).status).toBe(200);
     });
 
     /** What the websocket box's `cat` has written from its stdin so far (to /stdin.txt: the image has no /tmp). */

@@ -8,7 +8,7 @@
  * refused when replayed on dockerd's socket.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   agentCli,
@@ -66,6 +66,8 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
   let host: GuardedHost;
   let port: number;
   const plugin = `agent-gw-${process.pid}`;
+  /** The gateway's proofs a spy plugin in dockerd's chain saw (the replay test): secrets, like the keys. */
+  const proofsSeen: { uri: string; proof: string }[] = [];
   const auditLines = (): AuditLine[] => gw.audit() as unknown as AuditLine[];
   const gatewayEnv = (user: string) => gw.env(user);
   const withCert = (user: string, args: string[], stdin?: string) => gw.docker(user, args, stdin);
@@ -248,6 +250,48 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
     rmSync(saved);
   }, 120_000);
 
+  test(
+    "nothing is cut after an idle period: logs -f and attach stay open through 32 s of quiet",
+    async () => {
+      // Longer than every timer of the listener (10 s between requests, 30 s for a request and its answer).
+      await withCert("alice", [
+        "run",
+        "-d",
+        "--name",
+        "gw-quiet",
+        "--network",
+        "none",
+        "tiny:latest",
+        "sh",
+        "-c",
+        "sleep 32; echo late",
+      ]);
+      const [logs, attach] = await Promise.all([
+        run(["docker", "logs", "-f", "gw-quiet"], { env: gatewayEnv("alice"), timeoutMs: 90_000 }),
+        run(["docker", "attach", "gw-quiet"], { env: gatewayEnv("alice"), timeoutMs: 90_000 }),
+      ]);
+      expect(logs.stdout).toBe("late\n");
+      expect(attach.stdout).toBe("late\n");
+    },
+    120_000,
+  );
+
+  test("docker build streams its context through the gateway and the image runs", async () => {
+    const context = join(dir, "build");
+    mkdirSync(context, { recursive: true });
+    writeFileSync(
+      join(context, "Dockerfile"),
+      'FROM tiny:latest\nRUN echo built > /built\nCMD ["cat", "/built"]\n',
+    );
+    const built = await run(["docker", "build", "-t", "gw-built:1", context], {
+      env: { ...gatewayEnv("admin"), DOCKER_BUILDKIT: "0" },
+      timeoutMs: 90_000,
+    });
+    expect(built.code).toBe(0);
+    const ran = await withCert("admin", ["run", "--rm", "--network", "none", "gw-built:1"]);
+    expect(ran.stdout).toBe("built\n");
+  }, 120_000);
+
   test("interactive: docker run -it and exec -it through a pty", async () => {
     const viaPty = (user: string, command: string, input: string) =>
       run(["script", "-qec", command, "/dev/null"], {
@@ -270,7 +314,7 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
     async () => {
       // A spy plugin after the agent in dockerd's chain sees every header, the proof included.
       const spySocket = join(dir, "spy.sock");
-      const seen: { uri: string; proof: string }[] = [];
+      const seen = proofsSeen;
       const spy = Bun.serve({
         unix: spySocket,
         async fetch(req) {
@@ -340,6 +384,45 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
         await spy.stop(true);
         rmSync(spySocket, { force: true });
       }
+    },
+    60_000,
+  );
+
+  test(
+    "agent apikey set writes the docker config; no key, Basic header or proof is printed or logged",
+    async () => {
+      const config = join(dir, "apikey-set");
+      const set = await agentCli(["apikey", "set", "alice", "--ca", join(state, "ca", "cluster.crt")], {
+        DOCKER_CONFIG: config,
+        AGENT_APIKEY: gw.keys["alice"]!,
+      });
+      expect(set.code).toBe(0);
+      const env = { DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: "1", DOCKER_CONFIG: config };
+      const ps = await run(["docker", "ps", "--format", "{{.Names}}"], { env });
+      expect(ps.code).toBe(0);
+      expect(ps.stdout).toContain("gw-exec");
+      const asBob = await run(["docker", "ps"], {
+        env: { ...env, DOCKER_CONFIG: join(dir, "keyconfig-bob") },
+      });
+      expect(asBob.code).toBe(0); // bob's key, from his own config
+      const outputs = [
+        set.stdout,
+        set.stderr,
+        ps.stdout,
+        ps.stderr,
+        asBob.stderr,
+        host.agent.log(),
+        host.dockerd.log(),
+      ];
+      outputs.push(readFileSync(join(state, "audit.log"), "utf8"));
+      const secrets = [
+        ...Object.values(gw.keys),
+        ...Object.entries(gw.keys).map(([user, key]) => btoa(`${user}:${key}`)),
+        ...proofsSeen.map((p) => p.proof.split(".")[1]!),
+      ];
+      expect(secrets.length).toBeGreaterThanOrEqual(5);
+      const leaks = secrets.filter((secret) => outputs.some((text) => text.includes(secret)));
+      expect(leaks).toEqual([]);
     },
     60_000,
   );
