@@ -28,7 +28,7 @@ import {
   actionResource,
   AGENT_ACTION_HEADER,
 } from "./action.ts";
-import { authenticate } from "./authenticate.ts";
+import { authenticate, authenticationRefusal } from "./authenticate.ts";
 import { containerResource, methodNotAllowed } from "./container.ts";
 import { eventsResource, NDJSON } from "./events.ts";
 import { actionEvent } from "../stream/index.ts";
@@ -78,13 +78,7 @@ export function createApiApp(deps: ApiAppDeps): Hono<ApiEnv> {
     try {
       const result = await authenticate(deps.authenticators, c.req.raw, connection);
       if (!result.ok) {
-        call.outcome = {
-          allow: false,
-          decidedBy: "authentication",
-          ruleId: result.by === "none" ? undefined : `authentication:${result.by}`,
-          reason: result.reason,
-          code: "ERR_API_UNAUTHENTICATED",
-        };
+        call.outcome = authenticationRefusal(result);
         c.res = result.status === 429
           ? apiError(429, "too many failed attempts: try again later", call.decisionId, {
             "retry-after": String(result.retryAfterSeconds ?? 60),

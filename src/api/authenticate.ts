@@ -102,3 +102,14 @@ export async function authenticate(
   if (found === undefined) return { ok: false, status: 401, by: "none", reason: NO_CREDENTIALS };
   return { ok: true, principal: found.principal };
 }
+
+/** What a refused authentication records in the audit event (the HTTPS API and the gateway alike). */
+export function authenticationRefusal(result: Extract<AuthenticationResult, { ok: false }>) {
+  return {
+    allow: false,
+    decidedBy: "authentication",
+    ruleId: result.by === "none" ? undefined : `authentication:${result.by}`,
+    reason: result.reason,
+    code: "ERR_API_UNAUTHENTICATED",
+  } as const;
+}

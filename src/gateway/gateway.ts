@@ -17,7 +17,7 @@
  * Every request is one audit event with door "gateway", the client's address and the decision.
  */
 import type { Authenticator, Principal } from "../api/authenticate.ts";
-import { authenticate } from "../api/authenticate.ts";
+import { authenticate, authenticationRefusal } from "../api/authenticate.ts";
 import { isAdministrator, scopeOf } from "../api/namespace.ts";
 import { type AuditEvent, redactUri } from "../audit/event.ts";
 import { asksForUpgrade } from "../authz/effect.ts";
@@ -162,13 +162,7 @@ async function handle(
   // 1. Who is calling.
   const authenticated = await authenticate(deps.authenticators, request, connection);
   if (!authenticated.ok) {
-    call.outcome = {
-      allow: false,
-      decidedBy: "authentication",
-      ruleId: authenticated.by === "none" ? undefined : `authentication:${authenticated.by}`,
-      reason: authenticated.reason,
-      code: "ERR_API_UNAUTHENTICATED",
-    };
+    call.outcome = authenticationRefusal(authenticated);
     return authenticated.status === 429
       ? dockerError(429, `too many failed attempts: try again later (decision ${id})`, {
         "retry-after": String(authenticated.retryAfterSeconds ?? 60),

@@ -166,14 +166,8 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
     const target = req.url ?? "";
     if (!target.startsWith("/")) return refuse(400, "the request target must be a path");
     if (options.passThrough?.(target) === true) return hijack(req, socket, head, state);
-    const headers = new Headers();
-    try {
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      }
-    } catch {
-      return refuse(400, "malformed request header");
-    }
+    const headers = headersOf(req);
+    if (headers === undefined) return refuse(400, "malformed request header");
     const check = checkUpgradeRequest(req.method ?? "", headers);
     if (!check.ok) return refuse(check.status, check.message, check.headers);
     const address = state.connection.address;
@@ -261,14 +255,8 @@ export async function serveHttps(options: ServeHttpsOptions): Promise<HttpsServe
   async function hijack(req: IncomingMessage, socket: Socket, head: Uint8Array, state: Live): Promise<void> {
     const target = req.url ?? "";
     const refuse = (status: number, message: string) => writeRaw(socket, jsonError(status, message));
-    const headers = new Headers();
-    try {
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      }
-    } catch {
-      return refuse(400, "malformed request header");
-    }
+    const headers = headersOf(req);
+    if (headers === undefined) return refuse(400, "malformed request header");
     if (headers.has("transfer-encoding")) {
       return refuse(400, "an upgrade request may not have a chunked body");
     }
@@ -608,12 +596,8 @@ async function passThrough(
     return;
   }
   let response: Response;
-  const headers = new Headers();
-  try {
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    }
-  } catch {
+  const headers = headersOf(req);
+  if (headers === undefined) {
     await writeResponse(req, res, socket, jsonError(400, "malformed request header", true));
     return;
   }
@@ -728,6 +712,19 @@ function readExactly(
   });
 }
 
+/** The request's headers as they came (repeats kept), or undefined when one is malformed. */
+function headersOf(req: IncomingMessage): Headers | undefined {
+  const headers = new Headers();
+  try {
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+  } catch {
+    return undefined;
+  }
+  return headers;
+}
+
 /** Set by the app on an answer streamed for as long as the client reads (never sent). */
 export const STREAM_HEADER = "x-agent-stream";
 
@@ -747,14 +744,8 @@ async function webRequestOf(
   const target = req.url ?? "";
   // Only origin-form targets ("/path?query"): an absolute URL or "*" names no path of ours.
   if (!target.startsWith("/")) return jsonError(400, "the request target must be a path", true);
-  const headers = new Headers();
-  try {
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    }
-  } catch {
-    return jsonError(400, "malformed request header", true);
-  }
+  const headers = headersOf(req);
+  if (headers === undefined) return jsonError(400, "malformed request header", true);
   const declared = Number(req.headers["content-length"] ?? "0");
   if (Number.isFinite(declared) && declared > maxBodyBytes) {
     return jsonError(413, `request body larger than ${maxBodyBytes} bytes`, true);

@@ -72,6 +72,23 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
   const gatewayEnv = (user: string) => gw.env(user);
   const withCert = (user: string, args: string[], stdin?: string) => gw.docker(user, args, stdin);
   const withKey = (user: string, args: string[]) => gw.dockerWithKey(user, args);
+  /** A POST on dockerd's own socket with a proof header, as a local client would send it: its status. */
+  const postOnSocket = (uri: string, proof: string) =>
+    run([
+      "curl",
+      "-s",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      "--unix-socket",
+      host.dockerd.socket,
+      "-X",
+      "POST",
+      "-H",
+      `X-Agent-Decision: ${proof}`,
+      `http://docker${uri}`,
+    ]);
 
   beforeAll(async () => {
     gw = await startGatewayHost({
@@ -119,6 +136,26 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
       ]);
       expect(r.stdout).toBe("bob via key\n");
       expect(r.code).toBe(0);
+      // Streams with the key too: a hijacked exec (half-closed at once, no -i) and logs.
+      expect(
+        (await withKey("bob", [
+          "run",
+          "-d",
+          "--name",
+          "bob-key",
+          "--network",
+          "none",
+          "tiny:latest",
+          "sleep",
+          "300",
+        ])).code,
+      )
+        .toBe(0);
+      expect((await withKey("bob", ["exec", "bob-key", "echo", "exec via key"])).stdout).toBe(
+        "exec via key\n",
+      );
+      expect((await withKey("bob", ["logs", "bob-key"])).code).toBe(0);
+      expect((await withKey("bob", ["rm", "-f", "bob-key"])).code).toBe(0);
       const wrong = await run(["docker", "ps"], {
         env: {
           DOCKER_HOST: `tcp://127.0.0.1:${port}`,
@@ -342,37 +379,9 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
           return seen.some((s) => s.uri.includes("/pause"));
         }, 20_000);
         const copied = seen.find((s) => s.uri.includes("/pause"))!;
-        const replay = await run([
-          "curl",
-          "-s",
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
-          "--unix-socket",
-          host.dockerd.socket,
-          "-X",
-          "POST",
-          "-H",
-          `X-Agent-Decision: ${copied.proof}`,
-          `http://docker${copied.uri}`,
-        ]);
+        const replay = await postOnSocket(copied.uri, copied.proof);
         expect(replay.stdout).toBe("403");
-        const forged = await run([
-          "curl",
-          "-s",
-          "-o",
-          "/dev/null",
-          "-w",
-          "%{http_code}",
-          "--unix-socket",
-          host.dockerd.socket,
-          "-X",
-          "POST",
-          "-H",
-          `X-Agent-Decision: ${copied.proof.split(".")[0]}.${"0".repeat(32)}`,
-          `http://docker${copied.uri}`,
-        ]);
+        const forged = await postOnSocket(copied.uri, `${copied.proof.split(".")[0]}.${"0".repeat(32)}`);
         expect(forged.stdout).toBe("403");
         const inspected = await withCert("alice", ["inspect", "-f", "{{.State.Paused}}", "gw-exec"]);
         expect(inspected.stdout.trim()).toBe("false");
