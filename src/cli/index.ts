@@ -64,7 +64,7 @@ function reportError(err: unknown, ctx: CliContext): ExitCode {
   }
   // cac's own checks (a missing required argument, an unused one) throw plain errors.
   if (err instanceof Error && err.name === "CACError") {
-    ctx.output.err(`agent: ${err.message} [ERR_USAGE]\n`);
+    ctx.output.err(`agent: ${withoutSecrets(err.message)} [ERR_USAGE]\n`);
     return 2;
   }
   ctx.output.err(`agent: internal error [ERR_INTERNAL]\n`);
@@ -72,6 +72,25 @@ function reportError(err: unknown, ctx: CliContext): ExitCode {
     ctx.output.err(`  detail: ${err instanceof Error ? err.message : String(err)}\n`);
   }
   return 1;
+}
+
+/**
+ * cac quotes the arguments it did not use ("Unused args: `agt_...`"): a key or token typed where it does not
+ * belong (`agent apikey set alice KEY`) would be echoed. The words that could be one are counted, not shown.
+ */
+export function withoutSecrets(message: string): string {
+  const unused = /^Unused args: (.*)$/s.exec(message);
+  if (unused === null) return message;
+  const words = unused[1]!.split(/`,?\s*`?/).filter((word) => word !== "");
+  const mayBeSecret = (word: string) => word.length >= 20 || /^agt_/i.test(word);
+  const shown = words.filter((word) => !mayBeSecret(word)).map((word) => `\`${word}\``);
+  const hidden = words.length - shown.length;
+  return [
+    `too many arguments${shown.length === 0 ? "" : `: ${shown.join(", ")}`}`,
+    ...(hidden === 0
+      ? []
+      : [`${hidden} more not shown (it may be a key or a token: never put one on the command line)`]),
+  ].join("; ");
 }
 
 function topLevelHelp(groups: readonly CommandGroup[], ctx: CliContext): string {

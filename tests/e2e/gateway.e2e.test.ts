@@ -406,6 +406,9 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
         AGENT_APIKEY: gw.keys["alice"]!,
       });
       expect(set.code).toBe(0);
+      // The wrong thing a user types: the key as an argument. Refused, and never echoed.
+      const typed = await agentCli(["apikey", "set", "alice", gw.keys["alice"]!], { DOCKER_CONFIG: config });
+      expect(typed.code).toBe(2);
       const env = { DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: "1", DOCKER_CONFIG: config };
       const ps = await run(["docker", "ps", "--format", "{{.Names}}"], { env });
       expect(ps.code).toBe(0);
@@ -417,6 +420,8 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
       const outputs = [
         set.stdout,
         set.stderr,
+        typed.stdout,
+        typed.stderr,
         ps.stdout,
         ps.stderr,
         asBob.stderr,
