@@ -280,6 +280,10 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
     expect((await withCert("alice", ["cp", big, "gw-exec:/big.bin"])).code).toBe(0);
     expect((await withCert("alice", ["cp", "gw-exec:/big.bin", join(dir, "big-back.bin")])).code).toBe(0);
     expect(readFileSync(join(dir, "big-back.bin")).equals(readFileSync(big))).toBe(true);
+    const stats = await withCert("alice", ["stats", "--no-stream", "--format", "{{.Name}}", "gw-exec"]);
+    expect(stats.stdout).toBe("gw-exec\n");
+    const top = await withCert("alice", ["top", "gw-exec"]);
+    expect(top.stdout).toContain("sleep");
     const saved = join(dir, "tiny.tar");
     expect((await withCert("admin", ["save", "-o", saved, "tiny:latest"])).code).toBe(0);
     const loaded = await withCert("admin", ["load", "-i", saved]);
