@@ -1,20 +1,48 @@
 /**
  * Composition root: builds the runtime services and hands argv to the CLI.
  * The only place that reads process.argv/env or sets the process exit code.
+ *
+ * `agent --version` is answered before the rest is loaded (the CLI, the X.509 stack, the runtime): the
+ * modules are evaluated only when imported, so a version check costs what a one-line program does. There is
+ * no top-level await: the binary is compiled to bytecode (scripts/build), which does not allow one.
  */
 import "reflect-metadata"; // @peculiar/x509 needs it before it is imported (also in the compiled binary)
-import { runCli } from "./cli/index.ts";
-import { commandGroups } from "./cli/commands.ts";
-import type { CliContext } from "./cli/context.ts";
-import { nodeFileSystem } from "./runtime/node-file-system.ts";
-import { currentRuntime, loadPlatform, permissionTolerantEnv } from "./runtime/select-runtime.ts";
+import type { BuildInfo, CliContext } from "./cli/context.ts";
+import { asksForVersion, versionLine } from "./cli/version.ts";
 
 // Replaced at build time by scripts/build (bun build --define).
 declare const AGENT_VERSION: string | undefined;
 declare const AGENT_COMMIT: string | undefined;
 
-// Bun for the compiled binary and `bun src/main.ts`; Deno for `deno run` (scripts/run-deno).
-const runtime = currentRuntime();
+const build: BuildInfo = {
+  version: typeof AGENT_VERSION === "string" ? AGENT_VERSION : "0.1.0-dev",
+  commit: typeof AGENT_COMMIT === "string" ? AGENT_COMMIT : "unknown",
+};
+
+async function main(args: readonly string[]): Promise<number> {
+  const [{ runCli }, { commandGroups }, { nodeFileSystem }, runtimes] = await Promise.all([
+    import("./cli/index.ts"),
+    import("./cli/commands.ts"),
+    import("./runtime/node-file-system.ts"),
+    import("./runtime/select-runtime.ts"),
+  ]);
+  // Bun for the compiled binary and `bun src/main.ts`; Deno for `deno run` (scripts/run-deno).
+  const runtime = runtimes.currentRuntime();
+  const ctx: CliContext = {
+    fs: nodeFileSystem,
+    clock: () => new Date(),
+    random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+    // Deno's process.env throws for names outside --allow-env; those count as unset.
+    env: runtime === "deno" ? runtimes.permissionTolerantEnv(process.env) : process.env,
+    output: {
+      out: (text) => void process.stdout.write(text),
+      err: (text) => void process.stderr.write(text),
+    },
+    build,
+    platform: await runtimes.loadPlatform(runtime),
+  };
+  return await runCli([...args], ctx, commandGroups);
+}
 
 // `agent policy actions | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -22,22 +50,11 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const ctx: CliContext = {
-  fs: nodeFileSystem,
-  clock: () => new Date(),
-  random: (n) => crypto.getRandomValues(new Uint8Array(n)),
-  // Deno's process.env throws for names outside --allow-env; those count as unset.
-  env: runtime === "deno" ? permissionTolerantEnv(process.env) : process.env,
-  output: {
-    out: (text) => void process.stdout.write(text),
-    err: (text) => void process.stderr.write(text),
-  },
-  build: {
-    version: typeof AGENT_VERSION === "string" ? AGENT_VERSION : "0.1.0-dev",
-    commit: typeof AGENT_COMMIT === "string" ? AGENT_COMMIT : "unknown",
-  },
-  platform: await loadPlatform(runtime),
-};
-
-const code = await runCli(process.argv.slice(2), ctx, commandGroups);
-process.exitCode = code;
+const args = process.argv.slice(2);
+if (asksForVersion(args)) {
+  process.stdout.write(versionLine(build));
+} else {
+  void main(args).then((code) => {
+    process.exitCode = code;
+  });
+}

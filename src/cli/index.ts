@@ -1,4 +1,5 @@
 /** The command line: picks the group from the first word, reads the rest with argv.ts, runs the command. */
+import { versionLine } from "./version.ts";
 import { cac } from "cac";
 import { AgentError, isAgentError } from "../errors.ts";
 import { parseCommandLine } from "./argv.ts";
@@ -29,7 +30,7 @@ async function dispatch(
     return first === undefined ? 2 : 0;
   }
   if (first === "--version" || first === "-v" || first === "version") {
-    ctx.output.out(`agent ${ctx.build.version} (${ctx.build.commit})\n`);
+    ctx.output.out(versionLine(ctx.build));
     return 0;
   }
   const group = groups.find((g) => g.name === first && g.name !== "") ?? groups.find((g) => g.name === "");
