@@ -15,4 +15,20 @@ export interface CommandGroup {
   build(ctx: CliContext): CAC;
 }
 
+/**
+ * A group known by its name and summary until it is used: its module (and everything it imports: the X.509
+ * stack, the HTTPS API) is loaded only then, so `agent id exec` does not pay for `agent serve`.
+ */
+export interface LazyGroup {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<CommandGroup>;
+}
+
+export type GroupEntry = CommandGroup | LazyGroup;
+
+export async function loadGroup(entry: GroupEntry): Promise<CommandGroup> {
+  return "build" in entry ? entry : await entry.load();
+}
+
 export type Action = ExitCode | void | Promise<ExitCode | void>;

@@ -4,13 +4,13 @@ import { cac } from "cac";
 import { AgentError, isAgentError } from "../errors.ts";
 import { parseCommandLine } from "./argv.ts";
 import type { CliContext, ExitCode } from "./context.ts";
-import type { CommandGroup } from "./group.ts";
+import { type CommandGroup, type GroupEntry, loadGroup } from "./group.ts";
 import { renderHelp } from "./help.ts";
 
 export async function runCli(
   argv: readonly string[],
   ctx: CliContext,
-  groups: readonly CommandGroup[],
+  groups: readonly GroupEntry[],
 ): Promise<ExitCode> {
   try {
     return await dispatch(argv, ctx, groups);
@@ -22,19 +22,20 @@ export async function runCli(
 async function dispatch(
   argv: readonly string[],
   ctx: CliContext,
-  groups: readonly CommandGroup[],
+  groups: readonly GroupEntry[],
 ): Promise<ExitCode> {
   const first = argv[0];
   if (first === undefined || first === "help" || first === "--help" || first === "-h") {
-    ctx.output.out(topLevelHelp(groups, ctx));
+    ctx.output.out(await topLevelHelp(groups, ctx));
     return first === undefined ? 2 : 0;
   }
   if (first === "--version" || first === "-v" || first === "version") {
     ctx.output.out(versionLine(ctx.build));
     return 0;
   }
-  const group = groups.find((g) => g.name === first && g.name !== "") ?? groups.find((g) => g.name === "");
-  if (group === undefined) throw new AgentError("ERR_USAGE", `unknown command: agent ${first}`);
+  const entry = groups.find((g) => g.name === first && g.name !== "") ?? groups.find((g) => g.name === "");
+  if (entry === undefined) throw new AgentError("ERR_USAGE", `unknown command: agent ${first}`);
+  const group: CommandGroup = await loadGroup(entry);
   const cli = group.build(ctx);
   const rest = group.name === "" ? argv : argv.slice(1);
   const program = group.name === "" ? "agent" : `agent ${group.name}`;
@@ -94,7 +95,7 @@ export function withoutSecrets(message: string): string {
   ].join("; ");
 }
 
-function topLevelHelp(groups: readonly CommandGroup[], ctx: CliContext): string {
+async function topLevelHelp(groups: readonly GroupEntry[], ctx: CliContext): Promise<string> {
   const lines = [
     `agent ${ctx.build.version} - guards a Docker host's Engine API`,
     "",
@@ -104,7 +105,9 @@ function topLevelHelp(groups: readonly CommandGroup[], ctx: CliContext): string 
   ];
   for (const g of groups) {
     if (g.name === "") {
-      for (const c of g.build(ctx).commands) lines.push(`  ${c.name.padEnd(10)} ${c.description}`);
+      for (const c of (await loadGroup(g)).build(ctx).commands) {
+        lines.push(`  ${c.name.padEnd(10)} ${c.description}`);
+      }
     } else {
       lines.push(`  ${g.name.padEnd(10)} ${g.summary}`);
     }

@@ -1,7 +1,7 @@
 /** A test CliContext for command groups: output captured in strings, real files in temp dirs, fixed time. */
 import "reflect-metadata"; // @peculiar/x509 (reached through src/decide) needs it before it loads
 import type { CliContext } from "../../../src/cli/context.ts";
-import type { CommandGroup } from "../../../src/cli/group.ts";
+import type { GroupEntry } from "../../../src/cli/group.ts";
 import { runCli } from "../../../src/cli/index.ts";
 import type { Clock, Env, Platform, RandomBytes } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
@@ -31,7 +31,7 @@ function countingRandom(): (n: number) => Uint8Array {
 /** Runs `agent <argv...>` against `groups` and returns the exit code with everything printed. */
 export async function runAgent(
   argv: readonly string[],
-  groups: readonly CommandGroup[],
+  groups: readonly GroupEntry[],
   options: { readonly env?: Env; readonly random?: RandomBytes; readonly clock?: Clock } = {},
 ): Promise<CliRun> {
   const out: string[] = [];
