@@ -18,7 +18,7 @@
  * namespaces are namespace.ts.
  */
 import { Hono } from "hono";
-import { type AuditEvent, redactUri } from "../audit/event.ts";
+import { type AuditEvent, doorEvent } from "../audit/event.ts";
 import { isAgentError, toAgentError } from "../errors.ts";
 import {
   ACTION_HEADER,
@@ -49,7 +49,6 @@ import {
   internalError,
   json,
   notFound,
-  type Outcome,
   refused,
 } from "./steps.ts";
 
@@ -371,28 +370,17 @@ async function fetchNode(
 }
 
 function eventOf(c: ApiContext, call: ApiCall, deps: ApiAppDeps): AuditEvent {
-  const outcome: Outcome = call.outcome ??
-    { allow: false, decidedBy: "request", ruleId: undefined, reason: "no decision", code: "ERR_INTERNAL" };
-  const url = new URL(c.req.url);
-  return {
-    time: deps.clock().toISOString(),
-    decisionId: call.decisionId,
-    phase: "request",
-    user: call.principal?.user ?? null,
-    authMethod: call.principal?.authMethod ?? null,
-    method: c.req.method,
-    uri: redactUri(`${url.pathname}${url.search}`),
-    action: outcome.action ?? null,
-    resources: outcome.resources ?? {},
-    allow: outcome.allow,
-    decidedBy: outcome.decidedBy,
-    ruleId: outcome.ruleId ?? null,
-    reason: outcome.reason,
-    code: outcome.code ?? null,
-    policyHash: deps.state().policyHash ?? null,
-    status: c.res.status,
-    durationMs: Math.round((deps.monotonicMs() - call.started) * 1000) / 1000,
+  return doorEvent({
     door: "api",
+    time: deps.clock(),
+    decisionId: call.decisionId,
+    principal: call.principal,
+    method: c.req.method,
+    url: c.req.url,
+    outcome: call.outcome,
+    policyHash: deps.state().policyHash,
+    status: c.res.status,
+    durationMs: deps.monotonicMs() - call.started,
     clientAddress: c.env.connection.address,
-  };
+  });
 }

@@ -85,3 +85,61 @@ export function auditEventFor(decision: Decision, ctx: EventContext): AuditEvent
     durationMs: Math.round(ctx.durationMs * 1000) / 1000,
   };
 }
+
+/** What a door (the HTTPS API, the gateway) decided about one request of its own, for its audit event. */
+export interface DoorOutcome {
+  readonly allow: boolean;
+  readonly decidedBy: string;
+  readonly ruleId: string | undefined;
+  readonly reason: string;
+  readonly code: string | undefined;
+  readonly action?: string | undefined;
+  readonly resources?: Readonly<Record<string, string>> | undefined;
+}
+
+const NO_DECISION: DoorOutcome = {
+  allow: false,
+  decidedBy: "request",
+  ruleId: undefined,
+  reason: "no decision",
+  code: "ERR_INTERNAL",
+};
+
+/** The audit event of one request to a door of the listener (its URL's path and query, redacted). */
+export function doorEvent(input: {
+  readonly door: "api" | "gateway";
+  readonly time: Date;
+  readonly decisionId: string;
+  readonly principal: { readonly user: string; readonly authMethod: string } | undefined;
+  readonly method: string;
+  readonly url: string;
+  readonly outcome: DoorOutcome | undefined;
+  readonly policyHash: string | undefined;
+  readonly status: number | null;
+  readonly durationMs: number;
+  readonly clientAddress: string;
+}): AuditEvent {
+  const outcome = input.outcome ?? NO_DECISION;
+  const url = new URL(input.url);
+  return {
+    time: input.time.toISOString(),
+    decisionId: input.decisionId,
+    phase: "request",
+    user: input.principal?.user ?? null,
+    authMethod: input.principal?.authMethod ?? null,
+    method: input.method,
+    uri: redactUri(`${url.pathname}${url.search}`),
+    action: outcome.action ?? null,
+    resources: outcome.resources ?? {},
+    allow: outcome.allow,
+    decidedBy: outcome.decidedBy,
+    ruleId: outcome.ruleId ?? null,
+    reason: outcome.reason,
+    code: outcome.code ?? null,
+    policyHash: input.policyHash ?? null,
+    status: input.status,
+    durationMs: Math.round(input.durationMs * 1000) / 1000,
+    door: input.door,
+    clientAddress: input.clientAddress,
+  };
+}

@@ -16,10 +16,11 @@
  *
  * Every request is one audit event with door "gateway", the client's address and the decision.
  */
-import type { Authenticator, Principal } from "../api/authenticate.ts";
+import type { Principal } from "../api/authenticate.ts";
+import type { ApiAppDeps } from "../api/steps.ts";
 import { authenticate, authenticationRefusal } from "../api/authenticate.ts";
 import { isAdministrator, scopeOf } from "../api/namespace.ts";
-import { type AuditEvent, redactUri } from "../audit/event.ts";
+import { type AuditEvent, doorEvent } from "../audit/event.ts";
 import { asksForUpgrade } from "../authz/effect.ts";
 import { matchRoute, type RouteMatch } from "../authz/routes.ts";
 import { normalizeUri } from "../authz/uri.ts";
@@ -29,14 +30,12 @@ import type { RequestFacts } from "../decide/facts.ts";
 import { toAgentError } from "../errors.ts";
 import type { Policy } from "../policy/index.ts";
 import type {
-  Clock,
   ForwardRequest,
   ForwardResponse,
   HijackedStream,
   HijackRequest,
   HttpsConnection,
 } from "../ports.ts";
-import type { PluginState } from "../server/plugin-app.ts";
 import { bodyPlan, GatewayRefusal, readJsonBody } from "./body.ts";
 import { gatewayFacts } from "./facts.ts";
 import { forwardedRequestHeaders, forwardedResponseHeaders } from "./headers.ts";
@@ -60,14 +59,9 @@ export interface GatewayEngine {
   hijack(request: HijackRequest): Promise<HijackedStream>;
 }
 
-export interface GatewayDeps {
-  /** The gates and policy in force (the plugin's own state). */
-  readonly state: () => PluginState & { readonly policy?: Policy };
-  readonly authenticators: readonly Authenticator[];
-  readonly audit: (event: AuditEvent) => void;
-  readonly clock: Clock;
-  readonly monotonicMs: () => number;
-  readonly newDecisionId: () => string;
+/** The gates and policy, authenticators, audit, clocks and decision ids: the HTTPS API's own. */
+export interface GatewayDeps
+  extends Pick<ApiAppDeps, "state" | "authenticators" | "audit" | "clock" | "monotonicMs" | "newDecisionId"> {
   readonly proofs: DecisionProofs;
   readonly engine: GatewayEngine;
   /** Objects' namespaces, looked up in dockerd (with proofs of their own). */
@@ -505,28 +499,22 @@ function denied(call: Call, decision: Decision): Response {
 }
 
 function eventOf(deps: GatewayDeps, call: Call, request: Request, connection: HttpsConnection): AuditEvent {
-  const outcome = call.outcome ??
-    { allow: false, decidedBy: "request", ruleId: undefined, reason: "no decision", code: "ERR_INTERNAL" };
-  const url = new URL(request.url);
-  return {
-    time: deps.clock().toISOString(),
-    decisionId: call.decisionId,
-    phase: "request",
-    user: call.principal?.user ?? null,
-    authMethod: call.principal?.authMethod ?? null,
-    method: request.method,
-    uri: redactUri(`${url.pathname}${url.search}`),
-    action: outcome.route?.action ?? null,
-    resources: (outcome.route?.resources ?? {}) as Record<string, string>,
-    allow: outcome.allow,
-    decidedBy: outcome.decidedBy,
-    ruleId: outcome.ruleId ?? null,
-    reason: outcome.reason,
-    code: outcome.code ?? null,
-    policyHash: deps.state().policyHash ?? null,
-    status: call.status ?? null,
-    durationMs: Math.round((deps.monotonicMs() - call.started) * 1000) / 1000,
+  const outcome = call.outcome;
+  return doorEvent({
     door: "gateway",
+    time: deps.clock(),
+    decisionId: call.decisionId,
+    principal: call.principal,
+    method: request.method,
+    url: request.url,
+    outcome: outcome === undefined ? undefined : {
+      ...outcome,
+      action: outcome.route?.action,
+      resources: outcome.route?.resources as Record<string, string> | undefined,
+    },
+    policyHash: deps.state().policyHash,
+    status: call.status ?? null,
+    durationMs: deps.monotonicMs() - call.started,
     clientAddress: connection.address,
-  };
+  });
 }
