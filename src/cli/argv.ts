@@ -126,6 +126,13 @@ function store(
 
 function unknownOption(spelled: string, known: Option[], program: string, command: Command | undefined) {
   const where = command === undefined ? program : `${program} ${command.name}`.trim();
+  // A long word that starts with "-" is more likely a nonce or a token (base64url may start with "-") than an
+  // option: it is not echoed (a token is a secret), and the way to pass it is said.
+  if (spelled.length >= 20 && !spelled.startsWith("--")) {
+    return usage(
+      `an argument starts with "-" (${spelled.length} characters, not shown): a nonce or token that starts with "-" goes after --, as in \`${where} -- -AbC...\``,
+    );
+  }
   const candidates = known.flatMap(spellings).filter((s) => s.startsWith("--"));
   const near = candidates.find((c) => editDistance(c, spelled) <= 2);
   const hint = near === undefined ? "" : ` (did you mean ${near}?)`;

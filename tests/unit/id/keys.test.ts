@@ -124,9 +124,10 @@ describe("agent id revoke, rotate, retire, keys", () => {
     expect(byToken.err).toContain("Revoked nonce");
     expect((await allowed(env.stateDir, t1)).ruleId).toBe("macaroon:revoked");
     const nonce = parseIdentifier(decodeMacaroon(t2).identifier).nonce!;
-    expect((await env.run(["revoke", nonce])).code).toBe(0);
+    // After --: a base64url nonce starts with "-" one time in 64.
+    expect((await env.run(["revoke", "--", nonce])).code).toBe(0);
     expect((await allowed(env.stateDir, t2)).ruleId).toBe("macaroon:revoked");
-    expect((await env.run(["revoke", nonce])).err).toContain("already revoked");
+    expect((await env.run(["revoke", "--", nonce])).err).toContain("already revoked");
   });
 
   test("revoking a token revokes what was attenuated from it", async () => {
@@ -136,6 +137,17 @@ describe("agent id revoke, rotate, retire, keys", () => {
     const child = (await env.run(["create", "--from", parent, "--op", "read"])).last;
     await env.run(["revoke", parent]);
     expect((await allowed(env.stateDir, child)).ruleId).toBe("macaroon:revoked");
+  });
+
+  test("a nonce that starts with - is refused without --, saying how, and revoked after --", async () => {
+    const env = await idEnv();
+    await env.run(["init"]);
+    const nonce = "-AbCdEfGhIjKlMnOpQrStU"; // 22 base64url characters
+    const bare = await env.run(["revoke", nonce]);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toContain("goes after --");
+    expect(bare.err).not.toContain(nonce);
+    expect((await env.run(["revoke", "--", nonce])).code).toBe(0);
   });
 
   test("revoke refuses text that is neither a token nor a nonce", async () => {
