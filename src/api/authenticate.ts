@@ -113,3 +113,19 @@ export function authenticationRefusal(result: Extract<AuthenticationResult, { ok
     code: "ERR_API_UNAUTHENTICATED",
   } as const;
 }
+
+/** The read API role allows reads only, whatever its creator's rules allow: what a refused write records. */
+export function readRoleRefusal(route: { readonly action: string; readonly resources: object } | undefined) {
+  return {
+    allow: false,
+    decidedBy: "role",
+    ruleId: "role:read",
+    reason: READ_ROLE_ONLY,
+    code: "ERR_API_ROLE",
+    ...(route === undefined
+      ? {}
+      : { action: route.action, resources: route.resources as Readonly<Record<string, string>> }),
+  } as const;
+}
+
+export const READ_ROLE_ONLY = "the read API role allows reads only";

@@ -5,16 +5,16 @@
  * makes one of them with a one-time proof of this decision (decide/decision-proof.ts).
  */
 import type { Context } from "hono";
-import type { AuditEvent } from "../audit/event.ts";
+import { type AuditEvent, decisionOutcome, type DoorOutcome } from "../audit/event.ts";
 import type { Decision } from "../decide/decide.ts";
 import { decide } from "../decide/decide.ts";
 import type { DecisionProofs } from "../decide/decision-proof.ts";
-import type { EngineAnswer, EngineClient } from "../docker/engine-client.ts";
+import { dockerMessage, type EngineAnswer, type EngineClient } from "../docker/engine-client.ts";
 import { type ErrorCode, isAgentError, toAgentError } from "../errors.ts";
 import type { Policy } from "../policy/index.ts";
 import type { Clock, HttpsConnection } from "../ports.ts";
 import type { PluginState } from "../server/plugin-app.ts";
-import type { Authenticator, Principal } from "./authenticate.ts";
+import { type Authenticator, type Principal, READ_ROLE_ONLY, readRoleRefusal } from "./authenticate.ts";
 import { apiFacts, type EngineCall, macaroonOf } from "./facts.ts";
 import type { ActionLog, ActionRecord } from "./action.ts";
 import { API_LIMITS } from "./limits.ts";
@@ -61,15 +61,7 @@ export interface ApiBindings {
 }
 
 /** What one request did, for its audit event. */
-export interface Outcome {
-  readonly allow: boolean;
-  readonly decidedBy: string;
-  readonly ruleId: string | undefined;
-  readonly reason: string;
-  readonly code: ErrorCode | string | undefined;
-  readonly action?: string;
-  readonly resources?: Readonly<Record<string, string>>;
-}
+export type Outcome = DoorOutcome;
 
 export interface ApiCall {
   readonly decisionId: string;
@@ -193,17 +185,8 @@ export async function decideCalls(
     const facts = apiFacts(principal, c.env.connection, engine, macaroonOf(c.req.raw));
     // The read API role allows reads only, whatever its creator's rules allow.
     if (principal.role?.name === "read" && facts.effect !== "read") {
-      call.outcome = {
-        allow: false,
-        decidedBy: "role",
-        ruleId: "role:read",
-        reason: "the read API role allows reads only",
-        code: "ERR_API_ROLE",
-        ...(facts.route === undefined
-          ? {}
-          : { action: facts.route.action, resources: facts.route.resources }),
-      };
-      return apiError(403, "the read API role allows reads only", call.decisionId);
+      call.outcome = readRoleRefusal(facts.route);
+      return apiError(403, READ_ROLE_ONLY, call.decisionId);
     }
     let decision: Decision;
     try {
@@ -221,16 +204,7 @@ export async function decideCalls(
       return apiError(500, "internal error", call.decisionId);
     }
     if ((i === 0 && call.outcome === undefined) || !decision.allow) {
-      call.outcome = {
-        allow: decision.allow,
-        decidedBy: decision.decidedBy,
-        ruleId: decision.ruleId,
-        reason: decision.reason,
-        code: decision.code,
-        ...(facts.route === undefined
-          ? {}
-          : { action: facts.route.action, resources: facts.route.resources }),
-      };
+      call.outcome = decisionOutcome(decision);
     }
     if (!decision.allow) return apiError(403, decision.reason, call.decisionId);
   }
@@ -284,10 +258,7 @@ export async function dockerCall(
 /** A dockerd answer that is not what the API needed: 502 with dockerd's own message (short). */
 export function dockerRefused(c: ApiContext, answer: EngineAnswer): DockerFailure {
   const call = c.get("call");
-  const message = typeof answer.body === "object" && answer.body !== null &&
-      typeof (answer.body as Record<string, unknown>)["message"] === "string"
-    ? String((answer.body as Record<string, unknown>)["message"]).slice(0, 300)
-    : `status ${answer.status}`;
+  const message = dockerMessage(answer.body) ?? `status ${answer.status}`;
   call.outcome = { ...call.outcome!, code: "ERR_DOCKER_RESPONSE" };
   // The agent never pulls: say where the image has to come from.
   const hint = /^No such image/i.test(message)

@@ -97,6 +97,21 @@ export interface DoorOutcome {
   readonly resources?: Readonly<Record<string, string>> | undefined;
 }
 
+/** What a door records of the decision core's decision about the Engine API call a request is (or stands for). */
+export function decisionOutcome(decision: Decision): DoorOutcome {
+  const route = decision.facts?.route;
+  return {
+    allow: decision.allow,
+    decidedBy: decision.decidedBy,
+    ruleId: decision.ruleId,
+    reason: decision.reason,
+    code: decision.code,
+    ...(route === undefined
+      ? {}
+      : { action: route.action, resources: route.resources as Record<string, string> }),
+  };
+}
+
 const NO_DECISION: DoorOutcome = {
   allow: false,
   decidedBy: "request",

@@ -135,3 +135,10 @@ export function engineClient(options: EngineClientOptions): EngineClient {
     },
   };
 }
+
+/** dockerd's error text (`{"message": "..."}`), short; undefined when the answer has none. */
+export function dockerMessage(body: unknown): string | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const message = (body as Record<string, unknown>)["message"];
+  return typeof message === "string" ? message.slice(0, 300) : undefined;
+}

@@ -18,9 +18,10 @@
  */
 import type { Principal } from "../api/authenticate.ts";
 import type { ApiAppDeps } from "../api/steps.ts";
-import { authenticate, authenticationRefusal } from "../api/authenticate.ts";
+import { authenticate, authenticationRefusal, READ_ROLE_ONLY, readRoleRefusal } from "../api/authenticate.ts";
 import { isAdministrator, scopeOf } from "../api/namespace.ts";
-import { type AuditEvent, doorEvent } from "../audit/event.ts";
+import { type AuditEvent, decisionOutcome, doorEvent, type DoorOutcome } from "../audit/event.ts";
+import { dockerMessage } from "../docker/engine-client.ts";
 import { asksForUpgrade } from "../authz/effect.ts";
 import { matchRoute, type RouteMatch } from "../authz/routes.ts";
 import { normalizeUri } from "../authz/uri.ts";
@@ -85,21 +86,11 @@ const FILTERED_ACTIONS = new Set([
 /** Answers that may carry an API role's credential (a container's or a committed image's environment). */
 const REDACTED_ACTIONS = new Set(["container:inspect", "image:inspect"]);
 
-/** What one request did, for its audit event. */
-interface Outcome {
-  allow: boolean;
-  decidedBy: string;
-  ruleId: string | undefined;
-  reason: string;
-  code: string | undefined;
-  route?: RouteMatch;
-}
-
 interface Call {
   readonly decisionId: string;
   readonly started: number;
   principal?: Principal;
-  outcome?: Outcome;
+  outcome?: DoorOutcome;
   status?: number;
 }
 
@@ -143,12 +134,12 @@ async function handle(
   const id = call.decisionId;
   const refuse = (status: number, code: string, message: string, headers?: Record<string, string>) => {
     call.outcome = {
+      ...call.outcome,
       allow: false,
       decidedBy: call.outcome?.allow === true ? call.outcome.decidedBy : "request",
       ruleId: call.outcome?.ruleId,
       reason: message,
       code,
-      ...(call.outcome?.route === undefined ? {} : { route: call.outcome.route }),
     };
     return dockerError(status, `${message} (decision ${id})`, headers);
   };
@@ -202,30 +193,13 @@ async function handle(
   if ("decidedBy" in built) return denied(call, built);
   const facts: RequestFacts = built;
   if (principal.role?.name === "read" && facts.effect !== "read") {
-    call.outcome = {
-      allow: false,
-      decidedBy: "role",
-      ruleId: "role:read",
-      reason: "the read API role allows reads only",
-      code: "ERR_API_ROLE",
-      ...(facts.route === undefined ? {} : { route: facts.route }),
-    };
-    return dockerError(
-      403,
-      `authorization denied by agent: the read API role allows reads only (decision ${id})`,
-    );
+    call.outcome = readRoleRefusal(facts.route);
+    return dockerError(403, `authorization denied by agent: ${READ_ROLE_ONLY} (decision ${id})`);
   }
   const state = deps.state();
   const decision = await decide(facts, state.gates);
-  call.outcome = {
-    allow: decision.allow,
-    decidedBy: decision.decidedBy,
-    ruleId: decision.ruleId,
-    reason: decision.reason,
-    code: decision.code,
-    ...(facts.route === undefined ? {} : { route: facts.route }),
-  };
   if (!decision.allow) return denied(call, decision);
+  call.outcome = decisionOutcome(decision);
   // An allowed request has a route: decide() refuses unknown ones.
   const known = facts.route!;
 
@@ -465,12 +439,11 @@ async function hijacked(
   );
 }
 
-/** dockerd's `{"message"}`, short; undefined when the body says nothing readable. */
+/** dockerd's `{"message"}` in a body read whole; undefined when it says nothing readable. */
 function messageOf(body: Uint8Array | undefined): string | undefined {
   if (body === undefined) return undefined;
   try {
-    const value = JSON.parse(new TextDecoder().decode(body)) as { message?: unknown };
-    return typeof value.message === "string" ? value.message.slice(0, 300) : undefined;
+    return dockerMessage(JSON.parse(new TextDecoder().decode(body)));
   } catch {
     return undefined;
   }
@@ -487,19 +460,11 @@ function callerOf(principal: Principal, policy: Policy | undefined): NamespaceCa
 
 /** A deny in dockerd's words for a plugin's (the docker CLI prints it as the daemon's error). */
 function denied(call: Call, decision: Decision): Response {
-  call.outcome = {
-    allow: false,
-    decidedBy: decision.decidedBy,
-    ruleId: decision.ruleId,
-    reason: decision.reason,
-    code: decision.code,
-    ...(decision.facts?.route === undefined ? {} : { route: decision.facts.route }),
-  };
+  call.outcome = decisionOutcome(decision);
   return dockerError(403, `authorization denied by agent: ${decision.reason} (decision ${call.decisionId})`);
 }
 
 function eventOf(deps: GatewayDeps, call: Call, request: Request, connection: HttpsConnection): AuditEvent {
-  const outcome = call.outcome;
   return doorEvent({
     door: "gateway",
     time: deps.clock(),
@@ -507,11 +472,7 @@ function eventOf(deps: GatewayDeps, call: Call, request: Request, connection: Ht
     principal: call.principal,
     method: request.method,
     url: request.url,
-    outcome: outcome === undefined ? undefined : {
-      ...outcome,
-      action: outcome.route?.action,
-      resources: outcome.route?.resources as Record<string, string> | undefined,
-    },
+    outcome: call.outcome,
     policyHash: deps.state().policyHash,
     status: call.status ?? null,
     durationMs: deps.monotonicMs() - call.started,
