@@ -11,9 +11,8 @@
 import { Agent, type IncomingMessage, request as httpRequest } from "node:http";
 import { AgentError } from "../errors.ts";
 import type { ForwardRequest, ForwardResponse } from "../ports.ts";
+import { webStreamOf } from "./web-stream.ts";
 
-/** What the response stream queues before the socket is paused. */
-const RESPONSE_HIGH_WATER_BYTES = 256 * 1024;
 /** Idle kept-alive connections per socket path (dockerd serves each on its own goroutine). */
 const MAX_FREE_SOCKETS = 64;
 
@@ -127,39 +126,12 @@ function drained(req: ClientRequest): Promise<void> {
 
 /** The response as a web stream with backpressure; cancelling it closes the connection. */
 function bodyOf(res: IncomingMessage, close: () => void): ReadableStream<Uint8Array> {
-  let finished = false;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      res.on("data", (chunk: Uint8Array) => {
-        if (finished) return;
-        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if ((controller.desiredSize ?? 0) <= 0) res.pause();
-      });
-      res.once("end", () => {
-        if (finished) return;
-        finished = true;
-        controller.close();
-      });
-      res.once("error", (err: Error) => {
-        if (finished) return;
-        finished = true;
-        controller.error(
-          new AgentError("ERR_DOCKER_UNREACHABLE", "the connection to dockerd broke", err.message),
-        );
-      });
-      res.once("close", () => {
-        if (finished) return;
-        // Closed before its end: the daemon went away mid-answer.
-        finished = true;
-        controller.error(new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon closed the connection"));
-      });
-    },
-    pull() {
-      if (res.isPaused()) res.resume();
-    },
-    cancel() {
-      finished = true;
-      close();
-    },
-  }, { highWaterMark: RESPONSE_HIGH_WATER_BYTES, size: (chunk) => chunk?.byteLength ?? 0 });
+  return webStreamOf(res, {
+    // An error, or a close before the end: the daemon went away mid-answer.
+    broken: (cause) =>
+      cause === undefined
+        ? new AgentError("ERR_DOCKER_UNREACHABLE", "the Docker daemon closed the connection")
+        : new AgentError("ERR_DOCKER_UNREACHABLE", "the connection to dockerd broke", cause.message),
+    cancel: close,
+  });
 }
