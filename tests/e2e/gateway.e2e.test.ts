@@ -72,15 +72,12 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
   const gatewayEnv = (user: string) => gw.env(user);
   const withCert = (user: string, args: string[], stdin?: string) => gw.docker(user, args, stdin);
   const withKey = (user: string, args: string[]) => gw.dockerWithKey(user, args);
+  /** curl's answer status alone (stdout), for the requests the docker CLI cannot make. */
+  const curlStatus = (args: string[]) =>
+    run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", ...args]);
   /** A POST on dockerd's own socket with a proof header, as a local client would send it: its status. */
   const postOnSocket = (uri: string, proof: string) =>
-    run([
-      "curl",
-      "-s",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
+    curlStatus([
       "--unix-socket",
       host.dockerd.socket,
       "-X",
@@ -452,13 +449,7 @@ describe.skipIf(unavailable !== undefined && process.env["CI"] !== "true")("gate
     expect(minted.code).toBe(0);
     const token = minted.stdout.trim().split("\n").pop()!;
     const curl = (from: string) =>
-      run([
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
+      curlStatus([
         "--interface",
         from,
         "--cacert",
