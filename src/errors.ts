@@ -71,6 +71,12 @@ export type ErrorCode =
   | "ERR_DOCKER_CONFIG"
   | "ERR_INSTALL"
   // command line
+  // fleet (etcd)
+  | "ERR_FLEET_CONFIG"
+  | "ERR_FLEET_VALUE"
+  | "ERR_FLEET_UNREACHABLE"
+  | "ERR_FLEET_REFUSED"
+  | "ERR_FLEET_CONFLICT"
   | "ERR_USAGE"
   | "ERR_INTERNAL";
 

@@ -50,11 +50,18 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/** How long a finished command waits for open handles to close by themselves before it exits anyway. */
+const EXIT_GRACE_MS = 1_000;
+
 const args = process.argv.slice(2);
 if (asksForVersion(args)) {
   process.stdout.write(versionLine(build));
 } else {
   void main(args).then((code) => {
     process.exitCode = code;
+    // The command is done. A connection that cannot close cleanly (an HTTP/2 session to a frozen etcd
+    // member never acknowledges its close) must not keep the process alive: exit shortly after, whatever
+    // is left. The timer itself keeps nothing alive.
+    setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
   });
 }

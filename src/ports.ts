@@ -48,6 +48,7 @@ export interface Output {
 }
 
 // ---- sockets, signals, processes (implemented in src/runtime/) ----
+import type { EtcdClient, EtcdConnectOptions } from "./fleet/etcd.ts";
 
 export interface UnixServer {
   stop(): Promise<void>;
@@ -234,6 +235,39 @@ export interface HostNames {
   readonly addresses: readonly string[];
 }
 
+/** Where Platform.connectSyslog sends: a syslog collector over TCP or TLS (RFC 6587 / RFC 5425). */
+export interface SyslogTarget {
+  readonly transport: "tcp" | "tls";
+  /** A host name or IP address (IPv6 without brackets). */
+  readonly host: string;
+  readonly port: number;
+  /** TLS: the CA the collector's certificate is verified against (default: the system's roots). */
+  readonly caPem?: string;
+  /** TLS: a client certificate (and its key) for collectors that ask for one. */
+  readonly certificatePem?: string;
+  readonly privateKeyPem?: string;
+}
+
+export interface SyslogConnectionOptions {
+  /** Frames kept while the collector is unreachable; past it the oldest are dropped and counted. */
+  readonly maxQueued: number;
+  /** Problems and recoveries at most once a minute each (drop counts always); never a frame's contents. */
+  readonly onError: (message: string) => void;
+  /** A frame telling the collector how many were dropped, sent first once it is reachable again. */
+  readonly droppedNotice?: (count: number) => Uint8Array;
+}
+
+/** A connection that keeps itself up: reconnects with backoff, queues (bounded) while it is down. */
+export interface SyslogConnection {
+  /** Queues one framed message; returns at once and never throws. */
+  send(frame: Uint8Array): void;
+  /**
+   * Sends what is queued (waiting at most `timeoutMs` for the collector), then closes; frames still queued
+   * then are dropped and reported. Never rejects.
+   */
+  close(timeoutMs: number): Promise<void>;
+}
+
 export interface SpawnResult {
   readonly exitCode: number;
 }
@@ -273,6 +307,13 @@ export interface Platform {
     args: readonly string[],
     env: Readonly<Record<string, string>>,
   ): Promise<SpawnResult>;
+  /** A syslog collector's connection (the audit log shipped, src/audit/syslog-sink.ts); connects in the background. */
+  connectSyslog(target: SyslogTarget, options: SyslogConnectionOptions): SyslogConnection;
+  /**
+   * An etcd v3 client over gRPC (the fleet, src/fleet/); its code is loaded on first use, so commands that
+   * never reach etcd do not pay for it.
+   */
+  connectEtcd(options: EtcdConnectOptions): Promise<EtcdClient>;
   /** Resolves after `ms` milliseconds, or as soon as `signal` aborts (the timer is then cleared). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   readonly pid: number;

@@ -36,7 +36,7 @@ import type { EngineCall } from "./facts.ts";
 import { API_LIMITS } from "./limits.ts";
 import { listOf, pageOf } from "./list.ts";
 import { scopeOf } from "./namespace.ts";
-import { isUuid, type NodeObject, nodeOf } from "./node.ts";
+import { fleetNodeOf, isUuid, type NodeObject, nodeOf } from "./node.ts";
 import { serviceResource } from "./service.ts";
 import {
   type ApiAppDeps,
@@ -209,13 +209,27 @@ async function nodeResource(c: ApiContext, deps: ApiAppDeps): Promise<Response> 
   const denied = await decideCalls(c, deps, [NODE_CALL]);
   if (denied !== undefined) return denied;
 
-  const node = await fetchNode(c, deps, namespace);
-  if (node instanceof Response) return node;
+  const here = await fetchNode(c, deps, namespace);
+  if (here instanceof Response) return here;
+  // On a fleet member the list is the fleet's: this host live from its dockerd, the others as registered.
+  const fleet = deps.fleet;
+  const self = fleet?.nodes().find((n) => n.name === fleet.name);
+  const nodes: NodeObject[] = fleet === undefined ? [here] : [
+    {
+      ...here,
+      agent_name: fleet.name,
+      ...(self === undefined
+        ? {}
+        : { agent_version: self.agentVersion, agent_state_revision: self.stateRevision }),
+    },
+    ...fleet.nodes().filter((n) => n.name !== fleet.name).map((n) => fleetNodeOf(n, namespace)),
+  ];
   if (uuid !== undefined) {
-    return node.uuid === uuid ? json(node) : apiError(404, "not found", call.decisionId);
+    const node = nodes.find((n) => n.uuid === uuid);
+    return node !== undefined ? json(node) : apiError(404, "not found", call.decisionId);
   }
   const query = new URL(c.req.url).searchParams;
-  const matches = [node].filter((n) =>
+  const matches = nodes.filter((n) =>
     (query.get("uuid") ?? n.uuid) === n.uuid && (query.get("state") ?? n.state) === n.state &&
     (query.get("docker_version") ?? n.docker_version) === n.docker_version
   );

@@ -21,6 +21,54 @@ export interface NodeObject {
   readonly running_num_containers: number;
   readonly paused_num_containers: number;
   readonly stopped_num_containers: number;
+  /** On a fleet member: the node's name in the fleet's registry, its agent and the state revision it applied. */
+  readonly agent_name?: string;
+  readonly agent_version?: string;
+  readonly agent_state_revision?: number;
+  /** Docker Cloud's field: the address others reach the node on (a fleet node's first address). */
+  readonly public_ip?: string;
+}
+
+/** A fleet member as the registry shows it (src/fleet/registry.ts), for the node list. */
+export interface FleetNodeView {
+  readonly name: string;
+  readonly addresses: readonly string[];
+  readonly agentVersion: string;
+  readonly stateRevision: number;
+  readonly docker?: {
+    readonly uuid: string;
+    readonly docker_version: string;
+    readonly docker_graphdriver: string;
+    readonly cpu: number;
+    readonly memory: number;
+  };
+}
+
+/**
+ * Another fleet member as a node: what its registry record says. Its container counts are its own to report
+ * (through its own API), so they are 0 here; its uuid is its dockerd's, or derived from its name.
+ */
+export function fleetNodeOf(node: FleetNodeView, namespace: string | undefined): NodeObject {
+  const uuid = node.docker?.uuid ?? nodeUuid(`agent fleet node\0${node.name}`);
+  return {
+    uuid,
+    resource_uri: `/api/infra/v1/${namespace === undefined ? "" : `${namespace}/`}node/${uuid}/`,
+    name: node.name,
+    nickname: node.name,
+    state: "Deployed",
+    docker_version: node.docker?.docker_version ?? "",
+    docker_graphdriver: node.docker?.docker_graphdriver ?? "",
+    cpu: node.docker?.cpu ?? 0,
+    memory: node.docker?.memory ?? 0,
+    current_num_containers: 0,
+    running_num_containers: 0,
+    paused_num_containers: 0,
+    stopped_num_containers: 0,
+    agent_name: node.name,
+    agent_version: node.agentVersion,
+    agent_state_revision: node.stateRevision,
+    ...(node.addresses[0] === undefined ? {} : { public_ip: node.addresses[0] }),
+  };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

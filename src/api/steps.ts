@@ -4,6 +4,7 @@
  * core about the Engine API calls a REST call makes (a deny is 403 before anything is done), `dockerCall`
  * makes one of them with a one-time proof of this decision (decide/decision-proof.ts).
  */
+import type { FleetNodeView } from "./node.ts";
 import type { Context } from "hono";
 import { type AuditEvent, decisionOutcome, type DoorOutcome } from "../audit/event.ts";
 import type { Decision } from "../decide/decide.ts";
@@ -53,6 +54,8 @@ export interface ApiAppDeps {
   readonly stream?: StreamDeps;
   /** The action records (default: a ring of its own per app). */
   readonly actions?: ActionLog;
+  /** On a fleet member: this node's name and the registry, so the node list is the fleet's. */
+  readonly fleet?: { readonly name: string; nodes(): readonly FleetNodeView[] };
 }
 
 /** What the runtime passes with each request: the connection it arrived on. */

@@ -381,7 +381,9 @@ export const caCommands: CommandGroup = {
       )
       .example("agent ca init --name prod-cluster")
       .example("agent ca init --name lab --key-type ed25519 --state-dir ./state")
-      .action((options: InitCliOptions) => thenConfirm(ctx, stateDirOf(options), ["ca"], init(ctx, options)));
+      .action((options: InitCliOptions) =>
+        thenConfirm(ctx, stateDirOf(options), ["ca"], () => init(ctx, options))
+      );
 
     cli
       .command(
@@ -465,7 +467,7 @@ export const caCommands: CommandGroup = {
       .example("agent ca revoke alice --reason keyCompromise")
       .example("agent ca revoke 4f1c0e9b2a7d4c3e8f6a1b2c3d4e5f60")
       .action((target: unknown, options: RevokeCliOptions) =>
-        thenConfirm(ctx, stateDirOf(options), ["ca"], revoke(ctx, target, options))
+        thenConfirm(ctx, stateDirOf(options), ["ca"], () => revoke(ctx, target, options))
       );
 
     cli
@@ -490,7 +492,7 @@ export const caCommands: CommandGroup = {
       .example("agent ca renew docker1.example.com --out /etc/docker/tls --force --revoke-old")
       .action((target: unknown, options: RenewCliOptions) =>
         options.revokeOld === true
-          ? thenConfirm(ctx, stateDirOf(options), ["ca"], renew(ctx, target, options))
+          ? thenConfirm(ctx, stateDirOf(options), ["ca"], () => renew(ctx, target, options))
           : renew(ctx, target, options)
       );
 
@@ -504,7 +506,7 @@ export const caCommands: CommandGroup = {
       )
       .example("agent ca update-crl --days 30")
       .action((options: CommonOptions & { days?: number | string }) =>
-        thenConfirm(ctx, stateDirOf(options), ["ca"], refreshCrl(ctx, options))
+        thenConfirm(ctx, stateDirOf(options), ["ca"], () => refreshCrl(ctx, options))
       );
 
     return cli;

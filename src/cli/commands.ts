@@ -37,6 +37,11 @@ export const commandGroups: readonly LazyGroup[] = [
     load: async () => (await import("./apikey.ts")).apikeyCommands,
   },
   {
+    name: "fleet",
+    summary: "A fleet on etcd: policy, keys and revocations shared by every host (init, add-host, join, ...)",
+    load: async () => (await import("./fleet.ts")).fleetCommands,
+  },
+  {
     name: "node",
     summary: "Client: the nodes an agent's HTTPS API serves (ls, inspect)",
     load: async () => (await import("./node.ts")).nodeCommands,

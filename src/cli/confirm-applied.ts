@@ -111,13 +111,28 @@ export async function confirmApplied(
   }
 }
 
-/** Runs a command that changes `pieces`, then, when it succeeded, confirms the running agent applied them. */
+/**
+ * Runs a command that changes `pieces`, then, when it succeeded, confirms the running agent applied them. On
+ * a fleet member (<state-dir>/fleet/fleet.json) the change is also published to etcd (cli/fleet-change.ts).
+ */
 export async function thenConfirm(
   ctx: CliContext,
   stateDir: string,
   pieces: readonly StatePiece[],
-  run: Promise<ExitCode | void>,
+  run: () => Promise<ExitCode | void>,
 ): Promise<ExitCode> {
-  const code = (await run) ?? 0;
+  const layout = stateLayout(stateDir);
+  let code: ExitCode;
+  if (await ctx.fs.stat(`${layout.fleetDir}/fleet.json`)) {
+    // Loaded only on fleet members: a single host's commands never load the etcd code.
+    const [{ changeOnFleet }, { fleetFiles, loadFleetConfig }] = await Promise.all([
+      import("./fleet-change.ts"),
+      import("../fleet/membership.ts"),
+    ]);
+    const config = await loadFleetConfig(ctx.fs, fleetFiles(layout));
+    code = config === undefined ? (await run()) ?? 0 : await changeOnFleet(ctx, layout, config, pieces, run);
+  } else {
+    code = (await run()) ?? 0;
+  }
   return code === 0 ? await confirmApplied(ctx, stateDir, pieces) : code;
 }

@@ -38,8 +38,12 @@ import { checkApiUrl, openRoles } from "./serve-roles.ts";
 import { ActionKeeper } from "./serve-actions.ts";
 import { StreamKeeper } from "./serve-stream.ts";
 import { openGateway } from "./serve-gateway.ts";
+import { FleetKeeper, type FleetServeOptions, planFleet } from "./serve-fleet.ts";
+import { checkNodeName } from "../fleet/membership.ts";
+import { checkSyslogOptions, type SyslogOptions } from "../audit/syslog-options.ts";
+import { openSyslogShipping } from "../audit/syslog-sink.ts";
 
-export interface ServeOptions {
+export interface ServeOptions extends FleetServeOptions, SyslogOptions {
   readonly stateDir?: string;
   readonly policy?: string;
   readonly demo?: boolean;
@@ -89,7 +93,17 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const socketMode = parseSocketMode(options.socketMode);
   const stateDir = resolveStateDir(options.stateDir, ctx.env);
   const layout = stateLayout(stateDir);
-  const policy: PolicySource = options.demo
+  const fleetPlan = await planFleet(ctx, options, layout);
+  if (options.nodeName !== undefined) checkNodeName(options.nodeName);
+  if (fleetPlan !== undefined && (options.demo || options.policy !== undefined)) {
+    throw new AgentError(
+      "ERR_USAGE",
+      "a fleet member decides with the fleet's policy: drop --policy/--demo (publish one with `agent fleet publish-policy FILE`)",
+    );
+  }
+  const policy: PolicySource = fleetPlan !== undefined
+    ? { file: fleetPlan.files.policy }
+    : options.demo
     ? { file: undefined, embedded: DEMO_POLICY }
     : { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE };
   const socketPath = options.socket ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET;
@@ -102,7 +116,10 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     );
   }
 
+  const syslogPlan = await checkSyslogOptions(ctx.fs, options);
+
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
+  const startedAtIso = ctx.clock().toISOString();
   let tls: ListenerTls | undefined;
   if (listen !== undefined) {
     try {
@@ -142,6 +159,37 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     proofs,
     newId: newDecisionId,
   });
+  // A fleet member follows etcd into the state directory; with no snapshot yet it waits for a first one.
+  const fleetRef: { reload?: (revision: number) => Promise<void> } = {};
+  let fleet: FleetKeeper | undefined;
+  if (fleetPlan !== undefined) {
+    const hosts = ctx.platform.hostNames();
+    try {
+      fleet = await FleetKeeper.open(
+        ctx,
+        fleetPlan,
+        layout,
+        () => ({
+          name: fleetPlan.config.name,
+          addresses: hosts.addresses,
+          agentVersion: ctx.build.version,
+          startedAt: startedAtIso,
+          ...(options.listen === undefined ? {} : { listen: options.listen }),
+        }),
+        log,
+        (revision) => fleetRef.reload?.(revision),
+      );
+    } catch (err) {
+      log(`cannot start: ${describe(err)}`);
+      return 1;
+    }
+  }
+  const infoClient = engineClient({
+    platform: ctx.platform,
+    socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
+    headers: () => ({}),
+    timeoutMs: NAMESPACE_LOOKUP_TIMEOUT_MS,
+  });
   let store: PluginStateStore;
   try {
     store = await PluginStateStore.open({
@@ -153,18 +201,35 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       // Namespaces are made by the HTTPS API and the gateway: the plugin guards them where they exist (its
       // lookups cost a dockerd call per named object, so a plugin-only host does not pay for them).
       ...(listen === undefined ? {} : { namespaceLookup }),
+      ...(fleet === undefined ? {} : { extraGates: [fleet.gate] }),
     });
   } catch (err) {
     log(`cannot start: ${describe(err)}`);
+    await fleet?.stop();
     return 1;
   }
 
-  const audit = new AuditSink(ctx.fs, {
+  const auditFile = new AuditSink(ctx.fs, {
     path: options.auditLog ?? layout.auditLog,
     maxBytes: options.auditMaxBytes,
     onError: (message) => log(`audit: ${message}`),
     nowMs: () => ctx.platform.monotonicMs(),
   });
+  // Audit stays local and ships the conventional way: every event also goes to syslog when asked.
+  const syslog = syslogPlan === undefined ? undefined : openSyslogShipping(ctx.platform, syslogPlan, {
+    hostname: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
+    onError: (message) => log(`audit: ${message}`),
+  });
+  const audit = {
+    write(event: Parameters<AuditSink["write"]>[0]): void {
+      auditFile.write(event);
+      syslog?.write(event);
+    },
+    async flush(): Promise<void> {
+      await auditFile.flush();
+      await syslog?.stop();
+    },
+  };
   const startedAt = ctx.clock();
   // When each API key was last used: recorded in memory per request, written in batches (never per request).
   const lastUsed = new LastUsedTimes();
@@ -195,7 +260,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     monotonicMs: () => ctx.platform.monotonicMs(),
     newDecisionId,
     info: { name: "agent", version: ctx.build.version, startedAt },
-    status: () => ({ stateDir, state: store.report() }),
+    status: () => ({
+      stateDir,
+      state: store.report(),
+      ...(fleet === undefined ? {} : { fleet: fleet.status() }),
+    }),
     proofs,
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
@@ -275,6 +344,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
         timeoutMs: API_DOCKER_TIMEOUT_MS,
       }),
       proofs,
+      ...(fleet === undefined
+        ? {}
+        : { fleet: { name: fleetPlan!.config.name, nodes: () => fleet!.nodes() } }),
     });
     try {
       https = await ctx.platform.serveHttps({
@@ -311,6 +383,18 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const serving = JSON.stringify({ socket: socketPath, pid: ctx.platform.pid }) + "\n";
   await ctx.fs.writeAtomic(layout.serving, serving, PUBLIC_FILE_MODE).catch(() => undefined);
   dockerLink.follow(store.state.gates);
+  // A change from the fleet is loaded as soon as it is written, not at the next poll.
+  fleetRef.reload = (revision) => reload(`fleet revision ${revision}`, false);
+  fleet?.start(async () => {
+    const id = newDecisionId();
+    const proof = proofs.issue(id, "GET", "/info", { by: "agent" });
+    if (proof === undefined) return undefined;
+    try {
+      return await infoClient.getJson("/info", proof);
+    } finally {
+      proofs.withdraw(id);
+    }
+  });
 
   const reloadOnce = async (reason: string, force: boolean) => {
     const before = store.state;
@@ -362,6 +446,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     await reload("files changed", false);
     if (ctx.platform.monotonicMs() - lastUsedWrittenMs >= LAST_USED_WRITE_INTERVAL_MS) await writeLastUsed();
     await keeper?.tick();
+    fleet?.tick();
   }
   offHup();
   offTerm();
@@ -375,6 +460,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   const record = await ctx.fs.readText(layout.serving).catch(() => undefined);
   if (record === serving) await ctx.fs.remove(layout.serving).catch(() => undefined);
   await dockerLink.stop();
+  await fleet?.stop();
   await audit.flush();
   log("stopped");
   return 0;
@@ -407,6 +493,45 @@ export const serveCommands: CommandGroup = {
       .option(
         "--gateway",
         "Also serve the Docker Engine API on the --listen port, for the docker CLI (tcp://HOST:PORT with TLS)",
+      )
+      .option(
+        "--fleet <endpoints>",
+        "Follow a fleet's shared state in etcd (https://etcd1:2379,...); on by itself after `agent fleet join`",
+      )
+      .option("--fleet-prefix <prefix>", "The fleet's key prefix in etcd (default /agent/, or fleet.json's)")
+      .option(
+        "--fleet-cert <file>",
+        "This host's etcd client certificate (default <state-dir>/fleet/node.crt)",
+      )
+      .option("--fleet-key <file>", "Its key (default <state-dir>/fleet/node.key)")
+      .option(
+        "--fleet-ca <file>",
+        "The CA etcd's members are checked against (default <state-dir>/fleet/etcd-ca.pem)",
+      )
+      .option(
+        "--fleet-max-stale <duration>",
+        "Cut off from etcd longer than this, refuse writes (reads go on); 'off' never (default 24h)",
+      )
+      .option(
+        "--node-name <name>",
+        "This host's name in the fleet's registry and its syslog lines (default: the host name)",
+      )
+      .option(
+        "--audit-syslog <url>",
+        "Also ship every audit event to a syslog collector (RFC 5424): tcp://HOST[:PORT] (514) or tls://HOST[:PORT] (6514)",
+      )
+      .option(
+        "--audit-syslog-ca <file>",
+        "CA (PEM) the tls:// collector is verified against (default: system roots)",
+      )
+      .option(
+        "--audit-syslog-cert <file>",
+        "Client certificate (PEM) for a tls:// collector that requires one",
+      )
+      .option("--audit-syslog-key <file>", "The key of --audit-syslog-cert (PEM)")
+      .option(
+        "--audit-syslog-facility <name>",
+        "Syslog facility (default authpriv; user, daemon, auth, local0-local7)",
       )
       .option(
         "--api-url <url>",

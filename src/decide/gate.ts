@@ -10,6 +10,6 @@ export interface GateVerdict {
 }
 
 export interface Gate {
-  readonly name: "policy" | "macaroon" | "certificate" | "namespace";
+  readonly name: "policy" | "macaroon" | "certificate" | "namespace" | "fleet";
   check(facts: RequestFacts): GateVerdict | Promise<GateVerdict>;
 }

@@ -9,6 +9,7 @@ import { abortableSleep } from "./sleep.ts";
 import { unixHijack } from "./unix-hijack.ts";
 import { unixForward } from "./unix-forward.ts";
 import { stdinChunks } from "./stdin.ts";
+import { connectSyslog } from "./syslog-transport.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
 
 function serveUnix(options: ServeOptions): Promise<UnixServer> {
@@ -80,6 +81,9 @@ export const bunPlatform: Platform = {
   httpsFetch,
   websocketConnect,
   spawn,
+  connectSyslog,
+  // grpc-js is large: loaded only by commands that reach etcd.
+  connectEtcd: async (options) => (await import("./etcd-grpc.ts")).connectEtcd(options),
   sleep: abortableSleep,
   pid: process.pid,
   monotonicMs: () => performance.now(),

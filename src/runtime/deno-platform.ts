@@ -14,6 +14,7 @@ import { abortableSleep } from "./sleep.ts";
 import { unixHijack } from "./unix-hijack.ts";
 import { unixForward } from "./unix-forward.ts";
 import { stdinChunks } from "./stdin.ts";
+import { connectSyslog } from "./syslog-transport.ts";
 import type { Platform, ServeOptions, SpawnResult, UnixServer } from "../ports.ts";
 
 // Never an HTML or text error page: dockerd forwards the body verbatim to the docker user.
@@ -147,6 +148,9 @@ export const denoPlatform: Platform = {
   httpsFetch,
   websocketConnect,
   spawn,
+  connectSyslog,
+  // grpc-js is large: loaded only by commands that reach etcd.
+  connectEtcd: async (options) => (await import("./etcd-grpc.ts")).connectEtcd(options),
   sleep: abortableSleep,
   pid: Deno.pid,
   monotonicMs: () => performance.now(),

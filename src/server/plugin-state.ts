@@ -80,6 +80,8 @@ export interface StateLoaderDeps {
    * it the plugin socket does not enforce namespaces.
    */
   readonly namespaceLookup?: EngineLookup;
+  /** Gates that do not come from a piece of state (the fleet's staleness gate), checked after the others. */
+  readonly extraGates?: readonly Gate[];
 }
 
 /** What one refresh did to one piece, for the log. */
@@ -101,6 +103,14 @@ const LOADERS: Loaders = {
     return set;
   },
 };
+
+/**
+ * Loads one piece the way the running agent does: the fleet checks a value from etcd with it (over the files
+ * it would write) before writing anything.
+ */
+export function loadStatePiece(piece: StatePiece, deps: StateLoaderDeps): Promise<unknown> {
+  return LOADERS[piece](deps);
+}
 
 interface Slot {
   /** Cheap change detector (sizes and mtimes): a piece is read again only when it moved. */
@@ -194,6 +204,7 @@ export class PluginStateStore {
       policyGate(policy),
       ...gatesFrom(this.#values, this.#deps.clock, this.#deps.macaroon),
       // Last: its dockerd lookups are made only for requests every other gate allowed.
+      ...(this.#deps.extraGates ?? []),
       ...(lookup === undefined ? [] : [namespaceGate(policy, lookup)]),
     ];
     return {

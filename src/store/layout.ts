@@ -28,6 +28,8 @@ export interface StateLayout {
   readonly roleSecret: string;
   /** The HTTPS API's action records, kept across restarts (0600, api/action-file.ts). */
   readonly actions: string;
+  /** Fleet membership (src/fleet/): fleet.json, the etcd credential, the fleet key, the snapshot's record. */
+  readonly fleetDir: string;
 }
 
 export function stateLayout(root: string): StateLayout {
@@ -44,6 +46,7 @@ export function stateLayout(root: string): StateLayout {
     services: joinPath(root, "services.json"),
     roleSecret: joinPath(root, "api-roles.key"),
     actions: joinPath(root, "actions.json"),
+    fleetDir: joinPath(root, "fleet"),
   };
 }
 

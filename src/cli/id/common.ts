@@ -45,7 +45,7 @@ export function changingAction(ctx: CliContext) {
     run: (ctx: CliContext, args: IdArgs) => Promise<ExitCode>,
   ): Promise<ExitCode> => {
     const args = new IdArgs(options);
-    return thenConfirm(ctx, layoutOf(ctx, args).root, pieces, run(ctx, args));
+    return thenConfirm(ctx, layoutOf(ctx, args).root, pieces, () => run(ctx, args));
   };
 }
 

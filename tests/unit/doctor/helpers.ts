@@ -117,6 +117,8 @@ export function fakePlatform(
     onSignal: unused,
     watchFile: unused,
     spawn: unused,
+    connectSyslog: unused,
+    connectEtcd: unused,
     sleep: unused,
     pid: 1,
     monotonicMs: () => 0,

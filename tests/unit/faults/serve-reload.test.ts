@@ -76,6 +76,10 @@ describe("agent serve reloading", () => {
       watchFile: () => () => {},
       unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
       spawn: () => Promise.reject(new Error("no spawn in this test")),
+      connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
+      connectSyslog: () => {
+        throw new Error("no syslog in this test");
+      },
       sleep: (ms) => Bun.sleep(ms),
       pid: 1,
       monotonicMs: () => performance.now(),

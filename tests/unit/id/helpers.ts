@@ -105,6 +105,10 @@ export function fakePlatform(): FakePlatform {
     hostNames: () => ({ hostname: "test", addresses: [] }),
     onSignal: () => () => {},
     watchFile: () => () => {},
+    connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
+    connectSyslog: () => {
+      throw new Error("no syslog in these tests");
+    },
     sleep: () => Promise.resolve(),
     pid: 1,
     monotonicMs: () => 0,
