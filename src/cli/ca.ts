@@ -294,8 +294,9 @@ async function revoke(ctx: CliContext, target: unknown, options: RevokeCliOption
   ctx.output.out(
     [
       `Wrote CRL number ${result.crl.crlNumber} (${result.crl.revokedCount} revoked) to ${result.crl.path}.`,
-      `The agent on this host refuses these certificates within a second; copy crl.pem to the CA directory of`,
-      `every other host running the agent. dockerd itself does not check revocation.`,
+      `The agent on this host refuses these certificates within a second; on a fleet member every host does`,
+      `(published below), otherwise copy crl.pem to every other host's CA directory. dockerd itself does not`,
+      `check revocation.`,
       "",
     ].join("\n"),
   );

@@ -59,9 +59,13 @@ function render(findings: readonly Finding[]): string {
 
 export async function doctor(ctx: CliContext, options: DoctorCliOptions): Promise<ExitCode> {
   const stateDir = resolveStateDir(singleOption(options.stateDir, "--state-dir"), ctx.env);
+  // A fleet member decides with the fleet's policy, kept in its state directory.
+  const fleetPolicy = `${stateLayout(stateDir).fleetDir}/policy.yaml`;
+  const member = (await ctx.fs.stat(`${stateLayout(stateDir).fleetDir}/fleet.json`)) !== undefined;
   const target: DoctorTarget = {
     stateDir,
-    policy: singleOption(options.policy, "--policy") ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE,
+    policy: singleOption(options.policy, "--policy") ?? (member ? fleetPolicy : undefined) ?? ctx.env["AGENT_POLICY"] ??
+      DEFAULT_POLICY_FILE,
     socket: singleOption(options.socket, "--socket") ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET,
     dockerConfig: singleOption(options.dockerConfig, "--docker-config") ?? HOST_PATHS.dockerConfig,
     dockerSocket: dockerSocketPath(singleOption(options.dockerSocket, "--docker-socket"), ctx.env),
@@ -112,6 +116,7 @@ export function addDoctorCommand(cli: CAC, ctx: CliContext): void {
         "  crl          crl.pem present, signed by the CA, not past its next update\n" +
         "  macaroon     the macaroon gate on (keyring present, mode 0600) or off\n" +
         "  audit        the audit log can be appended to\n" +
+        "  fleet        on a fleet member: in sync with etcd, or how stale the snapshot is, and refused values\n" +
         "Doctor only reads: it changes nothing (its GET /info to dockerd is judged, and audited, like any call).\n\n" +
         "Exit codes: 0 everything ok, 1 something failed, 2 usage error, 3 warnings only.",
     )

@@ -8,6 +8,7 @@ import { checkCertificateAuthority } from "./ca-check.ts";
 import type { DoctorDeps, DoctorTarget } from "./context.ts";
 import { checkDockerConfig } from "./docker-check.ts";
 import { fail, type Finding } from "./finding.ts";
+import { checkFleet } from "./fleet-check.ts";
 import { checkMacaroons } from "./macaroon-check.ts";
 import { checkPolicy } from "./policy-check.ts";
 import { checkSocket } from "./socket-check.ts";
@@ -51,5 +52,15 @@ export async function runDoctor(deps: DoctorDeps, target: DoctorTarget): Promise
   const docker = await guarded("docker", () => checkDockerConfig(deps, target), (f) => f);
   const stateDir = await guarded("state-dir", () => checkStateDir(deps, target), (f) => f);
   const audit = await guarded("audit", () => checkAuditLog(deps, target), (f) => f);
-  return [socket, docker, ...policy.findings, stateDir, ...ca.findings, macaroon.finding, audit];
+  const fleet = await guarded<Finding | undefined>("fleet", () => checkFleet(deps, target), (f) => f);
+  return [
+    socket,
+    docker,
+    ...policy.findings,
+    stateDir,
+    ...ca.findings,
+    macaroon.finding,
+    audit,
+    ...(fleet === undefined ? [] : [fleet]),
+  ];
 }

@@ -12,6 +12,7 @@ import type { FleetKeys, WholePiece } from "./keys.ts";
 import {
   CA_FILE_NAMES,
   type CaFileName,
+  decodePiece,
   encodePiece,
   encodeRevoked,
   type PieceContent,
@@ -111,8 +112,25 @@ export async function publishPiece(
     const value = encodePiece(content, deps.publisher, { fleetKey: deps.fleetKey, random: deps.random });
     return await deps.client.put(key, value, ifModRevision === undefined ? {} : { ifModRevision });
   } catch (err) {
+    // A compare-and-swap retried on another member after a timeout can lose to its own first attempt:
+    // when etcd already holds exactly this content, the write went through.
+    if (err instanceof EtcdError && err.code === "conflict" && content !== undefined) {
+      const revision = await alreadyThere(deps, piece, content).catch(() => undefined);
+      if (revision !== undefined) return revision;
+    }
     throw fleetWriteError(err, pieceTitle(piece));
   }
+}
+
+async function alreadyThere(
+  deps: PublishDeps,
+  piece: WholePiece,
+  content: PieceContent,
+): Promise<number | undefined> {
+  const { kv } = await deps.client.get(deps.keys.piece[piece]);
+  if (kv === undefined) return undefined;
+  const stored = decodePiece(piece, kv.value, deps.fleetKey).content;
+  return JSON.stringify(stored) === JSON.stringify(content) ? kv.modRevision : undefined;
 }
 
 /** Adds revocations (one key each; one already there is kept as it is). Returns the last revision written. */

@@ -1,10 +1,13 @@
 /**
  * Run as its own process by syslog.e2e.test.ts (Bun, or Deno): ships real audit events to a syslog
- * collector the way `agent serve --audit-syslog` will. The events are built as the plugin builds them
- * (plugin requests parsed by buildFacts, auditEventFor), then the shipping is stopped (flushed).
+ * collector with the shipping code `agent serve --audit-syslog` uses. The events are built as the plugin
+ * builds them (plugin requests parsed by buildFacts, auditEventFor), then the shipping is stopped (flushed).
+ * The main tests run real `agent serve` processes; this driver covers what serve cannot be made to do in a
+ * test: a small queue (--max-queued, to see the dropped-count notice) and the shipping under Deno (whose
+ * scripts/run-deno permission set has no TCP).
  *
  * Usage: syslog-driver.ts --url URL --node NAME [--ca FILE] [--cert FILE --key FILE] [--count N]
- *        [--interval-ms MS] [--stop-timeout-ms MS]
+ *        [--interval-ms MS] [--stop-timeout-ms MS] [--max-queued N]
  * Prints one JSON line per event written ({"decisionId","user","allow"}), then `done`; problems go to
  * stderr as `agent: audit: MESSAGE`, as serve logs them.
  */
@@ -39,6 +42,7 @@ const shipping = openSyslogShipping(platform, plan, {
   hostname: option("node") ?? "-",
   onError: (message) => console.error(`agent: audit: ${message}`),
   stopTimeoutMs: Number(option("stop-timeout-ms") ?? 5_000),
+  ...(option("max-queued") === undefined ? {} : { maxQueued: Number(option("max-queued")) }),
 });
 
 /** What dockerd sends: an allowed read, a denied create with hostile text, a malformed call, a failure. */

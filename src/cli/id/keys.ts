@@ -73,7 +73,7 @@ export async function init(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
     [
       `Macaroons are on: root key ${key.id} in ${layout.macaroonKeys} (mode 0600).`,
       key.kdf === undefined
-        ? "The key is random; copy keys.json to other hosts that should accept the same tokens."
+        ? "The key is random; a fleet shares it (published below, sealed), else copy keys.json to other hosts."
         : `The key was derived from the passphrase (scrypt N=2^${key.kdf.logN}, r=${key.kdf.r}, p=${key.kdf.p}) with salt ${saltText};\n` +
           `another host gets the same key with \`agent id init --secret ... --salt=${saltText}\`.`,
       "A running `agent serve` now refuses every request without a valid macaroon (within a second).",
