@@ -64,7 +64,8 @@ export async function doctor(ctx: CliContext, options: DoctorCliOptions): Promis
   const member = (await ctx.fs.stat(`${stateLayout(stateDir).fleetDir}/fleet.json`)) !== undefined;
   const target: DoctorTarget = {
     stateDir,
-    policy: singleOption(options.policy, "--policy") ?? (member ? fleetPolicy : undefined) ?? ctx.env["AGENT_POLICY"] ??
+    policy: singleOption(options.policy, "--policy") ?? (member ? fleetPolicy : undefined) ??
+      ctx.env["AGENT_POLICY"] ??
       DEFAULT_POLICY_FILE,
     socket: singleOption(options.socket, "--socket") ?? ctx.env["AGENT_SOCKET"] ?? DEFAULT_SOCKET,
     dockerConfig: singleOption(options.dockerConfig, "--docker-config") ?? HOST_PATHS.dockerConfig,

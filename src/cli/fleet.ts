@@ -9,7 +9,7 @@ import { issueCertificate } from "../ca/index.ts";
 import { AgentError } from "../errors.ts";
 import { addHostUser, hostRoleOf, setUpAuth } from "../fleet/auth-setup.ts";
 import { connectFleet, type FleetCredential } from "../fleet/connect.ts";
-import type { EtcdClient } from "../fleet/etcd.ts";
+import { type EtcdClient, EtcdError } from "../fleet/etcd.ts";
 import { FleetFollower } from "../fleet/follower.ts";
 import { decodeBundle, encodeBundle } from "../fleet/join-bundle.ts";
 import { DEFAULT_PREFIX, fleetKeys, WHOLE_PIECES } from "../fleet/keys.ts";
@@ -26,7 +26,7 @@ import {
   saveFleetKey,
   saveSnapshotRecord,
 } from "../fleet/membership.ts";
-import { localPiece, publishPiece, publishRevocations } from "../fleet/publish.ts";
+import { fleetWriteError, localPiece, publishPiece, publishRevocations } from "../fleet/publish.ts";
 import { decodeNode } from "../fleet/registry.ts";
 import { loadRevocations } from "../macaroon/index.ts";
 import { DEMO_POLICY, loadPolicy } from "../policy/index.ts";
@@ -108,6 +108,9 @@ async function withClient<T>(
   const client = await connectFleet(ctx.fs, ctx.platform, config, credential);
   try {
     return await run(client);
+  } catch (err) {
+    // etcd's own errors become the agent's, in words (never a value or a credential).
+    throw err instanceof EtcdError ? fleetWriteError(err, "the fleet's state") : err;
   } finally {
     client.close();
   }

@@ -141,6 +141,7 @@ export class FleetKeeper {
     const fleetKey = await loadFleetKey(ctx.fs, files);
     const previous = await loadSnapshotRecord(ctx.fs, files);
     const keys = fleetKeys(config.prefix);
+    const registered: { registration?: NodeRegistration } = {};
     const follower = new FleetFollower({
       client,
       keys,
@@ -151,7 +152,10 @@ export class FleetKeeper {
       monotonicMs: () => ctx.platform.monotonicMs(),
       sleep: (ms, signal) => ctx.platform.sleep(ms, signal),
       log,
-      applied,
+      applied: async (revision) => {
+        await applied(revision);
+        registered.registration?.nudge();
+      },
       ...(previous === undefined ? {} : { previous }),
     });
     const registration = new NodeRegistration({
@@ -166,6 +170,7 @@ export class FleetKeeper {
       sleep: (ms, signal) => ctx.platform.sleep(ms, signal),
       log,
     });
+    registered.registration = registration;
     if (!(await ctx.fs.stat(files.policy))) {
       const timeout = new AbortController();
       const first = follower.syncOnce().then(() => true, (err: unknown) => err);

@@ -55,7 +55,8 @@ export async function checkFleet(deps: DoctorDeps, target: DoctorTarget): Promis
     const stale = typeof report.staleSeconds === "number" ? report.staleSeconds : undefined;
     const limit = typeof report.maxStaleSeconds === "number" ? report.maxStaleSeconds : undefined;
     const over = stale !== undefined && limit !== undefined && stale > limit;
-    const text = `${who}: etcd unreachable${stale === undefined ? "" : ` for ${stale} s`}; deciding from the ` +
+    const text =
+      `${who}: etcd unreachable${stale === undefined ? "" : ` for ${stale} s`}; deciding from the ` +
       `snapshot at revision ${String(report.revision)}` +
       (over ? `, past --fleet-max-stale (${limit} s): writes are refused until it reconnects.` : ".");
     return over ? fail("fleet", text) : warn("fleet", text);
@@ -63,5 +64,8 @@ export async function checkFleet(deps: DoctorDeps, target: DoctorTarget): Promis
   if (refused.length > 0) {
     return warn("fleet", `${who}: in sync, but it refused the fleet's newest ${refused.join("; ")}.`);
   }
-  return ok("fleet", `${who}: in sync with etcd at ${String(report.endpoint)}, revision ${String(report.revision)}.`);
+  return ok(
+    "fleet",
+    `${who}: in sync with etcd at ${String(report.endpoint)}, revision ${String(report.revision)}.`,
+  );
 }

@@ -3,6 +3,7 @@
  * with a safe message: the doctor always finishes and always says something.
  */
 import { isAgentError } from "../errors.ts";
+import { stateLayout } from "../store/layout.ts";
 import { checkAuditLog } from "./audit-check.ts";
 import { checkCertificateAuthority } from "./ca-check.ts";
 import type { DoctorDeps, DoctorTarget } from "./context.ts";
@@ -43,7 +44,13 @@ export async function runDoctor(deps: DoctorDeps, target: DoctorTarget): Promise
     () => checkMacaroons(deps, target),
     (f) => ({ finding: f, gateOn: false }),
   );
-  const gates = ["policy", ...(ca.gateOn ? ["certificate"] : []), ...(macaroon.gateOn ? ["macaroon"] : [])];
+  const member = (await deps.fs.stat(`${stateLayout(target.stateDir).fleetDir}/fleet.json`)) !== undefined;
+  const gates = [
+    "policy",
+    ...(ca.gateOn ? ["certificate"] : []),
+    ...(macaroon.gateOn ? ["macaroon"] : []),
+    ...(member ? ["fleet"] : []),
+  ];
   const socket = await guarded(
     "socket",
     () => checkSocket(deps, target, { policyHash: policy.hash, gates }),

@@ -99,6 +99,7 @@ export class NodeRegistration {
   #lease: string | undefined;
   #written: string | undefined;
   #failing = false;
+  #wake = new AbortController();
 
   constructor(deps: RegistryDeps) {
     this.#deps = deps;
@@ -116,6 +117,11 @@ export class NodeRegistration {
     this.#stopping.abort();
     await this.#loop;
     if (this.#lease !== undefined) await this.#deps.client.revokeLease(this.#lease).catch(() => undefined);
+  }
+
+  /** The record may have changed (a new revision applied): write it now rather than at the next tick. */
+  nudge(): void {
+    this.#wake.abort();
   }
 
   async #run(): Promise<void> {
@@ -150,7 +156,8 @@ export class NodeRegistration {
         this.#failing = true;
         this.#written = undefined;
       }
-      await this.#deps.sleep(tickMs, this.#stopping.signal);
+      await this.#deps.sleep(tickMs, AbortSignal.any([this.#stopping.signal, this.#wake.signal]));
+      if (this.#wake.signal.aborted) this.#wake = new AbortController();
     }
   }
 }

@@ -9,6 +9,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { AgentError } from "../errors.ts";
 import { base64Decode, base64UrlEncode } from "../macaroon/base64.ts";
 import { isValidNonce } from "../macaroon/identifier.ts";
+import { isTimestamp } from "../macaroon/state-file.ts";
 import { openBox, sealBox, SECRETBOX_KEY_BYTES, SECRETBOX_NONCE_BYTES } from "../macaroon/secretbox.ts";
 import type { RandomBytes } from "../ports.ts";
 import type { WholePiece } from "./keys.ts";
@@ -192,7 +193,11 @@ export function decodeRevoked(nonce: string, value: Uint8Array): RevokedEntry {
   if (value.length > 4096) throw refuse(what, "over 4096 bytes");
   const record = parseObject(value, what);
   const revokedAt = stringField(record, "revokedAt", what);
-  if (!TIMESTAMP.test(revokedAt) || Number.isNaN(Date.parse(revokedAt))) throw refuse(what, "bad revokedAt");
+  // Kept in the form the local revocation file takes (UTC, milliseconds): merged as it came, an offset or a
+  // nanosecond fraction would make revoked.json fail to load, and with it every later revocation.
+  const parsed = TIMESTAMP.test(revokedAt) ? Date.parse(revokedAt) : NaN;
+  const stored = Number.isNaN(parsed) ? "" : new Date(parsed).toISOString();
+  if (!isTimestamp(stored)) throw refuse(what, "bad revokedAt");
   const by = typeof record["by"] === "string" ? record["by"].slice(0, 64) : "";
-  return { nonce, revokedAt, by };
+  return { nonce, revokedAt: stored, by };
 }
