@@ -47,7 +47,7 @@ export function apiKeyAuthenticator(deps: ApiKeyAuthenticatorDeps): Authenticato
       deps.lastUsed.record(verdict.key.id, now);
       return {
         kind: "principal",
-        principal: { user: verdict.key.user, groups: [], authMethod: "apikey" },
+        principal: { user: verdict.key.user, groups: [], authMethod: "apikey", keyId: verdict.key.id },
       };
     },
   };

@@ -24,6 +24,8 @@ export interface Principal {
   readonly authMethod: string;
   /** The client certificate, when that is the credential (the certificate gate and `ou:`/`o:` rules read it). */
   readonly certificate?: PeerCertificate;
+  /** The API key's id, when that is the credential (a console session made with it ends with it). */
+  readonly keyId?: string;
   /**
    * For a service principal (an API role's credential, role-authenticator.ts): `user` is the service's
    * creator, whose rights the policy applies; the role narrows them to one namespace, and `read` to reads.

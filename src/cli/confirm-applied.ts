@@ -123,7 +123,7 @@ export async function thenConfirm(
 ): Promise<ExitCode> {
   const layout = stateLayout(stateDir);
   let code: ExitCode;
-  if (await ctx.fs.stat(`${layout.fleetDir}/fleet.json`)) {
+  if (await ctx.fs.stat(`${layout.fleetDir}/fleet.json`).catch(() => undefined)) {
     // Loaded only on fleet members: a single host's commands never load the etcd code.
     const [{ changeOnFleet }, { fleetFiles, loadFleetConfig }] = await Promise.all([
       import("./fleet-change.ts"),

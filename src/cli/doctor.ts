@@ -61,7 +61,9 @@ export async function doctor(ctx: CliContext, options: DoctorCliOptions): Promis
   const stateDir = resolveStateDir(singleOption(options.stateDir, "--state-dir"), ctx.env);
   // A fleet member decides with the fleet's policy, kept in its state directory.
   const fleetPolicy = `${stateLayout(stateDir).fleetDir}/policy.yaml`;
-  const member = (await ctx.fs.stat(`${stateLayout(stateDir).fleetDir}/fleet.json`)) !== undefined;
+  const member =
+    (await ctx.fs.stat(`${stateLayout(stateDir).fleetDir}/fleet.json`).catch(() => undefined)) !==
+      undefined;
   const target: DoctorTarget = {
     stateDir,
     policy: singleOption(options.policy, "--policy") ?? (member ? fleetPolicy : undefined) ??

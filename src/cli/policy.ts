@@ -1,8 +1,7 @@
 /** `agent policy check|test|actions|demo`: validate a policy, try a decision, list the action names. */
 import { cac } from "cac";
 import { listRoutes } from "../authz/routes.ts";
-import { buildFacts, decide, isDecision } from "../decide/decide.ts";
-import { policyGate } from "../decide/policy-gate.ts";
+import { tryDecision } from "../decide/try-decision.ts";
 import { AgentError } from "../errors.ts";
 import { DEMO_POLICY, loadPolicy, type Policy } from "../policy/index.ts";
 import { readPolicy } from "../server/plugin-state.ts";
@@ -44,33 +43,22 @@ async function testDecision(ctx: CliContext, options: TestOptions): Promise<Exit
   const policy: Policy = options.demo
     ? loadPolicy(DEMO_POLICY, "embedded demo policy")
     : await readPolicy(ctx.fs, { file: options.policy ?? ctx.env["AGENT_POLICY"] ?? DEFAULT_POLICY_FILE });
-  const headers: Record<string, string[]> = {};
-  let body: string | undefined;
-  if (options.body) {
-    const bytes = await ctx.fs.readBytes(options.body);
-    body = btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
-    headers["Content-Type"] = ["application/json"];
-    headers["Content-Length"] = [String(bytes.length)];
-  }
+  const headers: Record<string, string> = {};
   for (const h of [options.header ?? []].flat()) {
     const i = h.indexOf(":");
-    if (i > 0) headers[h.slice(0, i).trim()] = [h.slice(i + 1).trim()];
+    if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
   }
-  // The same pipeline the plugin runs, fed with what dockerd would send.
-  const wire = JSON.stringify({
-    User: options.user ?? "",
-    UserAuthNMethod: options.user ? "TLS" : "",
-    RequestMethod: options.method.toUpperCase(),
-    RequestUri: options.uri,
-    RequestBody: body,
-    RequestHeaders: headers,
+  const answer = await tryDecision(policy, {
+    ...(options.user ? { user: options.user } : {}),
+    method: options.method,
+    uri: options.uri,
+    ...(options.body ? { body: await ctx.fs.readBytes(options.body) } : {}),
+    headers,
   });
-  const facts = buildFacts(wire, "request");
-  const decision = isDecision(facts) ? facts : await decide(facts, [policyGate(policy)]);
-  const action = decision.facts?.route?.action ?? null;
-  const effect = action === null ? null : decision.facts?.effect ?? null;
+  const { action, effect } = answer;
   const actionText = action ??
-    (decision.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
+    (answer.code === "ERR_ROUTE_UNKNOWN" ? "(unknown route)" : "(request refused before routing)");
+  const decision = { allow: answer.allow, ruleId: answer.ruleId, reason: answer.reason };
   if (options.json) {
     ctx.output.out(
       JSON.stringify({

@@ -38,6 +38,9 @@ import { checkApiUrl, openRoles } from "./serve-roles.ts";
 import { ActionKeeper } from "./serve-actions.ts";
 import { StreamKeeper } from "./serve-stream.ts";
 import { openGateway } from "./serve-gateway.ts";
+import { openConsole } from "./serve-console.ts";
+import { CONSOLE_PREFIX } from "../console/console-app.ts";
+import type { DecisionFeed } from "../console/decision-feed.ts";
 import { FleetKeeper, type FleetServeOptions, planFleet } from "./serve-fleet.ts";
 import { checkNodeName } from "../fleet/membership.ts";
 import { checkSyslogOptions, type SyslogOptions } from "../audit/syslog-options.ts";
@@ -220,10 +223,13 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     hostname: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
     onError: (message) => log(`audit: ${message}`),
   });
+  // The console's live view, once the listener runs.
+  const feedRef: { feed?: DecisionFeed } = {};
   const audit = {
     write(event: Parameters<AuditSink["write"]>[0]): void {
       auditFile.write(event);
       syslog?.write(event);
+      feedRef.feed?.push(event);
     },
     async flush(): Promise<void> {
       await auditFile.flush();
@@ -305,11 +311,34 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       options.apiUrl,
     );
     // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
+    const byCertificate = certificateAuthenticator({ gates: () => store.state.gates });
+    const byApiKey = apiKeyAuthenticator({
+      keys: () => store.state.apiKeys,
+      clock: ctx.clock,
+      limiter,
+      lastUsed,
+    });
     const authenticators = [
-      certificateAuthenticator({ gates: () => store.state.gates }),
+      byCertificate,
       ...(roles === undefined ? [] : [roleAuthenticator({ services, roles, limiter })]),
-      apiKeyAuthenticator({ keys: () => store.state.apiKeys, clock: ctx.clock, limiter, lastUsed }),
+      byApiKey,
     ];
+    // The web console: its session cookie is one more credential of the API (not of the gateway).
+    const consoleDoor = openConsole(ctx, {
+      store,
+      layout,
+      policy,
+      certificateAuthenticator: byCertificate,
+      apiKeyAuthenticator: byApiKey,
+      fleetMember: fleet !== undefined,
+      host: () => ({
+        name: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
+        version: ctx.build.version,
+        fleet: fleet?.status() ?? null,
+        nodes: fleet?.nodes() ?? [],
+      }),
+    });
+    feedRef.feed = consoleDoor.feed;
     const gateway = options.gateway === true
       ? openGateway(ctx, {
         dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
@@ -328,7 +357,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       services,
       newUuid: () => randomUuid(ctx.random(16)),
       state: () => store.state,
-      authenticators,
+      authenticators: [...authenticators, consoleDoor.authenticator],
       ...(roles === undefined ? {} : { roles }),
       actions: keeper.actions,
       stream: stream.deps,
@@ -357,10 +386,15 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
         ...(tls.clientCaPem === undefined ? {} : { clientCaPem: tls.clientCaPem }),
         limits: API_LIMITS,
         ...(gateway === undefined ? {} : { passThrough: gateway.owns }),
-        fetch: (request, connection) =>
-          gateway !== undefined && gateway.owns(request.url.slice(request.url.indexOf("/", 8)))
+        fetch: (request, connection) => {
+          const target = request.url.slice(request.url.indexOf("/", 8));
+          if (target === "/console" || target.startsWith(CONSOLE_PREFIX)) {
+            return consoleDoor.app.fetch(request, { connection });
+          }
+          return gateway !== undefined && gateway.owns(target)
             ? gateway.fetch(request, connection)
-            : api.fetch(request, { connection }),
+            : api.fetch(request, { connection });
+        },
       });
     } catch (err) {
       log(`cannot start: ${describe(err)}`);

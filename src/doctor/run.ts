@@ -44,7 +44,9 @@ export async function runDoctor(deps: DoctorDeps, target: DoctorTarget): Promise
     () => checkMacaroons(deps, target),
     (f) => ({ finding: f, gateOn: false }),
   );
-  const member = (await deps.fs.stat(`${stateLayout(target.stateDir).fleetDir}/fleet.json`)) !== undefined;
+  const member =
+    (await deps.fs.stat(`${stateLayout(target.stateDir).fleetDir}/fleet.json`).catch(() => undefined)) !==
+      undefined;
   const gates = [
     "policy",
     ...(ca.gateOn ? ["certificate"] : []),

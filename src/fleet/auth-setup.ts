@@ -11,9 +11,12 @@ import type { FleetKeys } from "./keys.ts";
 
 export const ROOT_USER = "root";
 
-/** The hosts' role for a prefix: "/agent/prod/" -> "agent-host.agent.prod". */
+/**
+ * The hosts' role for a prefix: "/agent/prod/" -> "agent-host.agent.prod". A dot inside a word is written
+ * %2E, so two prefixes never share a role ("/agent/prod.eu/" and "/agent/prod/eu/" would otherwise).
+ */
 export function hostRoleOf(keys: FleetKeys): string {
-  return `agent-host${keys.prefix.replace(/\/+$/, "").replace(/\//g, ".")}`;
+  return `agent-host${keys.prefix.replace(/\/+$/, "").replace(/\./g, "%2E").replace(/\//g, ".")}`;
 }
 
 /** Makes the root user and the hosts' role (idempotent), then turns auth on. */

@@ -182,6 +182,10 @@ export class FleetFollower {
             );
           }
         }
+        // Resume after the last event applied, not the last one delivered: events still queued would be
+        // replayed (a replayed delete would undo a later put). And a stop() during the list opens no watch.
+        await this.#queue;
+        if (!this.#running) break;
         const ended = await this.#watchOnce(this.#snapshot.revision + 1, () => {
           backoff = 0;
           failures = 0;
@@ -213,21 +217,34 @@ export class FleetFollower {
     return new Promise((resolve) => {
       this.#watch = this.#deps.client.watch(this.#deps.keys.prefix, from, {
         onEvents: (events) => {
-          this.#contact();
-          heard();
           void this.#enqueue(() => this.#onEvents(events));
+          this.#watchHeard(heard);
         },
         onProgress: (revision) => {
-          this.#contact();
-          heard();
           void this.#enqueue(async () => {
             if (revision > this.#snapshot.revision) this.#snapshot.revision = revision;
             await this.#record(false);
           });
+          this.#watchHeard(heard);
         },
         onEnd: (error) => resolve(error),
       }, this.#deps.watch ?? {});
     });
+  }
+
+  /**
+   * The watch spoke. Back after an outage (a new watch, no list), revocations made here meanwhile are
+   * published now (#applyRevoked), as they are after a list.
+   */
+  #watchHeard(heard: () => void): void {
+    const back = !this.#connected;
+    this.#contact();
+    heard();
+    if (back) {
+      void this.#enqueue(() =>
+        this.#apply({ pieces: new Set(), revoked: true, nodes: false, unknown: [] }, false)
+      );
+    }
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {

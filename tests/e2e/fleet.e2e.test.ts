@@ -473,8 +473,10 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
         expect(create.msg).toContain("not heard from the fleet");
         expect((await decide(socketB, LIST, { token: other })).allow).toBe(true);
         const doctor = await b(["doctor", "--socket", socketB]);
-        expect(doctor.stdout + doctor.stderr).toMatch(/fleet +member hostb of the fleet \/agent\/: etcd unreachable for \d+ s/);
-      expect(doctor.stdout + doctor.stderr).toContain("writes are refused");
+        expect(doctor.stdout + doctor.stderr).toMatch(
+          /fleet +member hostb of the fleet \/agent\/: etcd unreachable for \d+ s/,
+        );
+        expect(doctor.stdout + doctor.stderr).toContain("writes are refused");
         // A restart with etcd away starts from the snapshot.
         await agentB.stop();
         agentB = await startAgent({ stateDir: stateB, socket: socketB, args: argsB });

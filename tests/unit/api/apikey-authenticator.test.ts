@@ -48,7 +48,7 @@ describe("the API key authenticator", () => {
     const answer = await s.authenticator.authenticate(request(basic("alice", s.key)), connection());
     expect(answer).toEqual({
       kind: "principal",
-      principal: { user: "alice", groups: [], authMethod: "apikey" },
+      principal: { user: "alice", groups: [], authMethod: "apikey", keyId: s.keys()!.keys[0]!.id },
     });
     expect(s.lastUsed.get(s.record.id)).toBe(NOW.toISOString());
   });

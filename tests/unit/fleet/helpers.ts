@@ -41,7 +41,10 @@ export class FakeTime {
 }
 
 /** A sleep that waits 1 ms whatever it is asked (and ends early on abort); records what was asked. */
-export function quickSleep(): { sleep: (ms: number, signal?: AbortSignal) => Promise<void>; asked: number[] } {
+export function quickSleep(): {
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  asked: number[];
+} {
   const asked: number[] = [];
   const sleep = (ms: number, signal?: AbortSignal) =>
     new Promise<void>((resolve) => {
@@ -148,7 +151,10 @@ async function makeMaterial(): Promise<Material> {
   const apikeys = await readFile(layout.apiKeys, "utf8");
   return {
     policy: DEMO_POLICY,
-    policy2: DEMO_POLICY.replace("rules:\n", "rules:\n  - id: no-list-for-bob\n    who: [bob]\n    deny: [container:list]\n"),
+    policy2: DEMO_POLICY.replace(
+      "rules:\n",
+      "rules:\n  - id: no-list-for-bob\n    who: [bob]\n    deny: [container:list]\n",
+    ),
     caA: await makeCa("ca A"),
     caB: await makeCa("ca B"),
     keyring,
@@ -164,7 +170,9 @@ export function pieces(): Promise<Material> {
 }
 
 /** The CA piece's files (without the key). */
-export function caFilesOf(ca: CaMaterial): { "cluster.crt": string; "crl.pem": string; "index.json": string } {
+export function caFilesOf(
+  ca: CaMaterial,
+): { "cluster.crt": string; "crl.pem": string; "index.json": string } {
   return { "cluster.crt": ca["cluster.crt"], "crl.pem": ca["crl.pem"], "index.json": ca["index.json"] };
 }
 

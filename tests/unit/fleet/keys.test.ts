@@ -1,7 +1,13 @@
 /** The fleet's key layout in etcd: a prefix that cannot escape or alias, and what each key under it holds. */
 import { describe, expect, test } from "bun:test";
 import { AgentError } from "../../../src/errors.ts";
-import { checkPrefix, classifyKey, DEFAULT_PREFIX, fleetKeys, WHOLE_PIECES } from "../../../src/fleet/keys.ts";
+import {
+  checkPrefix,
+  classifyKey,
+  DEFAULT_PREFIX,
+  fleetKeys,
+  WHOLE_PIECES,
+} from "../../../src/fleet/keys.ts";
 
 function refusal(text: string): AgentError {
   try {
@@ -103,7 +109,10 @@ describe("classifyKey", () => {
     });
     expect(classifyKey(keys, "/agent/prod/nodes/host-a")).toEqual({ kind: "node", name: "host-a" });
     // What follows is not checked here: the value's decoder refuses a key that is not a nonce.
-    expect(classifyKey(keys, "/agent/prod/revoked/../policy")).toEqual({ kind: "revoked", nonce: "../policy" });
+    expect(classifyKey(keys, "/agent/prod/revoked/../policy")).toEqual({
+      kind: "revoked",
+      nonce: "../policy",
+    });
     expect(classifyKey(keys, "/agent/prod/revoked/")).toEqual({ kind: "revoked", nonce: "" });
   });
 

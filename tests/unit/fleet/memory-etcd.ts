@@ -229,7 +229,9 @@ export class MemoryEtcd {
         throw new EtcdError("conflict", "the key changed since the revision given (compare-and-swap lost)");
       }
     }
-    if (value.length > 1.5 * 1024 * 1024) throw new EtcdError("too_large", "etcdserver: request is too large");
+    if (value.length > 1.5 * 1024 * 1024) {
+      throw new EtcdError("too_large", "etcdserver: request is too large");
+    }
     return this.put(key, value, options.lease);
   }
 
@@ -242,7 +244,9 @@ export class MemoryEtcd {
       queueMicrotask(() => this.#end(watch, error));
       return { close: () => this.#end(watch, undefined) };
     };
-    if (!this.#available) return fail(new EtcdError("unavailable", "no etcd endpoint answered (memory etcd)"));
+    if (!this.#available) {
+      return fail(new EtcdError("unavailable", "no etcd endpoint answered (memory etcd)"));
+    }
     if (!this.allowed(user, prefix, true, false)) {
       return fail(new EtcdError("permission_denied", "etcdserver: permission denied"));
     }
@@ -253,7 +257,9 @@ export class MemoryEtcd {
     }
     this.#watches.add(watch);
     if (startRevision > 0) {
-      const events = this.#history.filter((c) => c.revision >= startRevision && c.event.kv.key.startsWith(prefix))
+      const events = this.#history.filter((c) =>
+        c.revision >= startRevision && c.event.kv.key.startsWith(prefix)
+      )
         .map((c) => c.event);
       const revision = this.#revision;
       if (events.length > 0) {
@@ -338,7 +344,11 @@ class MemoryClient implements EtcdClient {
   }
 
   /** Runs `fn` as an etcd call: asynchronously, rejecting with an EtcdError like the real client. */
-  async #call<T>(op: string, fn: () => T, check?: { key: string; prefix: boolean; write: boolean }): Promise<T> {
+  async #call<T>(
+    op: string,
+    fn: () => T,
+    check?: { key: string; prefix: boolean; write: boolean },
+  ): Promise<T> {
     await Promise.resolve();
     if (this.#closed) throw new EtcdError("other", "the etcd client is closed");
     this.#etcd.guard(this.#user, op, check);
@@ -357,8 +367,16 @@ class MemoryClient implements EtcdClient {
     );
   }
 
-  put(key: string, value: Uint8Array, options: { readonly ifModRevision?: number; readonly lease?: string } = {}) {
-    return this.#call("put", () => this.#etcd.casPut(key, value, options), { key, prefix: false, write: true });
+  put(
+    key: string,
+    value: Uint8Array,
+    options: { readonly ifModRevision?: number; readonly lease?: string } = {},
+  ) {
+    return this.#call("put", () => this.#etcd.casPut(key, value, options), {
+      key,
+      prefix: false,
+      write: true,
+    });
   }
 
   delete(key: string) {
