@@ -297,7 +297,10 @@ function showSignIn(reason) {
       },
     },
     h("h1", { text: "Agent console" }),
-    h("p", { class: "muted", text: "Sign in with your user name and an API key, or with your client certificate." }),
+    h("p", {
+      class: "muted",
+      text: "Sign in with your user name and an API key, or with your client certificate.",
+    }),
     h("label", { for: "signin-user", text: "User" }),
     user,
     h("label", { for: "signin-key", text: "API key" }),
@@ -332,10 +335,15 @@ function renderShell() {
   const bar = h(
     "header",
     { class: "topbar" },
-    h("div", { class: "brand" }, h("span", { id: "agent-name", text: state.agentName }), h("span", {
-      class: "brand-sub",
-      text: "console",
-    })),
+    h(
+      "div",
+      { class: "brand" },
+      h("span", { id: "agent-name", text: state.agentName }),
+      h("span", {
+        class: "brand-sub",
+        text: "console",
+      }),
+    ),
     nav,
     h(
       "div",
@@ -346,7 +354,9 @@ function renderShell() {
         text: s.user,
         title: s.expiresAt ? `Session ends ${formatTime(s.expiresAt)}` : null,
       }),
-      s.administrator ? h("span", { id: "session-admin", class: "badge badge-admin", text: "administrator" }) : null,
+      s.administrator
+        ? h("span", { id: "session-admin", class: "badge badge-admin", text: "administrator" })
+        : null,
       s.via ? h("span", { id: "session-via", class: "via", text: `via ${s.via}` }) : null,
       signout,
     ),
@@ -617,7 +627,9 @@ function pageLive(ctx, main) {
       y2: top + plotH,
       class: "axis",
     }));
-    for (const [value, y] of [[max, top], [Math.round(max / 2), top + plotH / 2]]) {
+    const ticks = max >= 2 ? [max, Math.floor(max / 2)] : [max];
+    for (const value of ticks) {
+      const y = top + plotH - (value / max) * plotH;
       node.appendChild(svg("line", { x1: left, y1: y, x2: width - 6, y2: y, class: "gridline" }));
       node.appendChild(svg("text", { x: left - 4, y: y + 4, class: "tick tick-y" }, String(value)));
     }
@@ -656,10 +668,12 @@ function pageLive(ctx, main) {
       }));
       node.appendChild(group);
     });
-    for (const [i, label] of [[0, `-${CHART_MINUTES}m`], [CHART_MINUTES / 2, `-${CHART_MINUTES / 2}m`], [
-      CHART_MINUTES - 1,
-      "now",
-    ]]) {
+    for (
+      const [i, label] of [[0, `-${CHART_MINUTES}m`], [CHART_MINUTES / 2, `-${CHART_MINUTES / 2}m`], [
+        CHART_MINUTES - 1,
+        "now",
+      ]]
+    ) {
       node.appendChild(svg("text", {
         x: (left + i * slot + slot / 2).toFixed(1),
         y: height - 5,
@@ -676,7 +690,9 @@ function pageLive(ctx, main) {
     }
     const top5 = [...rules.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5);
     if (top5.length === 0) {
-      topRules.replaceChildren(h("li", { class: "muted empty", text: "No denials among the held decisions." }));
+      topRules.replaceChildren(
+        h("li", { class: "muted empty", text: "No denials among the held decisions." }),
+      );
     } else {
       topRules.replaceChildren(
         ...top5.map(([name, n]) =>
@@ -745,7 +761,9 @@ function pageLive(ctx, main) {
     selected = null;
     for (const tr of list.tbody.querySelectorAll("tr.selected")) tr.classList.remove("selected");
   });
-  for (const input of [filterUser, filterAction, filterNamespace]) input.addEventListener("input", renderTable);
+  for (const input of [filterUser, filterAction, filterNamespace]) {
+    input.addEventListener("input", renderTable);
+  }
   filterOutcome.addEventListener("change", renderTable);
   pause.addEventListener("click", () => {
     paused = !paused;
@@ -849,7 +867,12 @@ function pageNamespaces(ctx, main) {
   main.append(
     h("div", { class: "page-head" }, h("h2", { text: "My namespaces" }), refresh, updated),
     notice,
-    h("section", { class: "card" }, h("h3", { text: "Services" }), h("div", { class: "table-wrap" }, services.node)),
+    h(
+      "section",
+      { class: "card" },
+      h("h3", { text: "Services" }),
+      h("div", { class: "table-wrap" }, services.node),
+    ),
     h(
       "section",
       { class: "card" },
@@ -1000,7 +1023,9 @@ function pageNamespaces(ctx, main) {
         entry.permsShown = "shown";
       }).catch((error) => {
         entry.permsShown = null;
-        entry.actions.replaceChildren(h("span", { class: "muted", text: `no permissions: ${errorText(error)}` }));
+        entry.actions.replaceChildren(
+          h("span", { class: "muted", text: `no permissions: ${errorText(error)}` }),
+        );
       });
     }
     tbody.appendChild(entry.tr);
@@ -1101,10 +1126,16 @@ function pageNamespaces(ctx, main) {
       "aria-label": "Terminal input",
     });
     const send = h("button", { id: "terminal-send", type: "submit", class: "small", text: "Send" });
-    const form = h("form", { id: "terminal-form", class: "terminal-form" }, h("span", {
-      class: "prompt",
-      text: "$",
-    }), input, send);
+    const form = h(
+      "form",
+      { id: "terminal-form", class: "terminal-form" },
+      h("span", {
+        class: "prompt",
+        text: "$",
+      }),
+      input,
+      send,
+    );
     const panel = streamPanel({
       id: "terminal",
       title: `Terminal: ${obj.name ?? obj.uuid} (sh)`,
@@ -1246,7 +1277,12 @@ function pageIdentities(ctx, main) {
     placeholder: "30d (empty: the default)",
     autocomplete: "off",
   });
-  const create = h("button", { id: "apikey-create", type: "submit", class: "primary", text: "Create API key" });
+  const create = h("button", {
+    id: "apikey-create",
+    type: "submit",
+    class: "primary",
+    text: "Create API key",
+  });
   const createError = h("p", { id: "apikey-error", class: "message message-error", hidden: true });
   const newKey = h("code", { id: "apikey-new", class: "secret" });
   const copy = h("button", { id: "apikey-copy", type: "button", class: "small", text: "Copy" });
@@ -1257,7 +1293,8 @@ function pageIdentities(ctx, main) {
     h("div", { class: "once-key" }, newKey, copy),
     h("p", {
       id: "apikey-new-note",
-      text: "This key is shown once, now: copy it to a safe place. The agent keeps only its hash and cannot " +
+      text:
+        "This key is shown once, now: copy it to a safe place. The agent keeps only its hash and cannot " +
         "show it again.",
     }),
   );
@@ -1456,7 +1493,9 @@ function adminIdentities(ctx, main) {
         )
       ));
     } catch (error) {
-      if (ctx.alive) emptyRow(certs.tbody, certs.columns, `Could not load the certificates: ${errorText(error)}`);
+      if (ctx.alive) {
+        emptyRow(certs.tbody, certs.columns, `Could not load the certificates: ${errorText(error)}`);
+      }
     }
   }
 
@@ -1704,7 +1743,9 @@ function pageHosts(ctx, main) {
         h(
           "dd",
           { id: "host-gates", class: "chips" },
-          gates.length === 0 ? "-" : gates.map((g) => h("span", { class: "chip", data: { gate: g }, text: g })),
+          gates.length === 0
+            ? "-"
+            : gates.map((g) => h("span", { class: "chip", data: { gate: g }, text: g })),
         ),
       );
       const entries = host?.state && typeof host.state === "object" ? Object.entries(host.state) : [];
@@ -1721,7 +1762,9 @@ function pageHosts(ctx, main) {
             cell("loadedAt", formatTime(piece?.loadedAt)),
             cell(
               "error",
-              err ? h("span", { class: "error-text", text: `${text(err.code)}: ${text(err.message)}` }) : null,
+              err
+                ? h("span", { class: "error-text", text: `${text(err.code)}: ${text(err.message)}` })
+                : null,
             ),
           );
         }));
@@ -1729,14 +1772,16 @@ function pageHosts(ctx, main) {
       const fleet = host?.fleet;
       if (fleet && typeof fleet === "object") {
         const dl = h("dl", { class: "facts" });
-        for (const [k, label] of [
-          ["name", "fleet"],
-          ["prefix", "prefix"],
-          ["connected", "connected"],
-          ["revision", "revision"],
-          ["staleSeconds", "stale for (s)"],
-          ["endpoint", "endpoint"],
-        ]) {
+        for (
+          const [k, label] of [
+            ["name", "fleet"],
+            ["prefix", "prefix"],
+            ["connected", "connected"],
+            ["revision", "revision"],
+            ["staleSeconds", "stale for (s)"],
+            ["endpoint", "endpoint"],
+          ]
+        ) {
           const value = k === "connected"
             ? badge(fleet.connected ? "connected" : "disconnected", fleet.connected ? "ok" : "denied")
             : text(fleet[k]);
