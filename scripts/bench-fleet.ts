@@ -35,7 +35,12 @@ import { DEMO_POLICY } from "../src/policy/index.ts";
 import { connectEtcd } from "../src/runtime/etcd-grpc.ts";
 import { nodeFileSystem } from "../src/runtime/node-file-system.ts";
 import { stateLayout } from "../src/store/layout.ts";
-import { type EtcdCluster, etcdUnavailable, startEtcdCluster } from "../tests/e2e/etcd-harness.ts";
+import {
+  type EtcdCluster,
+  etcdUnavailable,
+  fleetInitArgs,
+  startEtcdCluster,
+} from "../tests/e2e/etcd-harness.ts";
 import {
   agentCli,
   type AgentProcess,
@@ -244,26 +249,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
   const a = (args: string[]) => agentCli(withStateDir(args, stateA));
   const b = (args: string[]) => agentCli(withStateDir(args, stateB));
   const s = (args: string[]) => agentCli(withStateDir(args, stateS));
-  const rootCert = await cluster.clientCert("root");
-  ok(
-    await a([
-      "fleet",
-      "init",
-      "--endpoints",
-      cluster.endpoints.join(","),
-      "--cert",
-      rootCert.certFile,
-      "--key",
-      rootCert.keyFile,
-      "--ca",
-      cluster.caFile,
-      "--demo",
-      "--setup-auth",
-      "--name",
-      "hosta",
-    ]),
-    "fleet init",
-  );
+  ok(await a(await fleetInitArgs(cluster, "hosta")), "fleet init");
   ok(await a(["id", "init"]), "id init");
   const bundle = join(dir, "hostb.fleet.json");
   ok(await a(["fleet", "add-host", "hostb", "--out", bundle]), "fleet add-host");

@@ -1,5 +1,6 @@
 /** What every command receives: the runtime's services, injected by main.ts (tests pass their own). */
 import type { Clock, Env, FileSystem, Output, Platform, RandomBytes } from "../ports.ts";
+import { joinPath } from "../store/path.ts";
 
 export interface BuildInfo {
   readonly version: string;
@@ -29,4 +30,9 @@ export function resolveStateDir(option: unknown, env: Env): string {
   const fromEnv = env["AGENT_STATE_DIR"];
   if (fromEnv !== undefined && fromEnv.length > 0) return fromEnv;
   return DEFAULT_STATE_DIR;
+}
+
+/** A path given on the command line, made absolute against the working directory (it is stored for later). */
+export function absolutePath(ctx: Pick<CliContext, "env">, path: string): string {
+  return path.startsWith("/") ? path : joinPath(ctx.env["PWD"] ?? "/", path);
 }

@@ -38,7 +38,13 @@ import {
   stateLayout,
 } from "../store/layout.ts";
 import { joinPath } from "../store/path.ts";
-import { type CliContext, DEFAULT_STATE_DIR, type ExitCode, resolveStateDir } from "./context.ts";
+import {
+  absolutePath,
+  type CliContext,
+  DEFAULT_STATE_DIR,
+  type ExitCode,
+  resolveStateDir,
+} from "./context.ts";
 import type { CommandGroup } from "./group.ts";
 import { REPEATABLE } from "./option-kinds.ts";
 
@@ -58,10 +64,6 @@ interface FleetOptions {
   readonly san?: string | string[];
   readonly days?: number | string;
   readonly json?: boolean;
-}
-
-function absolute(ctx: CliContext, path: string): string {
-  return path.startsWith("/") ? path : joinPath(ctx.env["PWD"] ?? "/", path);
 }
 
 function layoutOf(ctx: CliContext, options: FleetOptions): StateLayout {
@@ -89,9 +91,9 @@ function credentialOf(ctx: CliContext, options: FleetOptions, config: FleetConfi
     );
   }
   return {
-    cert: options.cert === undefined ? config.cert : absolute(ctx, options.cert),
-    key: options.key === undefined ? config.key : absolute(ctx, options.key),
-    ca: options.ca === undefined ? config.ca : absolute(ctx, options.ca),
+    cert: options.cert === undefined ? config.cert : absolutePath(ctx, options.cert),
+    key: options.key === undefined ? config.key : absolutePath(ctx, options.key),
+    ca: options.ca === undefined ? config.ca : absolutePath(ctx, options.ca),
   };
 }
 
@@ -145,9 +147,9 @@ async function init(ctx: CliContext, options: FleetOptions): Promise<ExitCode> {
     endpoints: parseEndpoints(options.endpoints),
     prefix: fleetKeys(options.prefix ?? DEFAULT_PREFIX).prefix,
     name: checkNodeName(options.name ?? ctx.platform.hostNames().hostname),
-    cert: absolute(ctx, options.cert),
-    key: absolute(ctx, options.key),
-    ca: absolute(ctx, options.ca),
+    cert: absolutePath(ctx, options.cert),
+    key: absolutePath(ctx, options.key),
+    ca: absolutePath(ctx, options.ca),
   };
   const keys = fleetKeys(config.prefix);
   return await withClient(ctx, config, config, async (client) => {
@@ -217,7 +219,7 @@ async function addHost(ctx: CliContext, nameArg: unknown, options: FleetOptions)
       `no fleet key at ${files.fleetKey}: run this on the host that ran \`agent fleet init\``,
     );
   }
-  const out = absolute(ctx, options.out ?? `${name}.fleet.json`);
+  const out = absolutePath(ctx, options.out ?? `${name}.fleet.json`);
   if (options.force !== true && (await ctx.fs.stat(out))) {
     throw new AgentError("ERR_STATE_EXISTS", `${out} exists: remove it or pass --force`);
   }

@@ -26,7 +26,7 @@ import { decodeNode, type DockerSummary, type NodeRecord, NodeRegistration } fro
 import type { StateLayout } from "../store/layout.ts";
 import { nodeOf } from "../api/node.ts";
 import { parseDuration } from "./apikey/duration.ts";
-import type { CliContext } from "./context.ts";
+import { absolutePath, type CliContext } from "./context.ts";
 
 export interface FleetServeOptions {
   readonly fleet?: string;
@@ -48,10 +48,6 @@ export interface FleetPlan {
   readonly config: FleetConfig;
   readonly files: FleetFiles;
   readonly maxStaleSeconds: number;
-}
-
-function absolute(ctx: CliContext, path: string): string {
-  return path.startsWith("/") ? path : `${ctx.env["PWD"] ?? ""}/${path}`;
 }
 
 /** The membership this agent follows (flags over fleet.json), or undefined on a single host. */
@@ -81,9 +77,11 @@ export async function planFleet(
     endpoints: options.fleet === undefined ? recorded!.endpoints : parseEndpoints(options.fleet),
     prefix: fleetKeys(options.fleetPrefix ?? recorded?.prefix ?? DEFAULT_PREFIX).prefix,
     name: checkNodeName(options.nodeName ?? recorded?.name ?? ctx.platform.hostNames().hostname),
-    cert: options.fleetCert === undefined ? recorded?.cert ?? files.cert : absolute(ctx, options.fleetCert),
-    key: options.fleetKey === undefined ? recorded?.key ?? files.key : absolute(ctx, options.fleetKey),
-    ca: options.fleetCa === undefined ? recorded?.ca ?? files.ca : absolute(ctx, options.fleetCa),
+    cert: options.fleetCert === undefined
+      ? recorded?.cert ?? files.cert
+      : absolutePath(ctx, options.fleetCert),
+    key: options.fleetKey === undefined ? recorded?.key ?? files.key : absolutePath(ctx, options.fleetKey),
+    ca: options.fleetCa === undefined ? recorded?.ca ?? files.ca : absolutePath(ctx, options.fleetCa),
   };
   return { config, files, maxStaleSeconds };
 }

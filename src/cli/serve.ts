@@ -151,14 +151,16 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     maxPending: API_LIMITS.maxConnections,
   });
   // Objects' namespaces (labels), looked up in dockerd: the plugin's namespace gate and the gateway share it.
+  // The agent's own calls to dockerd (lookups, the fleet registry's GET /info), each with a proof.
+  const lookupClient = engineClient({
+    platform: ctx.platform,
+    socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
+    headers: () => ({}),
+    // Below the proof's lifetime: the gate's lookups run inside an AuthZReq.
+    timeoutMs: NAMESPACE_LOOKUP_TIMEOUT_MS,
+  });
   const namespaceLookup = objectLookup({
-    client: engineClient({
-      platform: ctx.platform,
-      socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
-      headers: () => ({}),
-      // Below the proof's lifetime: the gate's lookups run inside an AuthZReq.
-      timeoutMs: NAMESPACE_LOOKUP_TIMEOUT_MS,
-    }),
+    client: lookupClient,
     proofs,
     newId: newDecisionId,
   });
@@ -187,12 +189,6 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       return 1;
     }
   }
-  const infoClient = engineClient({
-    platform: ctx.platform,
-    socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
-    headers: () => ({}),
-    timeoutMs: NAMESPACE_LOOKUP_TIMEOUT_MS,
-  });
   let store: PluginStateStore;
   try {
     store = await PluginStateStore.open({
@@ -424,7 +420,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     const proof = proofs.issue(id, "GET", "/info", { by: "agent" });
     if (proof === undefined) return undefined;
     try {
-      return await infoClient.getJson("/info", proof);
+      return await lookupClient.getJson("/info", proof);
     } finally {
       proofs.withdraw(id);
     }

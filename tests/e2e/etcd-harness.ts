@@ -73,6 +73,30 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * `agent fleet init` as the operator on the CA's host runs it against this cluster (root's certificate, the
+ * demo policy, etcd's auth on); the caller adds `--state-dir cluster.caStateDir` and runs it its own way.
+ */
+export async function fleetInitArgs(cluster: EtcdCluster, name: string): Promise<string[]> {
+  const root = await cluster.clientCert("root");
+  return [
+    "fleet",
+    "init",
+    "--endpoints",
+    cluster.endpoints.join(","),
+    "--cert",
+    root.certFile,
+    "--key",
+    root.keyFile,
+    "--ca",
+    cluster.caFile,
+    "--demo",
+    "--setup-auth",
+    "--name",
+    name,
+  ];
+}
+
 export interface EtcdClusterOptions {
   readonly members?: number;
 }

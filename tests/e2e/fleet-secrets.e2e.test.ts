@@ -15,7 +15,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EtcdClient } from "../../src/fleet/etcd.ts";
-import { type EtcdCluster, etcdSkipBanner, etcdUnavailable, startEtcdCluster } from "./etcd-harness.ts";
+import {
+  type EtcdCluster,
+  etcdSkipBanner,
+  etcdUnavailable,
+  fleetInitArgs,
+  startEtcdCluster,
+} from "./etcd-harness.ts";
 import {
   agentCli,
   type AgentProcess,
@@ -174,25 +180,7 @@ maybe("fleet secrets never appear in logs, audit events, etcd, syslog or CLI out
         },
       });
     }
-    ok(
-      await a([
-        "fleet",
-        "init",
-        "--endpoints",
-        cluster.endpoints.join(","),
-        "--cert",
-        rootCert.certFile,
-        "--key",
-        rootCert.keyFile,
-        "--ca",
-        cluster.caFile,
-        "--demo",
-        "--setup-auth",
-        "--name",
-        "hosta",
-      ]),
-      "fleet init",
-    );
+    ok(await a(await fleetInitArgs(cluster, "hosta")), "fleet init");
     root = await cluster.client("root");
     bundle = join(dir, "hostb.fleet.json");
     ok(await a(["fleet", "add-host", "hostb", "--out", bundle]), "fleet add-host");

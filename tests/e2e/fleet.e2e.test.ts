@@ -11,7 +11,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEMO_POLICY } from "../../src/policy/index.ts";
 import type { EtcdClient } from "../../src/fleet/etcd.ts";
-import { type EtcdCluster, etcdSkipBanner, etcdUnavailable, startEtcdCluster } from "./etcd-harness.ts";
+import {
+  type EtcdCluster,
+  etcdSkipBanner,
+  etcdUnavailable,
+  fleetInitArgs,
+  startEtcdCluster,
+} from "./etcd-harness.ts";
 import {
   agentCli,
   type AgentProcess,
@@ -127,26 +133,7 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
     dir = tempDir("fleet");
     stateA = cluster.caStateDir;
     stateB = join(dir, "b");
-    const rootCert = await cluster.clientCert("root");
-    ok(
-      await a([
-        "fleet",
-        "init",
-        "--endpoints",
-        cluster.endpoints.join(","),
-        "--cert",
-        rootCert.certFile,
-        "--key",
-        rootCert.keyFile,
-        "--ca",
-        cluster.caFile,
-        "--demo",
-        "--setup-auth",
-        "--name",
-        "hosta",
-      ]),
-      "fleet init",
-    );
+    ok(await a(await fleetInitArgs(cluster, "hosta")), "fleet init");
     root = await cluster.client("root");
     const bundle = join(dir, "hostb.fleet.json");
     ok(await a(["fleet", "add-host", "hostb", "--out", bundle]), "fleet add-host");
