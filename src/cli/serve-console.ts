@@ -23,6 +23,8 @@ export interface ConsoleOptions {
   readonly apiKeyAuthenticator: Authenticator;
   readonly host: () => { name: string; version: string; fleet: unknown; nodes: unknown[] };
   readonly fleetMember: boolean;
+  /** Reloads the state now (after the console revoked a key or a certificate). */
+  readonly reload: () => Promise<void>;
 }
 
 export function openConsole(ctx: CliContext, options: ConsoleOptions) {
@@ -50,6 +52,7 @@ export function openConsole(ctx: CliContext, options: ConsoleOptions) {
     random: ctx.random,
     host: options.host,
     fleetMember: options.fleetMember,
+    changed: options.reload,
     ca: {
       async list() {
         const files = caFiles(layout.caDir);

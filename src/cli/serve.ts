@@ -327,6 +327,8 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       certificateAuthenticator: byCertificate,
       apiKeyAuthenticator: byApiKey,
       fleetMember: fleet !== undefined,
+      // `reload` is defined below; the console calls it only once serving.
+      reload: () => reload("the console changed the state", false),
       host: () => ({
         name: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
         version: ctx.build.version,
@@ -387,6 +389,13 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
           if (target === "/console" || target.startsWith(CONSOLE_PREFIX)) {
             return consoleDoor.app.fetch(request, { connection });
           }
+          // A browser pointed at the bare address is shown the console; API clients never ask for HTML.
+          if (
+            target === "/" && request.method === "GET" &&
+            /text\/html/.test(request.headers.get("accept") ?? "")
+          ) {
+            return new Response(null, { status: 302, headers: { location: CONSOLE_PREFIX } });
+          }
           return gateway !== undefined && gateway.owns(target)
             ? gateway.fetch(request, connection)
             : api.fetch(request, { connection });
@@ -402,7 +411,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     log(
       `HTTPS API${
         gateway === undefined ? "" : " and the Docker Engine API (gateway)"
-      } listening on ${shown}; ${tls.clients}`,
+      } listening on ${shown}; ${tls.clients}; the web console at https://${
+        // A wildcard address is no place for a browser: the host's name is.
+        shown.replace(/^(0\.0\.0\.0|\[::\])(?=:)/, ctx.platform.hostNames().hostname)}${CONSOLE_PREFIX}`,
     );
   }
   // Renews the listener's certificate and follows a new CA while running (checked on each reload).

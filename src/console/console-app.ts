@@ -70,6 +70,8 @@ export interface ConsoleDeps {
   readonly macaroons: () => Promise<{ keys: unknown[]; revocations: unknown[] }>;
   /** The policy's text as loaded (administrators see it). */
   readonly policyText: () => Promise<string | null>;
+  /** Loads the state the console just wrote (a revoked key stops working now, not at the next poll). */
+  readonly changed: () => Promise<void>;
 }
 
 type Env = { Bindings: { connection: HttpsConnection } };
@@ -324,6 +326,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
         deps.clock,
       );
       await saveApiKeys(deps.fs, deps.layout, created.set);
+      await deps.changed();
       const r = created.record;
       return json({
         key: created.key,
@@ -354,7 +357,10 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
       return error(404, "no such API key of yours");
     }
     const revoked = revokeApiKey(set, record.id, deps.clock);
-    if (!revoked.already) await saveApiKeys(deps.fs, deps.layout, revoked.set);
+    if (!revoked.already) {
+      await saveApiKeys(deps.fs, deps.layout, revoked.set);
+      await deps.changed();
+    }
     return new Response(null, { status: 204, headers: SECURITY_HEADERS });
   });
 
@@ -387,6 +393,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
         isAgentError(err) ? err.message : "not revoked",
       );
     }
+    await deps.changed();
     return json({ revoked: serial });
   });
 

@@ -433,6 +433,11 @@ function eventObject(e) {
   return shown.length > 0 ? shown.join(", ") : text(e.uri);
 }
 
+/** Who made the call: the unix socket (no user) is the policy's `anonymous`. */
+function eventUser(e) {
+  return e.user ?? "anonymous";
+}
+
 function eventTime(e) {
   const t = Date.parse(e.time);
   return Number.isNaN(t) ? 0 : t;
@@ -545,7 +550,7 @@ function pageLive(ctx, main) {
     const action = filterAction.value.trim().toLowerCase();
     const outcome = filterOutcome.value;
     const ns = filterNamespace.value.trim().toLowerCase();
-    if (user && !String(e.user ?? "").toLowerCase().includes(user)) return false;
+    if (user && !eventUser(e).toLowerCase().includes(user)) return false;
     if (action && !String(e.action ?? "").toLowerCase().includes(action)) return false;
     if (outcome === "allowed" && !e.allow) return false;
     if (outcome === "denied" && e.allow) return false;
@@ -564,7 +569,7 @@ function pageLive(ctx, main) {
       },
       cell("time", formatClock(e.time), { title: String(e.time ?? "") }),
       cell("door", e.door ?? "plugin"),
-      cell("user", e.user),
+      cell("user", eventUser(e)),
       cell("action", e.action),
       cell("object", eventObject(e), { title: text(e.uri) }),
       cell("outcome", badge(e.allow ? "allowed" : "denied", e.allow ? "allowed" : "denied")),
