@@ -278,38 +278,94 @@ maybe("the web console in Chromium", () => {
     await shot(page, "namespaces-terminal");
   }, 60_000);
 
-  test("a key revoked from the page makes the CLI get 401", async () => {
-    const created = await agentCli([
-      "apikey",
-      "create",
-      "alice",
-      "--name",
-      "laptop",
-      "--state-dir",
-      api.state,
-    ]);
-    expect(created.code).toBe(0);
-    const key = created.stdout.trim().split("\n").pop()!;
+  test("a writer scales and stops a service from the page", async () => {
+    const page = await signIn("alice");
+    await page.click('a[data-nav="namespaces"]');
+    const service = page.locator('tr[data-kind="service"]:has(td[data-col="name"]:text-is("box"))');
+    await service.locator('button[data-action="scale"]').waitFor({ timeout: 15_000 });
+    await service.locator("input[data-scale-input]").fill("2");
+    await service.locator('button[data-action="scale"]').click();
+    await page.locator('tr[data-kind="container"]:has(td[data-col="name"]:text-is("box-2"))').waitFor({
+      timeout: 20_000,
+    });
+    await service.locator('td[data-col="containers"]:text-is("2 / 2")').waitFor({ timeout: 20_000 });
+    await service.locator('button[data-action="stop"]').click();
+    await page.waitForFunction(() =>
+      /accepted|failed/.test(document.getElementById("ns-message")?.textContent ?? "")
+    );
+    expect(await page.textContent("#ns-message")).toContain("accepted");
+    await service.locator('td[data-col="state"]:has-text("Stopped")').waitFor({ timeout: 30_000 });
+    const listed = await rest("alice", "GET", "/api/app/v1/service/");
+    expect((listed.body["objects"] as Json[]).map((o) => [o["name"], o["state"], o["target_num_containers"]]))
+      .toEqual([["box", "Stopped", 2]]);
+    await shot(page, "namespaces");
+  }, 90_000);
+
+  test("a key made on the page works once copied; revoked from the page, the CLI gets 401", async () => {
+    const page = await signIn("alice");
+    await page.click('a[data-nav="identities"]');
+    await page.fill("#apikey-name", "laptop");
+    await page.click("#apikey-create");
+    await page.waitForFunction(() =>
+      (document.getElementById("apikey-new")?.textContent ?? "").startsWith("agt_")
+    );
+    const key = (await page.textContent("#apikey-new"))!.trim();
     const env = {
       AGENT_HOST: api.base,
       AGENT_USER: "alice",
       AGENT_APIKEY: key,
       AGENT_CACERT: join(api.state, "ca", "cluster.crt"),
     };
-    expect((await agentCli(["service", "ls"], env)).code).toBe(0);
-    const page = await signIn("alice");
-    await page.click('a[data-nav="identities"]');
+    const before = await agentCli(["service", "ls"], env);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toContain("box");
+    // Shown once: the list the page reads holds no key, and a reload of the page shows it no more.
     const list = await page.evaluate(async () =>
       (await (await fetch("/console/api/apikeys")).json()) as Json
     );
+    expect(JSON.stringify(list)).not.toContain(key);
     const laptop = (list["keys"] as Json[]).find((k) => k["name"] === "laptop")!;
-    await page.click(`button[data-revoke-key="${laptop["id"]}"]`, { timeout: 10_000 });
+    await page.reload();
+    await page.waitForSelector(`button[data-revoke-key="${laptop["id"]}"]`, { timeout: 10_000 });
+    expect(await page.content()).not.toContain(key);
+    await page.click(`button[data-revoke-key="${laptop["id"]}"]`);
     await page.locator(`tr.revoked[data-key-id="${laptop["id"]}"]`).waitFor({ timeout: 10_000 });
     await shot(page, "identities");
     const after = await agentCli(["service", "ls"], env);
     expect(after.code).toBe(1);
     expect(after.stderr).toContain("401");
     expect(after.stderr).not.toContain(key);
+  }, 60_000);
+
+  test("an administrator revokes a certificate from the page: its holder can no longer sign in", async () => {
+    const out = join(api.state, "..", "certs");
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      clientCertificates: [{
+        origin: api.base,
+        certPath: join(out, "carol.crt"),
+        keyPath: join(out, "carol.key"),
+      }],
+    });
+    contexts.push(context);
+    const page = await signIn("root");
+    await page.click('a[data-nav="identities"]');
+    const listed = await page.evaluate(async () =>
+      (await (await fetch("/console/api/certificates")).json()) as Json
+    );
+    const carol = (listed["certificates"] as Json[]).find((c) =>
+      c["name"] === "carol" && c["status"] === "valid"
+    )!;
+    await page.click(`button[data-revoke-cert="${carol["serial"]}"]`, { timeout: 10_000 });
+    await page.locator(`tr.revoked[data-serial="${carol["serial"]}"]`).waitFor({ timeout: 10_000 });
+    await shot(page, "identities-admin");
+    const holder = await context.newPage();
+    await holder.goto(`${api.base}/console/`).catch(() => undefined);
+    const refused = await holder.evaluate(async () => {
+      const res = await fetch("/console/api/session", { method: "POST", body: "{}" });
+      return res.status;
+    }).catch(() => 0);
+    expect(refused).toBe(401);
   }, 60_000);
 
   test(

@@ -965,8 +965,7 @@ function pageNamespaces(ctx, main) {
         message(notice, "The number of containers is a whole number, 0 or more.", "error");
         return;
       }
-      method = "PATCH";
-      url = objectUrl(kind, obj.uuid);
+      // Docker Cloud's scale verb: the new target, applied at once (a PATCH alone waits for the next start).
       body = { target_num_containers: n };
     } else if (action === "terminate") {
       if (!confirm(`Terminate the ${kind} "${name}"? This cannot be undone.`)) return;
