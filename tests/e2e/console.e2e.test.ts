@@ -104,6 +104,21 @@ maybe("the web console in Chromium", () => {
     return page;
   };
 
+  /** A browser profile that presents USER's client certificate (issued by the first certificate test). */
+  const certificateContext = async (user: string): Promise<BrowserContext> => {
+    const out = join(api.state, "..", "certs");
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      clientCertificates: [{
+        origin: api.base,
+        certPath: join(out, `${user}.crt`),
+        keyPath: join(out, `${user}.key`),
+      }],
+    });
+    contexts.push(context);
+    return context;
+  };
+
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
@@ -163,15 +178,7 @@ maybe("the web console in Chromium", () => {
       api.state,
     ]);
     expect(issued.code).toBe(0);
-    const context = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      clientCertificates: [{
-        origin: api.base,
-        certPath: join(out, "carol.crt"),
-        keyPath: join(out, "carol.key"),
-      }],
-    });
-    contexts.push(context);
+    const context = await certificateContext("carol");
     const page = await context.newPage();
     await page.goto(`${api.base}/console/`);
     await page.click("#signin-cert");
@@ -338,16 +345,7 @@ maybe("the web console in Chromium", () => {
   }, 60_000);
 
   test("an administrator revokes a certificate from the page: its holder can no longer sign in", async () => {
-    const out = join(api.state, "..", "certs");
-    const context = await browser.newContext({
-      ignoreHTTPSErrors: true,
-      clientCertificates: [{
-        origin: api.base,
-        certPath: join(out, "carol.crt"),
-        keyPath: join(out, "carol.key"),
-      }],
-    });
-    contexts.push(context);
+    const context = await certificateContext("carol");
     const page = await signIn("root");
     await page.click('a[data-nav="identities"]');
     const listed = await page.evaluate(async () =>
