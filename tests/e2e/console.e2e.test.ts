@@ -206,6 +206,19 @@ maybe("the web console in Chromium", () => {
     expect(await row.first().locator('td[data-col="outcome"]').textContent()).toMatch(/denied/i);
     expect(await row.first().locator('td[data-col="user"]').textContent()).toContain("anonymous");
     await shot(page, "live");
+    // The filters: denied only, then the namespace carol (the administrator's calls that addressed it).
+    await page.selectOption("#live-filter-outcome", "denied");
+    const outcomes = await page.locator('tr[data-decision-id] td[data-col="outcome"]').allTextContents();
+    expect(outcomes.length).toBeGreaterThan(0);
+    expect(outcomes.every((o) => /denied/i.test(o))).toBe(true);
+    await page.selectOption("#live-filter-outcome", "");
+    await page.fill("#live-filter-namespace", "carol");
+    const objects = await page.locator('tr[data-decision-id] td[data-col="object"]').evaluateAll((cells) =>
+      cells.map((c) => c.getAttribute("title") ?? "")
+    );
+    expect(objects.length).toBeGreaterThan(0);
+    expect(objects.every((uri) => uri.includes("/carol/"))).toBe(true);
+    await page.fill("#live-filter-namespace", "");
     await row.first().click();
     await page.waitForFunction(() =>
       (document.getElementById("live-detail-json")?.textContent ?? "").includes("volume:create")

@@ -479,7 +479,7 @@ function pageLive(ctx, main) {
   const filterNamespace = h("input", {
     id: "live-filter-namespace",
     type: "search",
-    placeholder: "namespace (text in the URI)",
+    placeholder: "namespace",
   });
   const pause = h("button", { id: "live-pause", type: "button", text: "Pause" });
   const status = h("span", { id: "live-status", class: "status status-connecting", text: "connecting" });
@@ -554,7 +554,10 @@ function pageLive(ctx, main) {
     if (action && !String(e.action ?? "").toLowerCase().includes(action)) return false;
     if (outcome === "allowed" && !e.allow) return false;
     if (outcome === "denied" && e.allow) return false;
-    if (ns && !String(e.uri ?? "").toLowerCase().includes(ns)) return false;
+    // A namespace shows in the URI (`/api/app/v1/NS/...`), or is the caller's own (its user name).
+    if (ns && !String(e.uri ?? "").toLowerCase().includes(`/${ns}/`) && eventUser(e).toLowerCase() !== ns) {
+      return false;
+    }
     return true;
   }
 
