@@ -391,6 +391,21 @@ maybe("the web console in Chromium", () => {
       await page.waitForSelector("#policy-try-allow[data-allow]", { timeout: 10_000 });
       expect(await page.getAttribute("#policy-try-allow", "data-allow")).toBe("false");
       expect(await page.textContent("#policy-try-action")).toContain("container:stop");
+      // The same answer as `agent policy test` with the same policy and request.
+      const cli = await agentCli([
+        "policy",
+        "test",
+        "--policy",
+        join(api.state, "..", "policy.yaml"),
+        "--user",
+        "carol",
+        "--method",
+        "POST",
+        "--uri",
+        "/v1.41/containers/abc/stop",
+      ]);
+      expect(cli.stdout).toContain("deny  action=container:stop  effect=write");
+      expect(cli.stdout).toContain((await page.textContent("#policy-try-reason"))!.trim());
       await shot(page, "policy");
       await page.click('a[data-nav="hosts"]');
       await page.waitForFunction(() =>
