@@ -27,6 +27,11 @@ export interface Principal {
   /** The API key's id, when that is the credential (a console session made with it ends with it). */
   readonly keyId?: string;
   /**
+   * A macaroon a console session carries (given at sign-in, held only in the agent's memory): the macaroon
+   * gate judges the session's calls with it, as it would judge a client's `X-Macaroon`.
+   */
+  readonly macaroon?: string;
+  /**
    * For a service principal (an API role's credential, role-authenticator.ts): `user` is the service's
    * creator, whose rights the policy applies; the role narrows them to one namespace, and `read` to reads.
    */

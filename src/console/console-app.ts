@@ -94,11 +94,17 @@ function sessionView(
   return {
     user: session.principal.user,
     administrator: admin,
+    // Whether the session carries a macaroon, never the macaroon itself.
+    macaroon: session.principal.macaroon !== undefined,
     csrf: session.csrf,
     expiresAt: new Date(session.expiresAtMs).toISOString(),
     via: session.via,
   };
 }
+
+/** A macaroon's text in any of its formats (base64 or JSON), as the plugin's limit bounds it. */
+const MAX_MACAROON_TEXT = 16 * 1024;
+const MACAROON_TEXT = new RegExp(`^[\\x20-\\x7e]{1,${MAX_MACAROON_TEXT}}$`);
 
 /** The buttons of the namespaces page, as the Engine API calls they are decided as (ids are placeholders). */
 const BUTTONS: Readonly<Record<string, readonly { method: string; uri: string }[]>> = {
@@ -152,9 +158,20 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     const connection = c.env.connection;
     let principal: Principal | undefined;
     let via: "apikey" | "certificate";
+    const macaroon = fields["macaroon"] === undefined || fields["macaroon"] === ""
+      ? undefined
+      : fields["macaroon"];
+    if (macaroon !== undefined && (typeof macaroon !== "string" || !MACAROON_TEXT.test(macaroon))) {
+      return error(
+        400,
+        `"macaroon" is a macaroon's text (printable ASCII, at most ${MAX_MACAROON_TEXT} characters)`,
+      );
+    }
     if (typeof fields["apikey"] === "string" || typeof fields["user"] === "string") {
       const user = String(fields["user"] ?? "");
       const key = String(fields["apikey"] ?? "");
+      // Basic credentials are ASCII (user names and keys are); anything else cannot be right.
+      if (!/^[\x20-\x7e]*$/.test(user + key)) return error(401, "the user or the API key is wrong");
       // The listener's own API key check (throttled per address, fixed texts, uses recorded).
       const basic = new Request("https://console/", {
         headers: { authorization: `Basic ${btoa(`${user}:${key}`)}` },
@@ -176,6 +193,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
       principal = answer.principal;
       via = "certificate";
     }
+    if (macaroon !== undefined) principal = { ...principal, macaroon };
     const { id, session } = sessions.create(principal, via, principal.keyId);
     return json(sessionView(session, adminOf(principal)), 200, { "set-cookie": sessionCookie(id) });
   });

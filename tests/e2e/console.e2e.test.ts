@@ -8,7 +8,7 @@
  * saved under artifacts/console/.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import {
@@ -56,6 +56,8 @@ maybe("the web console in Chromium", () => {
   const contexts: BrowserContext[] = [];
   let aliceContainer = "";
   let carolContainer = "";
+  /** Every secret the console met (keys typed or made, macaroons given, CSRF tokens): scanned for at the end. */
+  const secrets: { what: string; value: string }[] = [];
 
   const rest = async (user: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${api.base}${path}`, {
@@ -101,7 +103,16 @@ maybe("the web console in Chromium", () => {
     await page.fill("#signin-key", key);
     await page.click("#signin-submit");
     await page.waitForSelector("#signout", { timeout: 10_000 });
+    await noteSession(page);
     return page;
+  };
+
+  /** Notes a signed-in page's CSRF token as a secret (its cookie is read from the context at the end). */
+  const noteSession = async (page: Page) => {
+    const session = await page.evaluate(async () =>
+      (await (await fetch("/console/api/session")).json()) as Json
+    );
+    secrets.push({ what: "a CSRF token", value: String(session["csrf"]) });
   };
 
   /** A browser profile that presents USER's client certificate (issued by the first certificate test). */
@@ -183,6 +194,7 @@ maybe("the web console in Chromium", () => {
     await page.goto(`${api.base}/console/`);
     await page.click("#signin-cert");
     await page.waitForSelector("#signout", { timeout: 10_000 });
+    await noteSession(page);
     const session = await page.evaluate(async () =>
       (await (await fetch("/console/api/session")).json()) as Json
     );
@@ -288,6 +300,11 @@ maybe("the web console in Chromium", () => {
       timeout: 15_000,
     });
     await page.waitForSelector("#terminal-input", { timeout: 10_000 });
+    await page.waitForFunction(
+      () => document.getElementById("terminal-status")?.textContent === "connected",
+      undefined,
+      { timeout: 10_000 },
+    );
     await page.fill("#terminal-input", "echo hello-$((6*7))");
     await page.press("#terminal-input", "Enter");
     await page.waitForFunction(
@@ -309,6 +326,8 @@ maybe("the web console in Chromium", () => {
       timeout: 20_000,
     });
     await service.locator('td[data-col="containers"]:text-is("2 / 2")').waitFor({ timeout: 20_000 });
+    // The service reads Scaling until its action ends (a stop meanwhile is refused: 409).
+    await service.locator('td[data-col="state"]:has-text("Running")').waitFor({ timeout: 20_000 });
     await service.locator('button[data-action="stop"]').click();
     await page.waitForFunction(() =>
       /accepted|failed/.test(document.getElementById("ns-message")?.textContent ?? "")
@@ -330,6 +349,7 @@ maybe("the web console in Chromium", () => {
       (document.getElementById("apikey-new")?.textContent ?? "").startsWith("agt_")
     );
     const key = (await page.textContent("#apikey-new"))!.trim();
+    secrets.push({ what: "an API key made on the page", value: key });
     const env = {
       AGENT_HOST: api.base,
       AGENT_USER: "alice",
@@ -415,4 +435,83 @@ maybe("the web console in Chromium", () => {
     },
     60_000,
   );
+
+  // Last: it turns the macaroon gate on for the whole host.
+  test("on a host with the macaroon gate, the session carries the macaroon given at sign-in", async () => {
+    const init = await agentCli(["id", "init", "--state-dir", api.state]);
+    expect(init.code).toBe(0);
+    const minted = await agentCli(["id", "create", "--op", "read", "--state-dir", api.state]);
+    expect(minted.code).toBe(0);
+    const token = minted.stdout.trim().split("\n").pop()!;
+    secrets.push({ what: "a macaroon given at sign-in", value: token });
+    // Without one: every API call of the page is refused by the gate, and the page says why.
+    const bare = await signIn("alice");
+    await bare.click('a[data-nav="namespaces"]');
+    await bare.waitForFunction(
+      () => /macaroon/i.test(document.getElementById("ns-message")?.textContent ?? ""),
+      undefined,
+      {
+        timeout: 10_000,
+      },
+    );
+    // With a read-only one: the lists load, a start is refused by its caveat.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${api.base}/console/`);
+    await page.fill("#signin-user", "alice");
+    await page.fill("#signin-key", api.keys["alice"]!);
+    await page.click(".signin-macaroon summary");
+    await page.fill("#signin-macaroon", token);
+    await page.click("#signin-submit");
+    await page.waitForSelector("#signout", { timeout: 10_000 });
+    const session = await page.evaluate(async () => await (await fetch("/console/api/session")).text());
+    expect(JSON.parse(session)).toMatchObject({ user: "alice", macaroon: true });
+    expect(session).not.toContain(token);
+    await page.click('a[data-nav="namespaces"]');
+    const row = containerRow(page, aliceContainer);
+    await row.locator('button[data-action="start"]').click({ timeout: 15_000 });
+    await page.waitForFunction(() => /failed/.test(document.getElementById("ns-message")?.textContent ?? ""));
+    expect(await page.textContent("#ns-message")).toMatch(/op/);
+    const after = await rest("root", "GET", `/api/app/v1/alice/container/${aliceContainer}/`);
+    expect(after.status).toBe(403); // root has no macaroon either: the gate is on for every API call
+    await shot(page, "namespaces-macaroon");
+  }, 60_000);
+
+  test("no session cookie, CSRF token, API key or macaroon appears in serve.log, the audit log or the state", async () => {
+    for (const context of contexts) {
+      for (const cookie of await context.cookies()) {
+        if (cookie.name === "agent_console") secrets.push({ what: "a session cookie", value: cookie.value });
+      }
+    }
+    for (const [user, key] of Object.entries(api.keys)) {
+      secrets.push({ what: `${user}'s API key`, value: key });
+    }
+    expect(secrets.filter((s) => s.what === "a session cookie").length).toBeGreaterThanOrEqual(3);
+    expect(secrets.filter((s) => s.what === "a CSRF token").length).toBeGreaterThanOrEqual(5);
+    expect(secrets.some((s) => s.what === "a macaroon given at sign-in")).toBe(true);
+    // Everything under the state directory (serve.log, audit logs, keys, sessions if any were written).
+    const files: string[] = [];
+    const walk = (at: string) => {
+      for (const entry of readdirSync(at, { withFileTypes: true })) {
+        const path = join(at, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.isFile()) files.push(path);
+      }
+    };
+    walk(api.state);
+    expect(files.some((f) => f.endsWith("serve.log"))).toBe(true);
+    expect(files.some((f) => /audit\.log/.test(f))).toBe(true);
+    const leaks: string[] = [];
+    let consoleCalls = 0; // the scan reads what the console's calls wrote (a control that it can find text)
+    for (const file of files) {
+      const text = readFileSync(file, "latin1");
+      consoleCalls += (text.match(/"door": ?"api"/g) ?? []).length;
+      for (const s of secrets) {
+        if (s.value.length >= 16 && text.includes(s.value)) leaks.push(`${s.what} in ${file}`);
+      }
+    }
+    expect(consoleCalls).toBeGreaterThan(10);
+    expect(leaks).toEqual([]);
+  });
 });

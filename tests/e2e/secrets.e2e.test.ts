@@ -8,6 +8,9 @@
  * API keys likewise: created, listed, revoked by id, prefix and full key, refused with a typo, picked up by
  * the running agent and met in a corrupt apikeys.json; a key may appear only as `apikey create`'s last
  * stdout line (not even the part after its display prefix, nor a near-miss of it, anywhere else).
+ * The web console's own secrets (session cookies, CSRF tokens, keys typed at sign-in or made on the page, a
+ * macaroon a session holds) are scanned for the same way at the end of console.e2e.test.ts, which has the
+ * browser that holds them. Fleet secrets: fleet-secrets.e2e.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";

@@ -263,6 +263,19 @@ function showSignIn(reason) {
     spellcheck: "false",
     required: true,
   });
+  // Hosts with the macaroon gate judge every API call with a macaroon too: the session carries it.
+  const macaroon = h("textarea", {
+    id: "signin-macaroon",
+    name: "macaroon",
+    rows: "3",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "only on hosts with the macaroon gate (agent id create ...)",
+  });
+  const withMacaroon = (body) => {
+    const token = macaroon.value.trim();
+    return token === "" ? body : { ...body, macaroon: token };
+  };
   const submit = h("button", { id: "signin-submit", type: "submit", class: "primary", text: "Sign in" });
   const cert = h("button", { id: "signin-cert", type: "button", text: "Use my client certificate" });
 
@@ -271,8 +284,9 @@ function showSignIn(reason) {
     cert.disabled = true;
     message(error, "");
     try {
-      const session = await api("POST", "/console/api/session", body, { signIn: true });
+      const session = await api("POST", "/console/api/session", withMacaroon(body), { signIn: true });
       key.value = "";
+      macaroon.value = "";
       signedIn(session);
     } catch (e) {
       key.value = "";
@@ -305,6 +319,13 @@ function showSignIn(reason) {
     user,
     h("label", { for: "signin-key", text: "API key" }),
     key,
+    h(
+      "details",
+      { class: "signin-macaroon" },
+      h("summary", { text: "A macaroon (optional)" }),
+      h("label", { for: "signin-macaroon", text: "Macaroon" }),
+      macaroon,
+    ),
     error,
     h("div", { class: "row" }, submit),
     h("div", { class: "divider" }, h("span", { text: "or" })),
@@ -1213,8 +1234,10 @@ function streamPanel({ id, title, url, footer, onOpen, onMessage, onEnd, onClose
   let closed = false;
   let ended = false;
   const ws = new WebSocket(url);
+  const pending = [];
   ws.addEventListener("open", () => {
     setStatus("live", "connected");
+    for (const data of pending.splice(0)) ws.send(data);
     onOpen?.();
   });
   ws.addEventListener("message", async (m) => {
@@ -1243,7 +1266,12 @@ function streamPanel({ id, title, url, footer, onOpen, onMessage, onEnd, onClose
   return {
     node,
     out,
+    // What is typed before the socket opens is sent when it does, in order.
     send(data) {
+      if (ws.readyState === WebSocket.CONNECTING) {
+        pending.push(data);
+        return true;
+      }
       if (ws.readyState !== WebSocket.OPEN) return false;
       ws.send(data);
       return true;
