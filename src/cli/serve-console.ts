@@ -7,6 +7,7 @@ import type { Authenticator } from "../api/authenticate.ts";
 import { apiKeyStatus } from "../apikey/index.ts";
 import { caFiles, isRevoked, readIndex, revokeCertificates } from "../ca/index.ts";
 import { createConsoleApp } from "../console/console-app.ts";
+import { isCertificateGate } from "../decide/certificate-gate.ts";
 import { DecisionFeed } from "../console/decision-feed.ts";
 import { sessionAuthenticator } from "../console/session-authenticator.ts";
 import { ConsoleSessions } from "../console/sessions.ts";
@@ -36,6 +37,10 @@ export function openConsole(ctx: CliContext, options: ConsoleOptions) {
     keyActive: (id) => {
       const key = store.state.apiKeys.keys.find((k) => k.id === id);
       return key !== undefined && apiKeyStatus(key, ctx.clock()) === "active";
+    },
+    certificateActive: (certificate) => {
+      const gate = store.state.gates.find(isCertificateGate);
+      return gate !== undefined && gate.certificates.check(certificate, certificate.commonName).allow;
     },
   });
   const caContext = { fs: ctx.fs, clock: ctx.clock, random: ctx.random, caDir: layout.caDir };

@@ -30,6 +30,7 @@ import type { LoadedState, PieceStatus } from "../server/plugin-state.ts";
 import type { StateLayout } from "../store/layout.ts";
 import { CONSOLE_ASSETS } from "./assets.generated.ts";
 import type { DecisionFeed } from "./decision-feed.ts";
+import { sameOrigin } from "./session-authenticator.ts";
 import { ConsoleSessions, CSRF_HEADER, sessionCookie, sessionCookieOf } from "./sessions.ts";
 
 export const CONSOLE_PREFIX = "/console/";
@@ -102,6 +103,18 @@ function sessionView(
   };
 }
 
+/** A JSON object's fields, or undefined for anything else (not JSON, null, an array, a number). */
+function jsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? value as Record<string, unknown>
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A macaroon's text in any of its formats (base64 or JSON), as the plugin's limit bounds it. */
 const MAX_MACAROON_TEXT = 16 * 1024;
 const MACAROON_TEXT = new RegExp(`^[\\x20-\\x7e]{1,${MAX_MACAROON_TEXT}}$`);
@@ -148,6 +161,11 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   };
 
   app.post("/console/api/session", async (c) => {
+    // No sign-in from another site's page (a form posting the attacker's own key would sign the visitor in as
+    // the attacker): a browser names the page's origin on every cross-site POST.
+    if (c.req.header("origin") !== undefined && !sameOrigin(c.req.raw)) {
+      return error(403, "sign in from the console's own page (this request came from another origin)");
+    }
     let body: unknown;
     try {
       body = await c.req.json();
@@ -221,7 +239,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   app.get("/console/api/decisions", (c) => {
     const session = signedIn(c);
     if (session instanceof Response) return session;
-    const limit = Math.min(Math.max(Number(c.req.query("limit") ?? "500") || 500, 1), 2_000);
+    const asked = Number(c.req.query("limit") ?? "500");
+    const limit = Number.isFinite(asked) ? Math.min(Math.max(Math.trunc(asked), 1), 2_000) : 500;
     return json({ events: deps.feed.recent(limit, visibleTo(session.principal)) });
   });
 
@@ -320,13 +339,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     if (session.principal.role !== undefined) {
       return error(403, "a service's credential cannot make API keys");
     }
-    let fields: Record<string, unknown> = {};
-    try {
-      const text = await c.req.text();
-      if (text !== "") fields = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return error(400, 'send JSON: {"name"?, "expires"?}');
-    }
+    const text = await c.req.text();
+    const fields = text === "" ? {} : jsonObject(text);
+    if (fields === undefined) return error(400, 'send a JSON object: {"name"?, "expires"?}');
     try {
       const now = deps.clock();
       const expires = typeof fields["expires"] === "string" && fields["expires"] !== ""
@@ -438,12 +453,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   app.post("/console/api/policy/try", async (c) => {
     const session = signedIn(c);
     if (session instanceof Response) return session;
-    let fields: Record<string, unknown>;
-    try {
-      fields = (await c.req.json()) as Record<string, unknown>;
-    } catch {
-      return error(400, 'send JSON: {"user"?, "method", "uri", "body"?}');
-    }
+    const fields = jsonObject(await c.req.text());
+    if (fields === undefined) return error(400, 'send a JSON object: {"user"?, "method", "uri", "body"?}');
     const method = typeof fields["method"] === "string" ? fields["method"] : "";
     const uri = typeof fields["uri"] === "string" ? fields["uri"] : "";
     if (!/^[A-Za-z]{1,10}$/.test(method) || !uri.startsWith("/") || uri.length > 8192) {

@@ -3,13 +3,15 @@
  * session: a random 256-bit id in an HttpOnly, Secure, SameSite=Strict cookie, and a random CSRF token the
  * page sends back in X-CSRF-Token with every change. Only the id's SHA-256 is kept (a memory dump holds no
  * usable cookie). A session lasts at most an hour; signing out ends it; a session made with an API key ends
- * when that key is revoked or expires (checked on every request, against the keys in force).
+ * when that key is revoked or expires, one made with a certificate when the certificate is revoked or expires
+ * (both checked on every request, against the state in force).
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 import type { Principal } from "../api/authenticate.ts";
 import { base64UrlEncode } from "../macaroon/base64.ts";
 import { constantTimeEqual } from "../macaroon/bytes.ts";
+import type { PeerCertificate } from "../ca/peer-certificate.ts";
 import type { RandomBytes } from "../ports.ts";
 
 export const SESSION_COOKIE = "agent_console";
@@ -31,6 +33,8 @@ export interface SessionDeps {
   readonly nowMs: () => number;
   /** Whether an API key is still in force (not revoked, not expired). */
   readonly keyActive: (keyId: string) => boolean;
+  /** Whether a client certificate still passes the certificate gate in force (not revoked, not expired). */
+  readonly certificateActive: (certificate: PeerCertificate) => boolean;
 }
 
 function digest(id: string): string {
@@ -75,9 +79,11 @@ export class ConsoleSessions {
     const key = digest(id);
     const session = this.#byDigest.get(key);
     if (session === undefined) return undefined;
+    const certificate = session.principal.certificate;
     if (
       session.expiresAtMs <= this.#deps.nowMs() ||
-      (session.keyId !== undefined && !this.#deps.keyActive(session.keyId))
+      (session.keyId !== undefined && !this.#deps.keyActive(session.keyId)) ||
+      (certificate !== undefined && !this.#deps.certificateActive(certificate))
     ) {
       this.#byDigest.delete(key);
       return undefined;
