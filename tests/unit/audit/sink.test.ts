@@ -1,3 +1,4 @@
+import { sampleAuditEvent } from "../../helpers/audit-event.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,25 +11,8 @@ import { removeTempDirs, tempDir } from "../../helpers/fixtures.ts";
 
 afterAll(removeTempDirs);
 
-const event = (i: number): AuditEvent => ({
-  time: "2026-11-23T10:00:00.000Z",
-  decisionId: i.toString(16).padStart(12, "0"),
-  phase: "request",
-  user: "bob",
-  authMethod: "TLS",
-  method: "GET",
-  uri: "/v1.41/containers/json",
-  action: "container:list",
-  resources: {},
-  allow: true,
-  decidedBy: "all-gates",
-  ruleId: "bob-reads",
-  reason: "allowed",
-  code: null,
-  policyHash: "h",
-  status: null,
-  durationMs: 0.01,
-});
+const event = (i: number): AuditEvent =>
+  sampleAuditEvent({ time: "2026-11-23T10:00:00.000Z", decisionId: i.toString(16).padStart(12, "0") });
 
 describe("audit sink", () => {
   test("writes one JSON line per event", async () => {

@@ -1,3 +1,4 @@
+import { sampleAuditEvent } from "../../helpers/audit-event.ts";
 import { describe, expect, test } from "bun:test";
 import type { AuditEvent } from "../../../src/audit/event.ts";
 import {
@@ -10,26 +11,7 @@ import {
   syslogHostname,
 } from "../../../src/audit/syslog-format.ts";
 
-const event = (over: Partial<AuditEvent> = {}): AuditEvent => ({
-  time: "2026-11-23T10:00:00.123Z",
-  decisionId: "0a1b2c3d4e5f",
-  phase: "request",
-  user: "bob",
-  authMethod: "TLS",
-  method: "GET",
-  uri: "/v1.41/containers/json",
-  action: "container:list",
-  resources: {},
-  allow: true,
-  decidedBy: "all-gates",
-  ruleId: "bob-reads",
-  reason: "allowed",
-  code: null,
-  policyHash: "h",
-  status: null,
-  durationMs: 0.01,
-  ...over,
-});
+const event = sampleAuditEvent;
 
 const header = { facility: "authpriv" as const, hostname: "hosta", pid: 4242 };
 

@@ -3,6 +3,7 @@
  * certificate can be revoked mid-test), API keys for alice and bob saved in a temp state directory, and the
  * console app wired the way src/cli/serve-console.ts wires it, with a controllable clock.
  */
+import { sampleAuditEvent } from "../../helpers/audit-event.ts";
 import "reflect-metadata";
 import { join } from "node:path";
 import { apiKeyAuthenticator } from "../../../src/api/apikey-authenticator.ts";
@@ -236,24 +237,14 @@ export async function consoleHarness(ca: ConsoleCa, options: HarnessOptions = {}
 
 /** An audit event as the plugin or the API writes it (only what the tests vary is given). */
 export function auditEvent(n: number, user: string | null, extra: Partial<AuditEvent> = {}): AuditEvent {
-  return {
+  return sampleAuditEvent({
     time: new Date(START + n * 1000).toISOString(),
     decisionId: n.toString(16).padStart(12, "0"),
-    phase: "request",
     user,
     authMethod: user === null ? null : "TLS",
-    method: "GET",
-    uri: "/v1.41/containers/json",
-    action: "container:list",
-    resources: {},
-    allow: true,
-    decidedBy: "all-gates",
     ruleId: "ops-all",
-    reason: "allowed",
-    code: null,
     policyHash: "policy-hash",
-    status: null,
     durationMs: 1,
     ...extra,
-  };
+  });
 }
