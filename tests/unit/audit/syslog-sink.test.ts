@@ -1,27 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import type { AuditEvent } from "../../../src/audit/event.ts";
+import { sampleAuditEvent } from "../../helpers/audit-event.ts";
 import { openSyslogShipping } from "../../../src/audit/syslog-sink.ts";
 import type { SyslogConnectionOptions, SyslogTarget } from "../../../src/ports.ts";
 
-const event = (decisionId: string): AuditEvent => ({
-  time: "2026-11-23T10:00:00.000Z",
-  decisionId,
-  phase: "request",
-  user: "bob",
-  authMethod: "TLS",
-  method: "GET",
-  uri: "/v1.41/containers/json",
-  action: "container:list",
-  resources: {},
-  allow: false,
-  decidedBy: "policy",
-  ruleId: null,
-  reason: "no rule allows it",
-  code: null,
-  policyHash: "h",
-  status: null,
-  durationMs: 0.01,
-});
+const event = (decisionId: string): AuditEvent =>
+  sampleAuditEvent({
+    time: "2026-11-23T10:00:00.000Z",
+    decisionId,
+    allow: false,
+    decidedBy: "policy",
+    ruleId: null,
+    reason: "no rule allows it",
+  });
 
 function fakePlatform(sendThrows = false) {
   const frames: string[] = [];
