@@ -80,6 +80,39 @@ async function serveFigures(dir: string): Promise<{ idle: number; busy: number }
   }
 }
 
+/** The runtime's own floor: a compiled Bun.serve on a unix socket that answers every request with {}. */
+async function trivialServerRss(dir: string): Promise<number> {
+  const socket = join(dir, "trivial.sock");
+  await Bun.write(
+    join(dir, "trivial.ts"),
+    `Bun.serve({ unix: ${JSON.stringify(socket)}, fetch: () => new Response("{}") });\n`,
+  );
+  await must([
+    BUN,
+    "build",
+    join(dir, "trivial.ts"),
+    "--compile",
+    "--minify",
+    "--outfile",
+    join(dir, "trivial"),
+  ]);
+  const proc = Bun.spawn([join(dir, "trivial")], { stdout: "ignore", stderr: "ignore" });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(socket)) {
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        throw new Error("the trivial server did not start");
+      }
+      await Bun.sleep(20);
+    }
+    await Bun.sleep(1000);
+    return rssKiB(proc.pid);
+  } finally {
+    proc.kill("SIGTERM");
+    await proc.exited;
+  }
+}
+
 const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
@@ -115,7 +148,32 @@ async function main(): Promise<void> {
       "--out",
       join(dir, "out"),
     ]);
+    // Each command group loads only its own modules (the X.509 library only where certificates are made).
+    const commands: [string, string[]][] = [
+      ["`agent id --help`", ["id", "--help"]],
+      ["`agent policy --help`", ["policy", "--help"]],
+      ["`agent policy test --demo ...` (a whole decision)", [
+        "policy",
+        "test",
+        "--demo",
+        "--user",
+        "bob",
+        "--method",
+        "GET",
+        "--uri",
+        "/v1.41/containers/json",
+      ]],
+      ["`agent ca --help`", ["ca", "--help"]],
+    ];
+    const commandRows: string[][] = [];
+    for (const [label, args] of commands) {
+      commandRows.push([
+        `${label} (median of ${VERSION_RUNS})`,
+        ms(median(await timed(VERSION_RUNS, () => [BINARY, ...args]))),
+      ]);
+    }
     const rss = await serveFigures(dir);
+    const baselineRss = await trivialServerRss(dir);
     const rows = [
       ["binary size (dist/agent, Bun runtime inside)", mib(size)],
       [
@@ -124,6 +182,7 @@ async function main(): Promise<void> {
       ],
       [`cold \`agent --version\` (median of ${VERSION_RUNS} processes)`, ms(median(version))],
       ["(baseline) a compiled Bun program that prints one line", ms(median(hello))],
+      ...commandRows,
       ["`agent ca init` (ECDSA P-256, whole process)", ms(init)],
       [
         `\`agent ca create-api-certificate\` (median of ${CERTIFICATE_RUNS} processes)`,
@@ -131,6 +190,7 @@ async function main(): Promise<void> {
       ],
       ["`agent serve` resident memory, idle after start", mib(rss.idle * 1024)],
       [`\`agent serve\` resident memory after ${BURST} AuthZReq calls`, mib(rss.busy * 1024)],
+      ["(baseline) a compiled Bun server on a unix socket answering {}, idle", mib(baselineRss * 1024)],
     ];
     console.log(`\n## Footprint (${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores)\n`);
     console.log("| figure | value |\n|---|---|");

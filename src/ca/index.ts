@@ -50,6 +50,6 @@ export {
   certificateGate,
   type CertificateGateState,
   type CertificateVerdict,
-  loadCertificateGate,
-  loadCertificateGateState,
 } from "./gate.ts";
+export { loadCertificateGate, loadCertificateGateState } from "./gate-state.ts";
+export { loadPeerParser, peerParser } from "./peer-parser.ts";

@@ -8,6 +8,7 @@ import { AuthorityKeyIdentifierExtension, X509Certificate } from "@peculiar/x509
 import { AgentError } from "../errors.ts";
 import { fingerprintOf } from "./fingerprint.ts";
 import { LruCache } from "./lru.ts";
+import { registerPeerParser } from "./peer-parser.ts";
 import { decodeBase64Strict, decodePem, PEM_CERTIFICATE } from "./pem.ts";
 import { canonicalSerial } from "./serial.ts";
 
@@ -118,3 +119,5 @@ export function parsePeerCertificates(encoded: readonly string[]): PeerCertifica
   }
   return out;
 }
+
+registerPeerParser(parsePeerCertificates);

@@ -29,12 +29,8 @@ import type { HttpsServer, HttpsTls } from "../ports.ts";
 import { stateFingerprint } from "../server/state-fingerprint.ts";
 import type { StateLayout } from "../store/layout.ts";
 import type { CliContext } from "./context.ts";
-import {
-  type ListenerTls,
-  type ListenPlan,
-  PEM_CERTIFICATE_LABEL,
-  PEM_PRIVATE_KEY_LABEL,
-} from "./serve-listen.ts";
+import type { ListenerTls } from "./serve-https.ts";
+import { type ListenPlan, PEM_CERTIFICATE_LABEL, PEM_PRIVATE_KEY_LABEL } from "./serve-listen.ts";
 
 /** Every file is looked at this often even when its size and time did not move; a failed renewal is retried. */
 export const CHECK_INTERVAL_MS = 5 * 60_000;

@@ -1,10 +1,10 @@
 /**
  * `agent serve --listen ADDR:PORT [--tls-cert FILE --tls-key FILE]`: the options of the HTTPS listener,
- * checked before anything is created (usage errors, exit 2), and its TLS material: the given certificate,
- * or one issued (or reused) from the agent's CA in the state directory (ca/listener-certificate.ts).
+ * checked before anything is created (usage errors, exit 2). Kept light: serve reads it on every start, and
+ * loads the listener itself (serve-https.ts, with its TLS material) only when --listen is given.
  */
-import { type ListenAddress, parseListenAddress } from "../api/index.ts";
-import { caFiles, ensureListenerCertificate, type ListenerNames, listenerNames } from "../ca/index.ts";
+import { type ListenAddress, parseListenAddress } from "../api/listen-address.ts";
+import { caFiles } from "../ca/files.ts";
 import { AgentError } from "../errors.ts";
 import type { StateLayout } from "../store/layout.ts";
 import type { CliContext } from "./context.ts";
@@ -95,63 +95,26 @@ export async function checkListenOptions(
   return { address };
 }
 
-export interface ListenerTls {
-  readonly certificatePem: string;
-  readonly privateKeyPem: string;
-  /** The agent's CA certificate, when there is one: client certificates are verified against it. */
-  readonly clientCaPem: string | undefined;
-  /** Issued from the agent's CA (no --tls-cert): the names it was asked for, and when it expires. */
-  readonly issued?: { readonly names: ListenerNames; readonly notAfter: Date };
-  /** A log line about the certificate. */
-  readonly summary: string;
-  /** Log text about client certificates. */
-  readonly clients: string;
-}
-
-/** The listener's certificate: the one given, or issued (or reused) from the agent's CA. */
-export async function listenerTls(
-  ctx: CliContext,
-  plan: ListenPlan,
-  layout: StateLayout,
-): Promise<ListenerTls> {
-  const ca = caFiles(layout.caDir);
-  const clientCaPem = (await ctx.fs.stat(ca.certificate)) ? await ctx.fs.readText(ca.certificate) : undefined;
-  const clients = clientCaPem === undefined
-    ? "client certificates are not requested (no CA in the state directory)"
-    : `client certificates of the CA in ${ca.certificate} identify users`;
-  if (plan.given !== undefined) {
-    return {
-      certificatePem: plan.given.certificatePem,
-      privateKeyPem: plan.given.privateKeyPem,
-      clientCaPem,
-      summary: `HTTPS listener certificate ${plan.given.file}`,
-      clients,
-    };
+/** `--api-url`: an https URL with no path, query or credentials; only with --listen. Usage error otherwise. */
+export function checkApiUrl(url: string | undefined, listening: boolean): void {
+  if (url === undefined) return;
+  if (!listening) {
+    throw new AgentError("ERR_USAGE", "--api-url is for the HTTPS listener: add --listen ADDR:PORT");
   }
-  const names = wantedNames(ctx, plan);
-  const issued = await ensureListenerCertificate(
-    { fs: ctx.fs, clock: ctx.clock, random: ctx.random, caDir: layout.caDir },
-    layout.listenerDir,
-    names,
-  );
-  const expires = issued.notAfter.toISOString();
-  const named = [...new Set([names.name, ...names.subjectAltNames, "localhost", "127.0.0.1", "::1"])];
-  return {
-    certificatePem: issued.certificatePem,
-    privateKeyPem: issued.privateKeyPem,
-    clientCaPem,
-    issued: { names, notAfter: issued.notAfter },
-    summary: issued.status === "reused"
-      ? `HTTPS listener certificate ${issued.certificatePath} (reused, expires ${expires})`
-      : `issued the HTTPS listener certificate ${issued.certificatePath} from the agent's CA (${issued.why}); ` +
-        `it names ${named.join(", ")}, and expires ${expires}`,
-    clients,
-  };
-}
-
-/** What the listener's own certificate should name on this host (ca/listener-certificate.ts). */
-function wantedNames(ctx: CliContext, plan: ListenPlan): ListenerNames {
-  const host = ctx.platform.hostNames();
-  const { address } = plan;
-  return listenerNames(host.hostname, address.wildcard ? undefined : address.hostname, host.addresses);
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    parsed === undefined || parsed.protocol !== "https:" || parsed.username !== "" ||
+    parsed.password !== "" ||
+    parsed.search !== "" || parsed.hash !== "" || parsed.pathname !== "/"
+  ) {
+    throw new AgentError(
+      "ERR_USAGE",
+      `--api-url must be https://HOST[:PORT] with nothing after it (got ${JSON.stringify(url.slice(0, 80))})`,
+    );
+  }
 }

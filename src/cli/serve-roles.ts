@@ -5,35 +5,11 @@
  * the log says why; the rest of the API works.
  */
 import { RoleCredentials } from "../api/index.ts";
-import { AgentError } from "../errors.ts";
 import type { StateLayout } from "../store/layout.ts";
 import type { CliContext } from "./context.ts";
 import { loadRoleSecret } from "./role-secret.ts";
-import type { ListenerTls, ListenPlan } from "./serve-listen.ts";
-
-/** `--api-url`: an https URL with no path, query or credentials; only with --listen. Usage error otherwise. */
-export function checkApiUrl(url: string | undefined, listening: boolean): void {
-  if (url === undefined) return;
-  if (!listening) {
-    throw new AgentError("ERR_USAGE", "--api-url is for the HTTPS listener: add --listen ADDR:PORT");
-  }
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (
-    parsed === undefined || parsed.protocol !== "https:" || parsed.username !== "" ||
-    parsed.password !== "" ||
-    parsed.search !== "" || parsed.hash !== "" || parsed.pathname !== "/"
-  ) {
-    throw new AgentError(
-      "ERR_USAGE",
-      `--api-url must be https://HOST[:PORT] with nothing after it (got ${JSON.stringify(url.slice(0, 80))})`,
-    );
-  }
-}
+import type { ListenerTls } from "./serve-https.ts";
+import type { ListenPlan } from "./serve-listen.ts";
 
 export async function openRoles(
   ctx: CliContext,

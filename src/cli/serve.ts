@@ -1,25 +1,21 @@
 /** `agent serve`: the authorization plugin on a unix socket, hot-reloading policy and state. */
 import { cac } from "cac";
+import { API_LIMITS } from "../api/limits.ts";
+import { LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
 import { AuditSink } from "../audit/sink.ts";
-import { AgentError, isAgentError } from "../errors.ts";
-import { DEMO_POLICY } from "../policy/index.ts";
-import { createPluginApp } from "../server/plugin-app.ts";
-import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
-import { macaroonDocker } from "../server/macaroon-docker.ts";
-import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
-import { openServiceStore, randomUuid } from "../api/index.ts";
-import {
-  API_LIMITS,
-  apiKeyAuthenticator,
-  certificateAuthenticator,
-  createApiApp,
-  roleAuthenticator,
-} from "../api/index.ts";
-import { FailedAttemptLimiter, LastUsedTimes, saveLastUsed } from "../apikey/index.ts";
+import { checkSyslogOptions, type SyslogOptions } from "../audit/syslog-options.ts";
 import { DecisionProofs } from "../decide/decision-proof.ts";
 import { engineClient } from "../docker/engine-client.ts";
 import { objectLookup } from "../docker/object-lookup.ts";
-import type { HttpsServer } from "../ports.ts";
+import { AgentError, isAgentError } from "../errors.ts";
+import type { DecisionFeed } from "../console/decision-feed.ts";
+import { checkNodeName } from "../fleet/membership.ts";
+import { DEMO_POLICY } from "../policy/index.ts";
+import { macaroonDocker } from "../server/macaroon-docker.ts";
+import { createPluginApp } from "../server/plugin-app.ts";
+import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
+import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   type CliContext,
   DEFAULT_POLICY_FILE,
@@ -28,23 +24,13 @@ import {
   resolveStateDir,
 } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
-import { integer } from "./option-kinds.ts";
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { addInstallCommands } from "./install.ts";
 import { dockerSocketPath } from "./id/docker-socket.ts";
-import { API_DOCKER_TIMEOUT_MS, checkListenOptions, type ListenerTls, listenerTls } from "./serve-listen.ts";
-import { ListenerRefresh } from "./serve-listen-refresh.ts";
-import { checkApiUrl, openRoles } from "./serve-roles.ts";
-import { ActionKeeper } from "./serve-actions.ts";
-import { StreamKeeper } from "./serve-stream.ts";
-import { openGateway } from "./serve-gateway.ts";
-import { openConsole } from "./serve-console.ts";
-import { CONSOLE_PREFIX } from "../console/console-app.ts";
-import type { DecisionFeed } from "../console/decision-feed.ts";
-import { FleetKeeper, type FleetServeOptions, planFleet } from "./serve-fleet.ts";
-import { checkNodeName } from "../fleet/membership.ts";
-import { checkSyslogOptions, type SyslogOptions } from "../audit/syslog-options.ts";
-import { openSyslogShipping } from "../audit/syslog-sink.ts";
+import { addInstallCommands } from "./install.ts";
+import { integer } from "./option-kinds.ts";
+import type { FleetKeeper } from "./serve-fleet.ts";
+import { type FleetServeOptions, planFleet } from "./serve-fleet-plan.ts";
+import type { HttpsDoor, ListenerTls } from "./serve-https.ts";
+import { checkApiUrl, checkListenOptions } from "./serve-listen.ts";
 
 export interface ServeOptions extends FleetServeOptions, SyslogOptions {
   readonly stateDir?: string;
@@ -124,9 +110,11 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   await ctx.fs.mkdir(layout.root, SECRET_DIR_MODE);
   const startedAtIso = ctx.clock().toISOString();
   let tls: ListenerTls | undefined;
-  if (listen !== undefined) {
+  // The listener, the fleet and syslog shipping are loaded only when asked for: a plugin-only host holds none.
+  const httpsModule = listen === undefined ? undefined : await import("./serve-https.ts");
+  if (listen !== undefined && httpsModule !== undefined) {
     try {
-      tls = await listenerTls(ctx, listen, layout);
+      tls = await httpsModule.listenerTls(ctx, listen, layout);
     } catch (err) {
       log(`cannot start: ${describe(err)}`);
       return 1;
@@ -170,6 +158,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
   if (fleetPlan !== undefined) {
     const hosts = ctx.platform.hostNames();
     try {
+      const { FleetKeeper } = await import("./serve-fleet.ts");
       fleet = await FleetKeeper.open(
         ctx,
         fleetPlan,
@@ -215,10 +204,12 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     nowMs: () => ctx.platform.monotonicMs(),
   });
   // Audit stays local and ships the conventional way: every event also goes to syslog when asked.
-  const syslog = syslogPlan === undefined ? undefined : openSyslogShipping(ctx.platform, syslogPlan, {
-    hostname: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
-    onError: (message) => log(`audit: ${message}`),
-  });
+  const syslog = syslogPlan === undefined
+    ? undefined
+    : (await import("../audit/syslog-sink.ts")).openSyslogShipping(ctx.platform, syslogPlan, {
+      hostname: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
+      onError: (message) => log(`audit: ${message}`),
+    });
   // The console's live view, once the listener runs.
   const feedRef: { feed?: DecisionFeed } = {};
   const audit = {
@@ -251,7 +242,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     }
   };
   // The Stream API's log, once the listener runs: plugin decisions are action events too.
-  const streamRef: { keeper?: StreamKeeper } = {};
+  const streamRef: { keeper?: HttpsDoor["stream"] } = {};
   const app = createPluginApp({
     state: () => store.state,
     audit: (event) => {
@@ -279,127 +270,29 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     return 1;
   }
   log(`listening on ${socketPath}; ${store.state.summary}`);
-  let https: HttpsServer | undefined;
-  let keeper: ActionKeeper | undefined;
-  let stream: StreamKeeper | undefined;
-  // Set once the listener runs; the role credentials read the CA in force through it.
-  const refresh: { listener?: ListenerRefresh } = {};
-  if (listen !== undefined && tls !== undefined) {
-    const services = await openServiceStore(ctx.fs, layout.services);
-    if (services.problem !== undefined) log(`the HTTPS API's services are unavailable: ${services.problem}`);
-    keeper = await ActionKeeper.open(ctx, layout, log);
-    stream = streamRef.keeper = await StreamKeeper.open(ctx, {
-      layout,
-      services,
-      proofs,
-      dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
-      log,
-    });
-    const limiter = new FailedAttemptLimiter(ctx.clock);
-    const roles = await openRoles(
-      ctx,
-      layout,
-      listen,
-      tls,
-      () => refresh.listener?.current.clientCaPem,
-      () => https?.port ?? listen.address.port,
-      log,
-      options.apiUrl,
-    );
-    // Tried in order for every request: a client certificate of the agent's CA, an API key (Basic).
-    const byCertificate = certificateAuthenticator({ gates: () => store.state.gates });
-    const byApiKey = apiKeyAuthenticator({
-      keys: () => store.state.apiKeys,
-      clock: ctx.clock,
-      limiter,
-      lastUsed,
-    });
-    const authenticators = [
-      byCertificate,
-      ...(roles === undefined ? [] : [roleAuthenticator({ services, roles, limiter })]),
-      byApiKey,
-    ];
-    // The web console: its session cookie is one more credential of the API (not of the gateway).
-    const consoleDoor = openConsole(ctx, {
-      store,
-      layout,
-      policy,
-      certificateAuthenticator: byCertificate,
-      apiKeyAuthenticator: byApiKey,
-      fleetMember: fleet !== undefined,
-      // `reload` is defined below; the console calls it only once serving.
-      reload: () => reload("the console changed the state", false),
-      host: () => ({
-        name: fleetPlan?.config.name ?? options.nodeName ?? ctx.platform.hostNames().hostname,
-        version: ctx.build.version,
-        fleet: fleet?.status() ?? null,
-        nodes: fleet?.nodes() ?? [],
-      }),
-    });
-    feedRef.feed = consoleDoor.feed;
-    const gateway = options.gateway === true
-      ? openGateway(ctx, {
-        dockerSocket: dockerSocketPath(options.dockerSocket, ctx.env),
-        store,
-        authenticators,
-        proofs,
-        lookup: namespaceLookup,
-        audit: (event) => {
-          audit.write(event);
-          stream?.decision(event);
-        },
-        newDecisionId,
-      })
-      : undefined;
-    const api = createApiApp({
-      services,
-      newUuid: () => randomUuid(ctx.random(16)),
-      state: () => store.state,
-      authenticators: [...authenticators, consoleDoor.authenticator],
-      ...(roles === undefined ? {} : { roles }),
-      actions: keeper.actions,
-      stream: stream.deps,
-      dockerStreams: { platform: ctx.platform, socketPath: dockerSocketPath(options.dockerSocket, ctx.env) },
-      audit: (event) => audit.write(event),
-      clock: ctx.clock,
-      monotonicMs: () => ctx.platform.monotonicMs(),
-      newDecisionId,
-      docker: engineClient({
-        platform: ctx.platform,
-        socketPath: dockerSocketPath(options.dockerSocket, ctx.env),
-        headers: () => ({}),
-        timeoutMs: API_DOCKER_TIMEOUT_MS,
-      }),
-      proofs,
-      ...(fleet === undefined
-        ? {}
-        : { fleet: { name: fleetPlan!.config.name, nodes: () => fleet!.nodes() } }),
-    });
+  let door: HttpsDoor | undefined;
+  if (listen !== undefined && tls !== undefined && httpsModule !== undefined) {
     try {
-      https = await ctx.platform.serveHttps({
-        hostname: listen.address.hostname,
-        port: listen.address.port,
-        certificatePem: tls.certificatePem,
-        privateKeyPem: tls.privateKeyPem,
-        ...(tls.clientCaPem === undefined ? {} : { clientCaPem: tls.clientCaPem }),
-        limits: API_LIMITS,
-        ...(gateway === undefined ? {} : { passThrough: gateway.owns }),
-        fetch: (request, connection) => {
-          const target = request.url.slice(request.url.indexOf("/", 8));
-          if (target === "/console" || target.startsWith(CONSOLE_PREFIX)) {
-            return consoleDoor.app.fetch(request, { connection });
-          }
-          // A browser pointed at the bare address is shown the console; API clients never ask for HTML.
-          if (
-            target === "/" && request.method === "GET" &&
-            /text\/html/.test(request.headers.get("accept") ?? "")
-          ) {
-            return new Response(null, { status: 302, headers: { location: CONSOLE_PREFIX } });
-          }
-          return gateway !== undefined && gateway.owns(target)
-            ? gateway.fetch(request, connection)
-            : api.fetch(request, { connection });
-        },
+      door = await httpsModule.openHttps(ctx, {
+        listen,
+        tls,
+        layout,
+        policy,
+        store,
+        proofs,
+        namespaceLookup,
+        lastUsed,
+        fleet,
+        fleetName: fleetPlan?.config.name,
+        nodeName: options.nodeName,
+        dockerSocket: options.dockerSocket,
+        apiUrl: options.apiUrl,
+        gateway: options.gateway === true,
+        newDecisionId,
+        audit: (event) => audit.write(event),
+        // `reload` is defined below; the console calls it only once serving.
+        reload: (reason) => reload(reason, false),
+        log,
       });
     } catch (err) {
       log(`cannot start: ${describe(err)}`);
@@ -407,19 +300,13 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       await audit.flush();
       return 1;
     }
-    const shown = listen.address.display.replace(/:[0-9]+$/, `:${https.port}`);
-    log(
-      `HTTPS API${
-        gateway === undefined ? "" : " and the Docker Engine API (gateway)"
-      } listening on ${shown}; ${tls.clients}; the web console at https://${
-        // A wildcard address is no place for a browser: the host's name is.
-        shown.replace(/^(0\.0\.0\.0|\[::\])(?=:)/, ctx.platform.hostNames().hostname)}${CONSOLE_PREFIX}`,
-    );
+    streamRef.keeper = door.stream;
+    feedRef.feed = door.feed;
   }
-  // Renews the listener's certificate and follows a new CA while running (checked on each reload).
-  const listener = listen && tls && https &&
-    await ListenerRefresh.start(ctx, { plan: listen, layout, tls, server: https, log });
-  if (listener) refresh.listener = listener;
+  const keeper = door?.keeper;
+  const stream = door?.stream;
+  const https = door?.https;
+  const listener = door?.listener;
   // Commands that change state find this agent here to confirm it applied the change (confirm-applied.ts).
   const serving = JSON.stringify({ socket: socketPath, pid: ctx.platform.pid }) + "\n";
   await ctx.fs.writeAtomic(layout.serving, serving, PUBLIC_FILE_MODE).catch(() => undefined);

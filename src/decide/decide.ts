@@ -6,8 +6,8 @@ import { bodyWithheld, decodeJsonBody, hasFormBody } from "../authz/body.ts";
 import { matchRoute, requestEffect } from "../authz/routes.ts";
 import { normalizeUri } from "../authz/uri.ts";
 import { type AuthzRequest, parseAuthzRequest, type Phase } from "../authz/wire.ts";
-import { parsePeerCertificates } from "../ca/index.ts";
-import { isAgentError } from "../errors.ts";
+import { peerParser } from "../ca/peer-parser.ts";
+import { AgentError, isAgentError } from "../errors.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate } from "./gate.ts";
 import { isMacaroonGate } from "./macaroon-gate.ts";
@@ -71,7 +71,7 @@ export function factsOf(request: AuthzRequest, phase: Phase): RequestFacts | Dec
     const effect = route === undefined ? undefined : requestEffect(route.effect, request.headers);
     const body = effect === "write" ? decodeJsonBody(request) : undefined;
     const leafCertificate = request.peerCertificates.length > 0
-      ? parsePeerCertificates(request.peerCertificates.slice(0, 1))[0]
+      ? certificateParser()(request.peerCertificates.slice(0, 1))[0]
       : undefined;
     // A JSON body dockerd did not forward is refused by decide(), after a proof had its say: dockerd 20.10
     // withholds bodies of 1 MiB or more, even one the gateway read and judged whole.
@@ -90,6 +90,18 @@ export function factsOf(request: AuthzRequest, phase: Phase): RequestFacts | Dec
     if (isAgentError(err)) return refuse(err.message, err.code, request);
     return refuse("malformed plugin request", "ERR_REQUEST_FIELD", request);
   }
+}
+
+/** The X.509 parser: the door loads it before a request with certificates (ca/peer-parser.ts); else deny. */
+function certificateParser() {
+  const parse = peerParser();
+  if (parse === undefined) {
+    throw new AgentError(
+      "ERR_INTERNAL",
+      "client certificates arrived before the certificate parser was loaded",
+    );
+  }
+  return parse;
 }
 
 export function isDecision(value: RequestFacts | Decision): value is Decision {

@@ -2,12 +2,8 @@
 import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
 import { serveOnSocket } from "./unix-socket-claim.ts";
-import { serveHttps } from "./https-listener.ts";
-import { websocketConnect } from "./websocket.ts";
 import { hostNames } from "./host-names.ts";
 import { abortableSleep } from "./sleep.ts";
-import { unixHijack } from "./unix-hijack.ts";
-import { unixForward } from "./unix-forward.ts";
 import { stdinChunks } from "./stdin.ts";
 import { connectSyslog } from "./syslog-transport.ts";
 import type { Platform, ServeOptions, UnixServer } from "../ports.ts";
@@ -73,13 +69,16 @@ async function spawn(command: string, args: readonly string[], env: Readonly<Rec
 
 export const bunPlatform: Platform = {
   serveUnix,
-  serveHttps,
+  // node:http and node:tls (the listener, the gateway's hops, websockets out) load only when first used: a
+  // plugin-only host and most commands never do, and loading them costs start-up time and memory.
+  serveHttps: async (options) => (await import("./https-listener.ts")).serveHttps(options),
   hostNames,
   onSignal,
   watchFile,
   unixFetch,
   httpsFetch,
-  websocketConnect,
+  websocketConnect: async (url, init, open) =>
+    (await import("./websocket.ts")).websocketConnect(url, init, open),
   spawn,
   connectSyslog,
   // grpc-js is large: loaded only by commands that reach etcd.
@@ -87,7 +86,9 @@ export const bunPlatform: Platform = {
   sleep: abortableSleep,
   pid: process.pid,
   monotonicMs: () => performance.now(),
-  unixHijack,
-  unixForward,
+  unixHijack: async (socketPath, request) =>
+    (await import("./unix-hijack.ts")).unixHijack(socketPath, request),
+  unixForward: async (socketPath, request) =>
+    (await import("./unix-forward.ts")).unixForward(socketPath, request),
   readStdin: () => stdinChunks(() => Bun.stdin.stream()),
 };

@@ -4,7 +4,7 @@
  * once a macaroon keyring exists (`agent id init`, until `agent id destroy`). The pieces are loaded, and
  * kept, one by one in server/plugin-state.ts.
  */
-import { certificateGate, type CertificateGateState } from "../ca/index.ts";
+import { certificateGate, type CertificateGateState } from "../ca/gate.ts";
 import { certificateGateOf } from "../decide/certificate-gate.ts";
 import type { Gate } from "../decide/gate.ts";
 import { type LoadMacaroonGateOptions, macaroonGateFor } from "../decide/macaroon-gate.ts";

@@ -14,6 +14,10 @@ import type { Gate } from "../decide/gate.ts";
 import type { Clock } from "../ports.ts";
 import { toAgentError } from "../errors.ts";
 import { pathOf } from "./path-of.ts";
+import { loadPeerParser, peerParser } from "../ca/peer-parser.ts";
+
+/** dockerd forwards the client's certificates as a non-empty array of strings (null or absent without TLS). */
+const CERTIFICATES_SENT = /"RequestPeerCertificates"\s*:\s*\[\s*"/;
 
 /** What the app decides with; swapped as a whole on reload so a request never sees half a state. */
 export interface PluginState {
@@ -63,6 +67,8 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
         "ERR_REQUEST_TOO_LARGE",
       );
     } else {
+      // The X.509 parser is loaded on the first request that carries client certificates (ca/peer-parser.ts).
+      if (peerParser() === undefined && CERTIFICATES_SENT.test(text)) await loadPeerParser();
       const facts = buildFacts(text, phase);
       // The HTTPS API's own call to dockerd, decided by the API already: looked for only while a proof is
       // pending (decide/decision-proof.ts), so the plugin's calls do no extra work.

@@ -6,7 +6,8 @@
  * force, so a request never sees half a state.
  */
 import { type ApiKeySet, indexApiKeys, loadApiKeys } from "../apikey/index.ts";
-import { type CertificateGateState, loadCertificateGateState } from "../ca/index.ts";
+import { caFiles } from "../ca/files.ts";
+import type { CertificateGateState } from "../ca/gate.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { LoadMacaroonGateOptions } from "../decide/macaroon-gate.ts";
 import { namespaceGate } from "../decide/namespace-gate.ts";
@@ -94,7 +95,12 @@ type Loaders = { readonly [K in StatePiece]: (deps: StateLoaderDeps) => Promise<
 
 const LOADERS: Loaders = {
   policy: (deps) => readPolicy(deps.fs, deps.policy),
-  ca: (deps) => loadCertificateGateState(deps.fs, deps.layout.caDir),
+  // The X.509 library is loaded only once a CA certificate is there (a plugin-only host may have none).
+  ca: async (deps) => {
+    if (!(await deps.fs.stat(caFiles(deps.layout.caDir).certificate))) return undefined;
+    const { loadCertificateGateState } = await import("../ca/gate-state.ts");
+    return loadCertificateGateState(deps.fs, deps.layout.caDir);
+  },
   keyring: (deps) => loadKeyring(deps.fs, deps.layout),
   revocations: (deps) => loadRevocations(deps.fs, deps.layout),
   apikeys: async (deps) => {

@@ -74,7 +74,8 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
+    // A probe that throws (even synchronously: a file not written yet) has just not seen it yet.
+    if (await Promise.resolve().then(probe).catch(() => false)) return;
     await Bun.sleep(100);
   }
   throw new Error(`timed out waiting for ${what}`);

@@ -20,7 +20,8 @@ import {
 import { caFiles } from "../../../src/ca/files.ts";
 import type { CliContext } from "../../../src/cli/context.ts";
 import { CHECK_INTERVAL_MS, ListenerRefresh } from "../../../src/cli/serve-listen-refresh.ts";
-import { type ListenerTls, listenerTls, type ListenPlan } from "../../../src/cli/serve-listen.ts";
+import { type ListenerTls, listenerTls } from "../../../src/cli/serve-https.ts";
+import type { ListenPlan } from "../../../src/cli/serve-listen.ts";
 import { AgentError } from "../../../src/errors.ts";
 import type { HttpsTls, Platform } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
