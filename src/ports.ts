@@ -337,6 +337,8 @@ export interface Platform {
    * the loop (the iterator's `return`) stops reading at once, even with a read pending.
    */
   readStdin(): AsyncIterable<Uint8Array>;
+  /** A full garbage collection now, where the runtime offers one (server/large-bodies.ts asks after a budget). */
+  readonly collectGarbage?: () => void;
 }
 
 export interface HijackRequest {

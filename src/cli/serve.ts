@@ -12,6 +12,7 @@ import type { DecisionFeed } from "../console/decision-feed.ts";
 import { checkNodeName } from "../fleet/membership.ts";
 import { DEMO_POLICY } from "../policy/index.ts";
 import { macaroonDocker } from "../server/macaroon-docker.ts";
+import { LargeBodies } from "../server/large-bodies.ts";
 import { createPluginApp } from "../server/plugin-app.ts";
 import { describeChange, PluginStateStore, type PolicySource } from "../server/plugin-state.ts";
 import { PUBLIC_FILE_MODE, SECRET_DIR_MODE, stateLayout } from "../store/layout.ts";
@@ -259,6 +260,9 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
       ...(fleet === undefined ? {} : { fleet: fleet.status() }),
     }),
     proofs,
+    largeBodies: new LargeBodies({
+      ...(ctx.platform.collectGarbage === undefined ? {} : { collect: ctx.platform.collectGarbage }),
+    }),
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
   let server;

@@ -91,4 +91,5 @@ export const bunPlatform: Platform = {
   unixForward: async (socketPath, request) =>
     (await import("./unix-forward.ts")).unixForward(socketPath, request),
   readStdin: () => stdinChunks(() => Bun.stdin.stream()),
+  collectGarbage: () => Bun.gc(true),
 };

@@ -13,6 +13,7 @@ import type { DecisionProofs } from "../decide/decision-proof.ts";
 import type { Gate } from "../decide/gate.ts";
 import type { Clock } from "../ports.ts";
 import { toAgentError } from "../errors.ts";
+import { LargeBodies } from "./large-bodies.ts";
 import { pathOf } from "./path-of.ts";
 import { loadPeerParser, peerParser } from "../ca/peer-parser.ts";
 
@@ -36,6 +37,8 @@ export interface PluginAppDeps {
   readonly status?: () => Record<string, unknown>;
   /** The HTTPS API's proofs for its own calls to dockerd (decide/decision-proof.ts); absent without --listen. */
   readonly proofs?: DecisionProofs;
+  /** Turns for large bodies (server/large-bodies.ts); absent: no bound (tests). */
+  readonly largeBodies?: LargeBodies;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -55,11 +58,11 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
 
   app.post("/Plugin.Activate", () => json({ Implements: ["authz"] }));
 
-  const authorize = (phase: Phase) => async (request: Request): Promise<Response> => {
+  const decideOne = async (phase: Phase, request: Request, declared: number): Promise<Response> => {
     const started = deps.monotonicMs();
     const decisionId = deps.newDecisionId();
     const state = deps.state();
-    const text = await readLimited(request, MAX_PLUGIN_REQUEST_BYTES);
+    const text = await readLimited(request, declared, MAX_PLUGIN_REQUEST_BYTES);
     let decision: Decision;
     if (text === undefined) {
       decision = refuse(
@@ -107,6 +110,21 @@ export function createPluginApp(deps: PluginAppDeps): Hono {
     return answer(decision, decisionId);
   };
 
+  // A large body waits for its turn (server/large-bodies.ts); the rest go straight through.
+  const largeBodies = deps.largeBodies;
+  const authorize = (phase: Phase) => async (request: Request): Promise<Response> => {
+    const declared = Number(request.headers.get("content-length") ?? "NaN");
+    if (largeBodies === undefined || !LargeBodies.isLarge(declared)) {
+      return decideOne(phase, request, declared);
+    }
+    const release = await largeBodies.admit(declared);
+    try {
+      return await decideOne(phase, request, declared);
+    } finally {
+      release();
+    }
+  };
+
   const authorizeRequest = authorize("request");
   const authorizeResponse = authorize("response");
   app.post("/AuthZPlugin.AuthZReq", (c) => authorizeRequest(c.req.raw));
@@ -149,8 +167,7 @@ function internalError(): Response {
  * Content-Length; a body without one is read whole (the server caps it) and then measured. Bun's
  * `text()` is several times faster than reading the stream chunk by chunk, and this is the hot path.
  */
-async function readLimited(request: Request, limit: number): Promise<string | undefined> {
-  const declared = Number(request.headers.get("content-length") ?? "NaN");
+async function readLimited(request: Request, declared: number, limit: number): Promise<string | undefined> {
   if (Number.isFinite(declared) && declared > limit) return undefined;
   const text = await request.text();
   return text.length > limit ? undefined : text;
