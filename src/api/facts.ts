@@ -51,7 +51,7 @@ export function apiFacts(
     responseStatus: undefined,
   };
   const uri = normalizeUri(call.uri);
-  const route = matchRoute(call.method, uri.path, uri.query);
+  const route = matchRoute(call.method, uri.path, () => uri.query);
   return {
     phase: "request",
     request,

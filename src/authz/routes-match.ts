@@ -150,7 +150,13 @@ function isCleanPath(path: string): boolean {
  * The route moby would dispatch `method path` to, or undefined when it has none (the caller denies).
  * `method` is upper-case; `path` is percent-decoded, without the "/vX.Y" prefix and without the query string.
  */
-export function matchRoute(method: string, path: string, query: URLSearchParams): RouteMatch | undefined {
+export function matchRoute(
+  method: string,
+  path: string,
+  // A function when the query is parsed on demand (authz/uri.ts): most routes never read it.
+  query: URLSearchParams | (() => URLSearchParams),
+): RouteMatch | undefined {
+  const queryOf = () => typeof query === "function" ? query() : query;
   const methodIndex = indexFor(method);
   if (methodIndex === undefined || !isCleanPath(path)) return undefined;
   const slash = path.indexOf("/", 1);
@@ -162,13 +168,13 @@ export function matchRoute(method: string, path: string, query: URLSearchParams)
     const route = candidates[r] as CompiledRoute;
     const values = route.match(path);
     if (values === undefined) continue;
-    if (route.when !== undefined && !route.when(query)) continue;
+    if (route.when !== undefined && !route.when(queryOf())) continue;
     const resources: Partial<Record<ResourceKind, string>> = {};
     for (let i = 0; i < values.length; i++) {
       const kind = route.kinds[i];
       if (kind !== undefined) resources[kind] = values[i] as string;
     }
-    if (route.query !== undefined) route.query(query, resources);
+    if (route.query !== undefined) route.query(queryOf(), resources);
     return { action: route.action, resources, effect: route.effect };
   }
   return undefined;

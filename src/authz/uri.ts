@@ -41,10 +41,14 @@ export function normalizeUri(raw: string): NormalizedUri {
   const match = VERSION_PREFIX.exec(decodedPath);
   const path = match ? decodedPath.slice(match[0].length) : decodedPath;
   const decodedQuery = rawQuery.includes("%") ? safeDecode(rawQuery) : rawQuery;
+  // Parsed when a route or a gate first asks (most requests' routes never read their query).
+  let query: URLSearchParams | undefined;
   return {
     path,
     version: match?.[1],
-    query: new URLSearchParams(rawQuery),
+    get query() {
+      return (query ??= new URLSearchParams(rawQuery));
+    },
     decoded: rawQuery.length > 0 ? `${decodedPath}?${decodedQuery}` : decodedPath,
   };
 }
@@ -57,10 +61,27 @@ function safeDecode(text: string): string {
   }
 }
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+/** Whether `path[at]` ends a segment: a slash or the end. */
+function endsSegment(path: string, at: number): boolean {
+  return at >= path.length || path.charCodeAt(at) === SLASH;
+}
+
+/** Whether the segment starting at `at` is "." or "..". */
+function isDotSegment(path: string, at: number): boolean {
+  if (path.charCodeAt(at) !== DOT) return false;
+  if (endsSegment(path, at + 1)) return true;
+  return path.charCodeAt(at + 1) === DOT && endsSegment(path, at + 2);
+}
+
+/** No "//", no NUL, no "." or ".." segment (scanned in place: this runs on every request). */
 function isCleanPath(path: string): boolean {
   if (path.includes("//") || path.includes("\0")) return false;
-  for (const segment of path.split("/")) {
-    if (segment === "." || segment === "..") return false;
+  if (isDotSegment(path, 0)) return false;
+  for (let slash = path.indexOf("/."); slash !== -1; slash = path.indexOf("/.", slash + 1)) {
+    if (isDotSegment(path, slash + 1)) return false;
   }
   return true;
 }

@@ -60,7 +60,7 @@ export function buildFacts(text: string, phase: Phase): RequestFacts | Decision 
 export function factsOf(request: AuthzRequest, phase: Phase): RequestFacts | Decision {
   try {
     const uri = normalizeUri(request.uri);
-    const route = matchRoute(request.method, uri.path, uri.query);
+    const route = matchRoute(request.method, uri.path, () => uri.query);
     if (hasFormBody(request)) {
       return refuse(
         "form-encoded request bodies are refused: dockerd would read parameters the plugin cannot see",

@@ -168,7 +168,7 @@ async function handle(
   let route: RouteMatch | undefined;
   try {
     const uri = normalizeUri(target);
-    route = matchRoute(method, uri.path, uri.query);
+    route = matchRoute(method, uri.path, () => uri.query);
   } catch {
     route = undefined; // the decision below refuses it, saying why
   }

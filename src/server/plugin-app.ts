@@ -48,8 +48,10 @@ function json(body: unknown, status = 200): Response {
 }
 
 /** dockerd's Msg: the reason and the decision id, which the operator finds in the audit log. */
+const ALLOW_BODY = JSON.stringify({ Allow: true });
+
 function answer(decision: Decision, decisionId: string): Response {
-  if (decision.allow) return json({ Allow: true });
+  if (decision.allow) return new Response(ALLOW_BODY, { headers: JSON_HEADERS });
   return json({ Allow: false, Msg: `${decision.reason} (decision ${decisionId})` });
 }
 

@@ -64,3 +64,57 @@ describe("normalizeUri", () => {
 test("a long version prefix like /v1.41.0 is stripped as moby's [0-9.]+ does", () => {
   expect(normalizeUri("/v1.41.0/containers/json").path).toBe("/containers/json");
 });
+
+test("the in-place clean-path scan refuses exactly what splitting on / refuses", () => {
+  const clean = (path: string) =>
+    !path.includes("//") && !path.includes("\0") &&
+    path.split("/").every((segment) => segment !== "." && segment !== "..");
+  const accepted = (uri: string) => {
+    try {
+      normalizeUri(uri);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const paths = [
+    "/containers/json",
+    "/containers/./json",
+    "/containers/../json",
+    "/containers/..json",
+    "/containers/.json",
+    "/containers/json/.",
+    "/containers/json/..",
+    "/containers/json/...",
+    "/.",
+    "/..",
+    "/.../x",
+    "/a/.b/..c/...",
+    "/a//b",
+    "/a/%2E/b",
+    "/a/%2e%2e/b",
+    "/a/.%2e/b",
+    "/a/%00/b",
+    "/.hidden",
+    "/",
+  ];
+  for (const path of paths) {
+    const decoded = decodeURIComponent(path);
+    expect([path, accepted(path)]).toEqual([path, clean(decoded)]);
+  }
+  // Randomised: paths of slashes, dots and letters.
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  for (let i = 0; i < 5000; i++) {
+    let path = "/";
+    for (let n = next() % 9; n > 0; n--) path += "/.a"[next() % 3];
+    expect([path, accepted(path)]).toEqual([path, clean(path)]);
+  }
+});
+
+test("the query is parsed on first use, and is what URLSearchParams makes of it", () => {
+  const u = normalizeUri("/v1.41/images/create?fromImage=busybox&tag=latest&x=%2F");
+  expect(u.query).toBe(u.query); // parsed once
+  expect([...u.query]).toEqual([...new URLSearchParams("fromImage=busybox&tag=latest&x=%2F")]);
+  expect([...normalizeUri("/info").query]).toEqual([]);
+});
