@@ -57,24 +57,49 @@ export function base64Decode(text: string): Uint8Array | undefined {
   if (tail === 1) return undefined;
   if (end < text.length && tail === 0) return undefined; // "=" after a full group
   const out = new Uint8Array(((end >> 2) * 3) + (tail === 0 ? 0 : tail - 1));
-  let alphabets = 0; // bit 64: URL-only characters seen, bit 128: standard-only characters seen
-  let acc = 0;
-  let bits = 0;
+  // Four characters to three bytes at a time. `seen` collects every digit's table entry: an invalid digit
+  // (255) sets both alphabet bits, as does mixing the two alphabets, and either refuses the whole text at the
+  // end (the bytes written meanwhile are never returned). Characters past the table are refused at once.
+  let seen = 0;
   let o = 0;
-  for (let i = 0; i < end; i++) {
-    const c = text.charCodeAt(i);
-    const d = c < 128 ? DECODE[c]! : 255;
-    if (d === 255) return undefined;
-    alphabets |= d & 192;
-    acc = (acc << 6) | (d & 63);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 255;
-      acc &= (1 << bits) - 1;
+  const full = end - tail;
+  let i = 0;
+  for (; i < full; i += 4) {
+    const c0 = text.charCodeAt(i);
+    const c1 = text.charCodeAt(i + 1);
+    const c2 = text.charCodeAt(i + 2);
+    const c3 = text.charCodeAt(i + 3);
+    if ((c0 | c1 | c2 | c3) >= 128) return undefined;
+    const d0 = DECODE[c0]!;
+    const d1 = DECODE[c1]!;
+    const d2 = DECODE[c2]!;
+    const d3 = DECODE[c3]!;
+    seen |= d0 | d1 | d2 | d3;
+    const n = ((d0 & 63) << 18) | ((d1 & 63) << 12) | ((d2 & 63) << 6) | (d3 & 63);
+    out[o++] = n >> 16;
+    out[o++] = (n >> 8) & 255;
+    out[o++] = n & 255;
+  }
+  if (tail !== 0) {
+    let n = 0;
+    for (let k = 0; k < tail; k++) {
+      const c = text.charCodeAt(i + k);
+      if (c >= 128) return undefined;
+      const d = DECODE[c]!;
+      seen |= d;
+      n = (n << 6) | (d & 63);
+    }
+    if (tail === 2) {
+      // 12 bits: one byte, and the last 4 bits must be zero (else a second spelling of the same bytes).
+      if ((n & 15) !== 0) return undefined;
+      out[o] = n >> 4;
+    } else {
+      // 18 bits: two bytes, and the last 2 bits must be zero.
+      if ((n & 3) !== 0) return undefined;
+      out[o] = n >> 10;
+      out[o + 1] = (n >> 2) & 255;
     }
   }
-  if (alphabets === 192) return undefined;
-  if (acc !== 0) return undefined; // non-zero trailing bits: a second spelling of the same bytes
+  if ((seen & 192) === 192) return undefined; // an invalid digit, or both alphabets
   return out;
 }

@@ -7,9 +7,10 @@ import { AgentError } from "../errors.ts";
 import { bytesEqual, constantTimeEqual, utf8Text, wipe } from "./bytes.ts";
 import {
   bindSignature,
-  deriveChainKey,
-  firstPartySignature,
+  hmacInto,
+  hmacWithSchedule,
   initialSignature,
+  rootKeySchedule,
   thirdPartySignature,
 } from "./chain.ts";
 import { dischargeError, limitError, quotePredicate, signatureError } from "./failures.ts";
@@ -49,12 +50,10 @@ export function verify(
     predicates: [],
     limits: resolved,
   };
-  const chainKey = deriveChainKey(rootKey);
-  try {
-    checkChain(state, root, chainKey, 0);
-  } finally {
-    wipe(chainKey);
-  }
+  // sig0 = HMAC(K, identifier), K's schedule cached per root key (see rootKeySchedule).
+  const initial = new Uint8Array(32);
+  hmacWithSchedule(rootKeySchedule(rootKey), root.identifier, initial);
+  checkChain(state, root, initial, 0);
   if (state.used.includes(false)) {
     throw dischargeError("a discharge macaroon matches no third-party caveat", "unused discharge");
   }
@@ -68,24 +67,24 @@ export function verify(
 /**
  * Checks one macaroon's own signature first (the chain needs no discharge), then each of its third-party
  * caveats: open the caveat key with the signature at that point and verify the matching discharge with it.
+ * `initial` is sig0 = HMAC(K, identifier); it is overwritten and wiped here.
  */
-function checkChain(state: ChainState, m: Macaroon, key: Uint8Array, depth: number): void {
-  if (m.caveats.length > state.limits.maxCaveats) throw limitError("too many caveats");
-  const predicates: Uint8Array[] = [];
-  state.predicates.push(predicates);
+function checkChain(state: ChainState, m: Macaroon, initial: Uint8Array, depth: number): void {
+  let signature = initial;
   // The signature before each third-party caveat: the key that sealed its verification id.
   const sealedWith: [Caveat, Uint8Array][] = [];
-  let signature = initialSignature(key, m.identifier);
   try {
+    if (m.caveats.length > state.limits.maxCaveats) throw limitError("too many caveats");
+    const predicates: Uint8Array[] = [];
+    state.predicates.push(predicates);
     for (const caveat of m.caveats) {
-      const current = signature;
       if (caveat.verificationId === undefined) {
         predicates.push(caveat.identifier);
-        signature = firstPartySignature(current, caveat.identifier);
-        wipe(current);
+        hmacInto(signature, caveat.identifier, signature);
       } else {
-        sealedWith.push([caveat, current]);
-        signature = thirdPartySignature(current, caveat.verificationId, caveat.identifier);
+        const next = thirdPartySignature(signature, caveat.verificationId, caveat.identifier);
+        sealedWith.push([caveat, signature]);
+        signature = next;
       }
     }
     checkSignature(state, m, signature, depth);
@@ -93,11 +92,15 @@ function checkChain(state: ChainState, m: Macaroon, key: Uint8Array, depth: numb
       if (depth + 1 > state.limits.maxDepth) throw limitError("third-party caveats nested too deeply");
       const dischargeKey = openBox(sealingKey, caveat.verificationId!);
       if (dischargeKey === undefined) throw signatureError("third-party caveat key does not open");
+      let discharge: Macaroon;
+      let dischargeInitial: Uint8Array;
       try {
-        checkChain(state, takeDischarge(state, caveat.identifier), dischargeKey, depth + 1);
+        discharge = takeDischarge(state, caveat.identifier);
+        dischargeInitial = initialSignature(dischargeKey, discharge.identifier);
       } finally {
         wipe(dischargeKey);
       }
+      checkChain(state, discharge, dischargeInitial, depth + 1);
     }
   } finally {
     wipe(signature);

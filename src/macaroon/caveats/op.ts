@@ -10,21 +10,22 @@ export interface OpCaveat {
   readonly write: boolean;
 }
 
+/** Each of read and write at most once, comma-separated: exactly these four spellings. */
 export function parseOp(value: string): OpCaveat {
-  const parts = value.split(",");
-  let read = false;
-  let write = false;
-  for (const part of parts) {
-    if (part === "read" && !read) read = true;
-    else if (part === "write" && !write) write = true;
-    else {
+  switch (value) {
+    case "read":
+      return { name: "op", read: true, write: false };
+    case "write":
+      return { name: "op", read: false, write: true };
+    case "read,write":
+    case "write,read":
+      return { name: "op", read: true, write: true };
+    default:
       throw new AgentError(
         "ERR_MACAROON_CAVEAT",
         `invalid op ${quotePredicate(value)}: expected read, write or read,write`,
       );
-    }
   }
-  return { name: "op", read, write };
 }
 
 export function formatOp(c: OpCaveat): string {

@@ -13,12 +13,15 @@ const MAX_PACKET = 0xffff;
 const SPACE = 0x20;
 const NEWLINE = 0x0a;
 const KEYS = ["location", "identifier", "cid", "vid", "cl", "signature"];
+const KEY_BYTES = KEYS.map((k) => Array.from(k, (ch) => ch.charCodeAt(0)));
+const LOCATION = 0;
+const IDENTIFIER = 1;
+const CID = 2;
+const VID = 3;
+const CL = 4;
+const SIGNATURE = 5;
+const NONE = -1;
 const MAX_KEY = 10;
-
-interface Packet {
-  readonly key: string;
-  readonly value: Uint8Array;
-}
 
 function hexDigit(b: number): number {
   if (b >= 0x30 && b <= 0x39) return b - 0x30;
@@ -26,8 +29,29 @@ function hexDigit(b: number): number {
   return -1;
 }
 
-function readPackets(bytes: Uint8Array, limits: MacaroonLimits): Packet[] {
-  const packets: Packet[] = [];
+/** Index in KEYS of the key spelled by bytes[start, end), or NONE. */
+function keyIndex(bytes: Uint8Array, start: number, end: number): number {
+  outer: for (let k = 0; k < KEY_BYTES.length; k++) {
+    const key = KEY_BYTES[k]!;
+    if (key.length !== end - start) continue;
+    for (let i = 0; i < key.length; i++) if (bytes[start + i] !== key[i]) continue outer;
+    return k;
+  }
+  return NONE;
+}
+
+/**
+ * The packets, as parallel lists of key index and value bounds in `bytes` (no object per packet). Every
+ * packet is read and checked before the order of keys is judged.
+ */
+interface Packets {
+  readonly keys: number[];
+  readonly starts: number[];
+  readonly ends: number[];
+}
+
+function readPackets(bytes: Uint8Array, limits: MacaroonLimits): Packets {
+  const packets: Packets = { keys: [], starts: [], ends: [] };
   let pos = 0;
   while (pos < bytes.length) {
     if (pos + HEADER_BYTES > bytes.length) throw formatError("v1: truncated packet header");
@@ -38,16 +62,21 @@ function readPackets(bytes: Uint8Array, limits: MacaroonLimits): Packet[] {
       length = length * 16 + d;
     }
     if (length < HEADER_BYTES + 2 || pos + length > bytes.length) throw formatError("v1: bad packet length");
-    const body = bytes.subarray(pos + HEADER_BYTES, pos + length);
-    if (body[body.length - 1] !== NEWLINE) throw formatError("v1: packet does not end in a newline");
-    const space = body.indexOf(SPACE);
-    if (space <= 0 || space === body.length - 1) throw formatError("v1: packet without a key");
-    const key = space <= MAX_KEY ? String.fromCharCode(...body.subarray(0, space)) : "";
-    if (!KEYS.includes(key)) throw formatError("v1: unknown packet key");
-    const value = body.subarray(space + 1, body.length - 1);
-    if (value.length > limits.maxFieldBytes) throw limitError("v1: field too long");
-    packets.push({ key, value });
-    pos += length;
+    const bodyStart = pos + HEADER_BYTES;
+    const bodyEnd = pos + length;
+    if (bytes[bodyEnd - 1] !== NEWLINE) throw formatError("v1: packet does not end in a newline");
+    let space = bodyStart;
+    while (space < bodyEnd && bytes[space] !== SPACE) space++;
+    if (space === bodyEnd || space === bodyStart || space === bodyEnd - 1) {
+      throw formatError("v1: packet without a key");
+    }
+    const key = space - bodyStart <= MAX_KEY ? keyIndex(bytes, bodyStart, space) : NONE;
+    if (key === NONE) throw formatError("v1: unknown packet key");
+    if (bodyEnd - 1 - (space + 1) > limits.maxFieldBytes) throw limitError("v1: field too long");
+    packets.keys.push(key);
+    packets.starts.push(space + 1);
+    packets.ends.push(bodyEnd - 1);
+    pos = bodyEnd;
   }
   return packets;
 }
@@ -59,38 +88,36 @@ function text(value: Uint8Array, what: string): string {
 }
 
 export function decodeV1Binary(bytes: Uint8Array, limits: MacaroonLimits): Macaroon {
-  const packets = readPackets(bytes, limits);
+  const { keys, starts, ends } = readPackets(bytes, limits);
   let i = 0;
-  const next = (key: string): Uint8Array | undefined => {
-    const p = packets[i];
-    if (p === undefined || p.key !== key) return undefined;
-    i++;
-    return p.value;
-  };
-  const loc = next("location");
-  const identifier = next("identifier");
-  if (identifier === undefined) throw formatError("v1: missing identifier");
+  /** The index of the next packet when it has `key` (and moves past it), else NONE. */
+  const next = (key: number): number => (keys[i] === key ? i++ : NONE);
+  // Fields are views into `bytes`, not copies: the caller hands the bytes over (a fresh base64 decode).
+  const field = (p: number): Uint8Array => bytes.subarray(starts[p], ends[p]);
+  const loc = next(LOCATION);
+  const identifier = next(IDENTIFIER);
+  if (identifier === NONE) throw formatError("v1: missing identifier");
   const caveats: Caveat[] = [];
-  for (let cid = next("cid"); cid !== undefined; cid = next("cid")) {
+  for (let cid = next(CID); cid !== NONE; cid = next(CID)) {
     if (caveats.length >= limits.maxCaveats) throw limitError("v1: too many caveats");
-    const vid = next("vid");
-    const cl = next("cl");
-    const location = cl === undefined ? "" : text(cl, "caveat location");
-    if (vid === undefined) {
+    const vid = next(VID);
+    const cl = next(CL);
+    const location = cl === NONE ? "" : text(bytes.subarray(starts[cl], ends[cl]), "caveat location");
+    if (vid === NONE) {
       if (location !== "") throw formatError("v1: location on a first-party caveat");
-      caveats.push({ identifier: cid.slice() });
+      caveats.push({ identifier: field(cid) });
     } else if (location === "") {
-      caveats.push({ identifier: cid.slice(), verificationId: vid.slice() });
+      caveats.push({ identifier: field(cid), verificationId: field(vid) });
     } else {
-      caveats.push({ identifier: cid.slice(), location, verificationId: vid.slice() });
+      caveats.push({ identifier: field(cid), location, verificationId: field(vid) });
     }
   }
-  const signature = next("signature");
-  if (signature === undefined) throw formatError("v1: missing signature or unexpected packet");
-  if (signature.length !== 32) throw formatError("v1: signature is not 32 bytes");
-  if (i !== packets.length) throw formatError("v1: packets after the signature");
-  const location = loc === undefined ? "" : text(loc, "location");
-  const m: Macaroon = { identifier: identifier.slice(), caveats, signature: signature.slice() };
+  const signature = next(SIGNATURE);
+  if (signature === NONE) throw formatError("v1: missing signature or unexpected packet");
+  if (ends[signature]! - starts[signature]! !== 32) throw formatError("v1: signature is not 32 bytes");
+  if (i !== keys.length) throw formatError("v1: packets after the signature");
+  const location = loc === NONE ? "" : text(bytes.subarray(starts[loc], ends[loc]), "location");
+  const m: Macaroon = { identifier: field(identifier), caveats, signature: field(signature) };
   return location === "" ? m : { ...m, location };
 }
 

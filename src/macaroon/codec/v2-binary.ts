@@ -17,13 +17,14 @@ const VID = 4;
 const SIGNATURE = 6;
 const SIGNATURE_BYTES = 32;
 
-interface Field {
-  readonly type: number;
-  readonly data: Uint8Array;
-}
-
+/**
+ * Reads fields without allocating: `field()` returns the type and leaves the data's bounds in `start`/`end`.
+ * Every check runs in the order a field is read, so each malformed token fails with one fixed detail.
+ */
 class Cursor {
   pos = 1; // after the version byte
+  start = 0;
+  end = 0;
   constructor(readonly bytes: Uint8Array, readonly limits: MacaroonLimits) {}
 
   uvarint(): number {
@@ -40,30 +41,28 @@ class Cursor {
     throw formatError("v2: varint too large");
   }
 
-  /** Reads one field; `undefined` for EOS. */
-  field(): Field | undefined {
+  /** Reads one field: its type (EOS at the end of a section), its data between `start` and `end`. */
+  field(): number {
     const type = this.uvarint();
-    if (type === EOS) return undefined;
+    if (type === EOS) return EOS;
     const length = this.uvarint();
     if (this.pos + length > this.bytes.length) throw formatError("v2: field extends past the end");
     if (length > this.limits.maxFieldBytes) throw limitError("v2: field too long");
-    const data = this.bytes.subarray(this.pos, this.pos + length);
+    this.start = this.pos;
     this.pos += length;
-    return { type, data };
+    this.end = this.pos;
+    return type;
   }
 
-  /** Reads fields up to EOS, requiring known types in strictly increasing order. */
-  section(allowed: readonly number[]): Field[] {
-    const fields: Field[] = [];
-    let last = EOS;
-    for (;;) {
-      const f = this.field();
-      if (f === undefined) return fields;
-      if (!allowed.includes(f.type)) throw formatError("v2: unexpected field type");
-      if (f.type <= last) throw formatError("v2: fields out of order");
-      last = f.type;
-      fields.push(f);
+  /** The next field of a section, which must be a known type above `last` (or EOS). */
+  sectionField(last: number, caveat: boolean): number {
+    const type = this.field();
+    if (type === EOS) return EOS;
+    if (type !== LOCATION && type !== IDENTIFIER && !(caveat && type === VID)) {
+      throw formatError("v2: unexpected field type");
     }
+    if (type <= last) throw formatError("v2: fields out of order");
+    return type;
   }
 }
 
@@ -73,47 +72,73 @@ function text(data: Uint8Array): string {
   return s;
 }
 
-const HEADER_FIELDS = [LOCATION, IDENTIFIER];
-const CAVEAT_FIELDS = [LOCATION, IDENTIFIER, VID];
-
+/** Decodes V2 binary; the fields are views into `bytes`, which the caller hands over (a fresh base64 decode). */
 export function decodeV2Binary(bytes: Uint8Array, limits: MacaroonLimits): Macaroon {
   if (bytes[0] !== VERSION) throw formatError("v2: bad version byte");
   const c = new Cursor(bytes, limits);
-  const header = c.section(HEADER_FIELDS);
-  const id = header.find((f) => f.type === IDENTIFIER);
-  if (id === undefined) throw formatError("v2: missing identifier");
-  const loc = header.find((f) => f.type === LOCATION);
+  // Header section: [LOCATION] IDENTIFIER EOS, each at most once (types strictly increase).
+  let idStart = -1;
+  let idEnd = -1;
+  let locStart = -1;
+  let locEnd = -1;
+  for (let type = c.sectionField(EOS, false); type !== EOS; type = c.sectionField(type, false)) {
+    if (type === IDENTIFIER) {
+      idStart = c.start;
+      idEnd = c.end;
+    } else {
+      locStart = c.start;
+      locEnd = c.end;
+    }
+  }
+  if (idStart < 0) throw formatError("v2: missing identifier");
   const caveats: Caveat[] = [];
   for (;;) {
-    const fields = c.section(CAVEAT_FIELDS);
-    if (fields.length === 0) break;
+    // Caveat section: [LOCATION] [IDENTIFIER] [VID] EOS, read whole before it is judged; empty ends the list.
+    let cidStart = -1;
+    let cidEnd = -1;
+    let clStart = -1;
+    let clEnd = -1;
+    let vidStart = -1;
+    let vidEnd = -1;
+    let count = 0;
+    for (let type = c.sectionField(EOS, true); type !== EOS; type = c.sectionField(type, true)) {
+      count++;
+      if (type === IDENTIFIER) {
+        cidStart = c.start;
+        cidEnd = c.end;
+      } else if (type === LOCATION) {
+        clStart = c.start;
+        clEnd = c.end;
+      } else {
+        vidStart = c.start;
+        vidEnd = c.end;
+      }
+    }
+    if (count === 0) break;
     if (caveats.length >= limits.maxCaveats) throw limitError("v2: too many caveats");
-    caveats.push(caveatFrom(fields));
+    const location = clStart < 0 ? "" : text(bytes.subarray(clStart, clEnd));
+    if (cidStart < 0) throw formatError("v2: caveat without identifier");
+    const identifier = bytes.subarray(cidStart, cidEnd);
+    if (vidStart < 0) {
+      if (location !== "") throw formatError("v2: location on a first-party caveat");
+      caveats.push({ identifier });
+    } else {
+      const verificationId = bytes.subarray(vidStart, vidEnd);
+      caveats.push(
+        location === "" ? { identifier, verificationId } : { identifier, location, verificationId },
+      );
+    }
   }
-  const sig = c.field();
-  if (sig === undefined || sig.type !== SIGNATURE) throw formatError("v2: missing signature");
-  if (sig.data.length !== SIGNATURE_BYTES) throw formatError("v2: signature is not 32 bytes");
+  if (c.field() !== SIGNATURE) throw formatError("v2: missing signature");
+  if (c.end - c.start !== SIGNATURE_BYTES) throw formatError("v2: signature is not 32 bytes");
   if (c.pos !== bytes.length) throw formatError("v2: trailing bytes");
-  const location = loc === undefined ? "" : text(loc.data);
-  const m: Macaroon = { identifier: id.data.slice(), caveats, signature: sig.data.slice() };
+  const location = locStart < 0 ? "" : text(bytes.subarray(locStart, locEnd));
+  const m: Macaroon = {
+    identifier: bytes.subarray(idStart, idEnd),
+    caveats,
+    signature: bytes.subarray(c.start, c.end),
+  };
   return location === "" ? m : { ...m, location };
-}
-
-function caveatFrom(fields: Field[]): Caveat {
-  let identifier: Uint8Array | undefined;
-  let location = "";
-  let verificationId: Uint8Array | undefined;
-  for (const f of fields) {
-    if (f.type === IDENTIFIER) identifier = f.data.slice();
-    else if (f.type === LOCATION) location = text(f.data);
-    else verificationId = f.data.slice();
-  }
-  if (identifier === undefined) throw formatError("v2: caveat without identifier");
-  if (verificationId === undefined) {
-    if (location !== "") throw formatError("v2: location on a first-party caveat");
-    return { identifier };
-  }
-  return location === "" ? { identifier, verificationId } : { identifier, location, verificationId };
 }
 
 // ---- encoding ----

@@ -1,6 +1,5 @@
 import { sampleAuditEvent } from "../../helpers/audit-event.ts";
 import { describe, expect, test } from "bun:test";
-import type { AuditEvent } from "../../../src/audit/event.ts";
 import {
   formatDroppedNotice,
   formatSyslogMessage,
