@@ -17,6 +17,8 @@
 import "reflect-metadata"; // decide.ts reaches @peculiar/x509 (peer certificates), which needs it first
 import { macaroonGate } from "../src/decide/macaroon-gate.ts";
 import { buildFacts, isDecision } from "../src/decide/decide.ts";
+import { cachedResolver } from "../src/docker/cached-resolver.ts";
+import type { EngineClient } from "../src/docker/engine-client.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import {
   dockerCaveat,
@@ -111,11 +113,18 @@ const gate = macaroonGate({
   keyring,
   revocations: emptyRevocations(),
   clock: () => new Date(request.nowMs),
-  resolver: {
-    resolveContainer: (ref) => Promise.resolve(ref === "web" ? WEB_ID : undefined),
-    resolveImage: (ref) => Promise.resolve(ref === "tiny:latest" ? TINY_ID : undefined),
-    containerOfExec: () => Promise.resolve(undefined),
-  },
+  // The agent's own resolver (names cached, kept right by the daemon's events), over a daemon that knows web
+  // and tiny:latest: after the first call every name is answered from the cache.
+  resolver: cachedResolver({
+    getJson: (path: string) =>
+      Promise.resolve(
+        path === "/containers/web/json"
+          ? { Id: WEB_ID }
+          : path === `/images/${encodeURIComponent("tiny:latest")}/json`
+          ? { Id: TINY_ID }
+          : undefined,
+      ),
+  } as unknown as EngineClient),
 });
 const built = buildFacts(
   JSON.stringify({

@@ -5,7 +5,7 @@
  * and the client address (which plugins are never told). Pure: the resolver and the time are passed in.
  */
 import type { RouteEffect, RouteMatch } from "../authz/routes.ts";
-import type { DockerResolver } from "../docker/resolver.ts";
+import type { DockerResolver, ResolverKind } from "../docker/resolver.ts";
 import { AgentError } from "../errors.ts";
 import { type DockerCaveat, ipMatches } from "../macaroon/index.ts";
 
@@ -112,11 +112,11 @@ export class RequestTargets {
     }
     if (resources.container !== undefined) {
       const ref = resources.container;
-      return { kind: "refs", list: [{ ref, id: await this.#lookup(this.#resolver.resolveContainer(ref)) }] };
+      return { kind: "refs", list: [{ ref, id: await this.#resolve("container", ref) }] };
     }
     if (resources.exec !== undefined) {
       const ref = resources.exec;
-      const id = await this.#lookup(this.#resolver.containerOfExec(ref));
+      const id = await this.#resolve("exec", ref);
       return { kind: "refs", list: [{ ref: `exec ${ref}`, id }] };
     }
     return { kind: "none", why: `${action} does not act on a container` };
@@ -132,15 +132,29 @@ export class RequestTargets {
         if (typeof ref !== "string" || ref === "") {
           return { kind: "none", why: "the container creation request's Image is not a name" };
         }
-        list.push({ ref, id: await this.#lookup(this.#resolver.resolveImage(ref)) });
+        list.push({ ref, id: await this.#resolve("image", ref) });
       }
       return { kind: "refs", list };
     }
     if (resources.image !== undefined) {
       const ref = resources.image;
-      return { kind: "refs", list: [{ ref, id: await this.#lookup(this.#resolver.resolveImage(ref)) }] };
+      return { kind: "refs", list: [{ ref, id: await this.#resolve("image", ref) }] };
     }
     return { kind: "none", why: `${action} does not act on an image` };
+  }
+
+  /** The full id of `ref`: from the resolver's cache at once, else a lookup with its deadline. */
+  #resolve(kind: ResolverKind, ref: string): Promise<string | undefined> | string | undefined {
+    const hit = this.#resolver.cached?.(kind, ref);
+    if (hit !== undefined) return hit.id;
+    const resolver = this.#resolver;
+    return this.#lookup(
+      kind === "container"
+        ? resolver.resolveContainer(ref)
+        : kind === "image"
+        ? resolver.resolveImage(ref)
+        : resolver.containerOfExec(ref),
+    );
   }
 
   #lookup(lookup: Promise<string | undefined>): Promise<string | undefined> {

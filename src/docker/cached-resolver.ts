@@ -4,7 +4,7 @@
  * destroy, rename, tag, untag, delete) clears that kind's cache, so a removed "web" never resolves to the
  * id of an older "web". Full ids are answered without a lookup only when cached as existing.
  */
-import type { DockerResolver } from "./resolver.ts";
+import type { DockerResolver, ResolverKind } from "./resolver.ts";
 import type { EngineClient } from "./engine-client.ts";
 
 const MAX_ENTRIES = 4096;
@@ -12,6 +12,7 @@ const CONTAINER_EVENTS = new Set(["create", "destroy", "rename"]);
 const IMAGE_EVENTS = new Set(["tag", "untag", "delete", "import", "load", "pull"]);
 
 export interface CachedResolver extends DockerResolver {
+  cached(kind: ResolverKind, ref: string): { readonly id: string | undefined } | undefined;
   /** Applies one event from GET /events (exposed for tests). */
   onEvent(event: unknown): void;
   /** Forget everything (e.g. the event stream broke, so the cache may be stale). */
@@ -48,6 +49,10 @@ export function cachedResolver(client: EngineClient): CachedResolver {
     resolveImage: (ref) => lookup(images, ref, `/images/${encodeURIComponent(ref)}/json`, (d) => d["Id"]),
     containerOfExec: (execId) =>
       lookup(execs, execId, `/exec/${encodeURIComponent(execId)}/json`, (d) => d["ContainerID"]),
+    cached(kind, ref) {
+      const cache = kind === "container" ? containers : kind === "image" ? images : execs;
+      return cache.has(ref) ? { id: cache.get(ref) } : undefined;
+    },
     onEvent(event) {
       if (typeof event !== "object" || event === null) return;
       const e = event as Record<string, unknown>;

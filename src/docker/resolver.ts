@@ -9,4 +9,11 @@ export interface DockerResolver {
   resolveImage(ref: string): Promise<string | undefined>;
   /** Full id of the container an exec instance belongs to; undefined when unknown. */
   containerOfExec(execId: string): Promise<string | undefined>;
+  /**
+   * What a lookup would answer from its cache alone, without asking the daemon: `{ id }` (id undefined: known
+   * not to exist), or undefined when it would have to ask. Lets a cached answer skip the lookup's deadline.
+   */
+  cached?(kind: ResolverKind, ref: string): { readonly id: string | undefined } | undefined;
 }
+
+export type ResolverKind = "container" | "image" | "exec";

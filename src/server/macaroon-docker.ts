@@ -61,6 +61,7 @@ export function macaroonDocker(options: MacaroonDockerOptions): MacaroonDocker {
     resolveContainer: (ref) => fresh().resolveContainer(ref),
     resolveImage: (ref) => fresh().resolveImage(ref),
     containerOfExec: (id) => fresh().containerOfExec(id),
+    cached: (kind, ref) => fresh().cached(kind, ref),
   };
 
   function follow(signal: AbortSignal): Promise<void> {
