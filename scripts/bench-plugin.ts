@@ -1,16 +1,17 @@
 /**
  * Plugin figures, each against a baseline measured in the same run:
  *  1. AuthZReq over the unix socket: the agent with a 200-rule policy vs a no-op Bun server that
- *     answers {"Allow":true} - throughput (c=8) and latency (c=1), as ratios.
+ *     answers {"Allow":true} (each in its own process) - throughput and latency at c=1 and c=8, as ratios.
  *  2. GET /containers/json through a real dockerd with no plugin, with a trivial allow-all plugin and
  *     with the agent (only as root with dockerd installed): the added latency per Docker API call.
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pathOf } from "../src/server/path-of.ts";
 import { e2eUnavailable, registerPlugin, startAgent, startDockerd, tempDir } from "../tests/e2e/harness.ts";
 
 const DURATION_MS = Number(process.env["BENCH_MS"] ?? 4000);
+/** Interleaved rounds per comparison (the figures are medians over them). */
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
 
 function policyWith200Rules(): string {
   const lines = [
@@ -101,21 +102,46 @@ async function load(
 
 const fmt = (n: number, digits = 3) => n.toFixed(digits);
 
-/** The baseline: a trivial allow-all plugin on the same runtime (reads the call, answers Allow). */
-function noopPlugin(socket: string) {
-  return Bun.serve({
-    unix: socket,
-    fetch: async (req) => {
-      await req.text();
-      const body = pathOf(req.url) === "/Plugin.Activate" ? '{"Implements":["authz"]}' : '{"Allow":true}';
-      return new Response(body, { headers: { "content-type": "application/json" } });
+/**
+ * The baseline: a trivial allow-all plugin on the same runtime (reads the call, answers Allow), in a process
+ * of its own like the agent, so both pay the same cross-process wake-ups (in the load generator's own process
+ * it would not, which flatters its latency).
+ */
+async function noopPlugin(socket: string): Promise<{ stop(): Promise<void> }> {
+  const script = join(socket + ".ts");
+  writeFileSync(
+    script,
+    `const activate = '{"Implements":["authz"]}';
+Bun.serve({
+  unix: ${JSON.stringify(socket)},
+  fetch: async (req) => {
+    await req.text();
+    // (dockerd's request URL names the socket as its host, which URL will not parse)
+    const body = req.url.endsWith("/Plugin.Activate") ? activate : '{"Allow":true}';
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  },
+});
+`,
+  );
+  const proc = Bun.spawn([process.execPath, script], { stdout: "ignore", stderr: "inherit" });
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(socket)) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error("the no-op plugin did not start");
+    await Bun.sleep(20);
+  }
+  return {
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      rmSync(script, { force: true });
+      rmSync(socket, { force: true });
     },
-  });
+  };
 }
 
 async function pluginVersusNoop(dir: string) {
   const noopSocket = join(dir, "noop.sock");
-  const noop = noopPlugin(noopSocket);
+  const noop = await noopPlugin(noopSocket);
   const policy = join(dir, "policy.yaml");
   writeFileSync(policy, policyWith200Rules());
   const agent = await startAgent({
@@ -125,12 +151,18 @@ async function pluginVersusNoop(dir: string) {
   });
   try {
     console.log(
-      `\n## AuthZReq over a unix socket (200-rule policy, ${DURATION_MS} ms per run, Bun ${Bun.version})`,
+      `\n## AuthZReq over a unix socket (200-rule policy, ${ROUNDS} interleaved rounds of ${DURATION_MS} ms, medians, Bun ${Bun.version})`,
     );
     console.log("| run | agent | no-op server | ratio (agent / no-op) |\n|---|---|---|---|");
     for (const c of [1, 8]) {
-      const a = await load(agent.socket, c, "/AuthZPlugin.AuthZReq", REQUEST);
-      const n = await load(noopSocket, c, "/AuthZPlugin.AuthZReq", REQUEST);
+      const agentRuns: LoadResult[] = [];
+      const noopRuns: LoadResult[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        agentRuns.push(await load(agent.socket, c, "/AuthZPlugin.AuthZReq", REQUEST));
+        noopRuns.push(await load(noopSocket, c, "/AuthZPlugin.AuthZReq", REQUEST));
+      }
+      const a = medianOf(agentRuns);
+      const n = medianOf(noopRuns);
       console.log(
         `| c=${c} throughput | ${Math.round(a.rps)} req/s | ${Math.round(n.rps)} req/s | ${
           fmt(a.rps / n.rps, 2)
@@ -140,19 +172,20 @@ async function pluginVersusNoop(dir: string) {
       console.log(`| c=${c} latency p99 | ${fmt(a.p99)} ms | ${fmt(n.p99)} ms | ${fmt(a.p99 / n.p99, 2)} |`);
     }
   } finally {
-    noop.stop(true);
+    await noop.stop();
     await agent.stop();
   }
 }
 
-/** GET /containers/json through a fresh private dockerd whose authorization chain is `plugins`. */
-async function throughOneDockerd(dir: string, plugins: string[]): Promise<LoadResult> {
-  const dockerd = await startDockerd({ dir, authorizationPlugins: plugins });
-  try {
-    return await load(dockerd.socket, 1, "/v1.41/containers/json", undefined, "GET");
-  } finally {
-    await dockerd.stop();
-  }
+/** The median of each figure over rounds. */
+function medianOf(results: readonly LoadResult[]): LoadResult {
+  const mid = (values: number[]) => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  return {
+    rps: mid(results.map((r) => r.rps)),
+    p50: mid(results.map((r) => r.p50)),
+    p99: mid(results.map((r) => r.p99)),
+    mean: mid(results.map((r) => r.mean)),
+  };
 }
 
 async function throughDockerd(dir: string) {
@@ -169,20 +202,14 @@ async function throughDockerd(dir: string) {
       'rules:\n  - id: local\n    who: [anonymous]\n    allow: ["*"]\n',
     ),
   );
-  console.log(`\n## GET /containers/json through a real dockerd (1 client, ${DURATION_MS} ms per run)`);
-  const without = await throughOneDockerd(join(dir, "d1"), []);
-
+  console.log(
+    `\n## GET /containers/json through a real dockerd (1 client, ${ROUNDS} interleaved rounds of ${DURATION_MS} ms, medians)`,
+  );
+  // Three private dockerds side by side (no plugin, the trivial plugin, the agent), measured in turns so a
+  // slow moment of the machine does not fall on one of them only.
   const noopName = `noop-bench-${process.pid}`;
-  const noop = noopPlugin(join(dir, "noop2.sock"));
+  const noop = await noopPlugin(join(dir, "noop2.sock"));
   const unregisterNoop = registerPlugin(noopName, join(dir, "noop2.sock"));
-  let trivial: LoadResult;
-  try {
-    trivial = await throughOneDockerd(join(dir, "d2"), [noopName]);
-  } finally {
-    unregisterNoop();
-    noop.stop(true);
-  }
-
   const name = `agent-bench-${process.pid}`;
   const agent = await startAgent({
     stateDir: join(dir, "state2"),
@@ -190,13 +217,25 @@ async function throughDockerd(dir: string) {
     policyFile: policy,
   });
   const unregister = registerPlugin(name, agent.socket);
-  let withAgent: LoadResult;
+  const dockerds: Awaited<ReturnType<typeof startDockerd>>[] = [];
+  const runs: LoadResult[][] = [[], [], []];
   try {
-    withAgent = await throughOneDockerd(join(dir, "d3"), [name]);
+    for (const [i, plugins] of [[], [noopName], [name]].entries()) {
+      dockerds.push(await startDockerd({ dir: join(dir, `d${i + 1}`), authorizationPlugins: plugins }));
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, dockerd] of dockerds.entries()) {
+        runs[i]!.push(await load(dockerd.socket, 1, "/v1.41/containers/json", undefined, "GET"));
+      }
+    }
   } finally {
+    for (const dockerd of dockerds) await dockerd.stop();
+    unregisterNoop();
+    await noop.stop();
     await agent.stop();
     unregister();
   }
+  const [without, trivial, withAgent] = runs.map(medianOf) as [LoadResult, LoadResult, LoadResult];
   console.log(
     "| | no plugin | trivial allow-all plugin | the agent (200 rules) | agent vs trivial |\n|---|---|---|---|---|",
   );

@@ -97,15 +97,25 @@ function parseHeaders(value: unknown): ReadonlyMap<string, string> {
   if (typeof value !== "object" || Array.isArray(value)) {
     throw field("ERR_REQUEST_FIELD", "RequestHeaders must be an object");
   }
-  for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
+  const record = value as Record<string, unknown>;
+  // A plain loop: this runs twice per Docker API call, on every header dockerd forwards.
+  for (const name in record) {
+    if (!Object.hasOwn(record, name)) continue;
+    const raw = record[name];
     // Go's http.Header marshals as {"Key": ["v1", "v2"]}; older docs show plain strings. Accept both.
-    const values = Array.isArray(raw) ? raw : [raw];
-    if (!values.every((v) => typeof v === "string")) {
+    let joined: string;
+    if (typeof raw === "string") {
+      joined = raw;
+    } else if (Array.isArray(raw) && raw.length === 1 && typeof raw[0] === "string") {
+      joined = raw[0];
+    } else if (Array.isArray(raw) && raw.every((v) => typeof v === "string")) {
+      joined = raw.join(", ");
+    } else {
       throw field("ERR_REQUEST_FIELD", "RequestHeaders values must be strings");
     }
     const key = name.toLowerCase();
-    const joined = (values as string[]).join(", ");
-    headers.set(key, headers.has(key) ? `${headers.get(key)}, ${joined}` : joined);
+    const before = headers.get(key);
+    headers.set(key, before === undefined ? joined : `${before}, ${joined}`);
   }
   return headers;
 }
