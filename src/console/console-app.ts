@@ -231,10 +231,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     });
   });
 
-  const visibleTo = (principal: Principal) => {
-    const admin = adminOf(principal);
-    return (event: AuditEvent) => admin || event.user === principal.user;
-  };
+  // Asked for each event: a policy reload that makes someone no longer an administrator narrows an open stream.
+  const visibleTo = (principal: Principal) => (event: AuditEvent) =>
+    event.user === principal.user || adminOf(principal);
 
   app.get("/console/api/decisions", (c) => {
     const session = signedIn(c);

@@ -18,6 +18,8 @@ export const SESSION_COOKIE = "agent_console";
 export const CSRF_HEADER = "x-csrf-token";
 export const SESSION_LIFETIME_MS = 60 * 60 * 1000;
 const MAX_SESSIONS = 10_000;
+/** One user's sessions at once (browsers, tabs after sign-outs lost): more push out that user's oldest. */
+export const MAX_SESSIONS_PER_USER = 16;
 
 export interface ConsoleSession {
   readonly principal: Principal;
@@ -55,7 +57,15 @@ export class ConsoleSessions {
     via: ConsoleSession["via"],
     keyId?: string,
   ): { id: string; session: ConsoleSession } {
-    this.#prune();
+    // Expired sessions go; so does the user's oldest beyond their share, so that one credential signing in
+    // again and again pushes out only its own sessions, never everyone else's.
+    const now = this.#deps.nowMs();
+    const mine: string[] = [];
+    for (const [key, session] of this.#byDigest) {
+      if (session.expiresAtMs <= now) this.#byDigest.delete(key);
+      else if (session.principal.user === principal.user) mine.push(key);
+    }
+    for (let i = 0; i <= mine.length - MAX_SESSIONS_PER_USER; i++) this.#byDigest.delete(mine[i]!);
     if (this.#byDigest.size >= MAX_SESSIONS) {
       // The oldest goes first: a flood of sign-ins cannot grow memory without bound.
       const oldest = this.#byDigest.keys().next();
@@ -105,11 +115,6 @@ export class ConsoleSessions {
 
   get size(): number {
     return this.#byDigest.size;
-  }
-
-  #prune(): void {
-    const now = this.#deps.nowMs();
-    for (const [key, session] of this.#byDigest) if (session.expiresAtMs <= now) this.#byDigest.delete(key);
   }
 }
 

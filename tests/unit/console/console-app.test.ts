@@ -11,6 +11,7 @@ import { CONSOLE_CSP } from "../../../src/console/console-app.ts";
 import { sessionAuthenticator } from "../../../src/console/session-authenticator.ts";
 import { SESSION_LIFETIME_MS } from "../../../src/console/sessions.ts";
 import { tryDecision } from "../../../src/decide/try-decision.ts";
+import { loadPolicy } from "../../../src/policy/index.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { removeTempDirs } from "../../helpers/fixtures.ts";
 import {
@@ -852,6 +853,23 @@ describe("console: live decisions", () => {
     h.feed.push(auditEvent(7, "carol"));
     const chunk = new TextDecoder().decode((await reader.read()).value);
     expect(JSON.parse(chunk.replace(/^data: /, ""))).toEqual(auditEvent(7, "carol"));
+    await reader.cancel();
+  });
+
+  test("an open stream narrows when a policy reload makes its user no administrator", async () => {
+    const h = await consoleHarness(ca);
+    const alice = await h.signIn({ user: "alice", apikey: h.keys.alice.key });
+    const reader = (await call(h, alice, "/console/api/decisions/stream")).body!.getReader();
+    await reader.read();
+    const demoted = loadPolicy(
+      POLICY.replace("administrators: [alice]", "administrators: [nobody]"),
+      "p.yaml",
+    );
+    h.state = { ...h.state, policy: demoted, policyHash: demoted.hash };
+    h.feed.push(auditEvent(9, "carol")); // no longer alice's to see
+    h.feed.push(auditEvent(10, "alice"));
+    const chunk = new TextDecoder().decode((await reader.read()).value);
+    expect(JSON.parse(chunk.replace(/^data: /, ""))).toEqual(auditEvent(10, "alice"));
     await reader.cancel();
   });
 

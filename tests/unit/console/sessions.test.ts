@@ -1,6 +1,6 @@
 /**
  * The console's sessions: 256-bit random ids kept only as their SHA-256, CSRF tokens, an hour's lifetime,
- * sign-out, sessions that end with their API key or certificate, the cap on how many are held, and the cookie both ways.
+ * sign-out, sessions that end with their API key or certificate, the caps on how many are held (in all and per user), and the cookie both ways.
  */
 import { describe, expect, test } from "bun:test";
 import type { Principal } from "../../../src/api/authenticate.ts";
@@ -8,6 +8,7 @@ import { base64UrlEncode } from "../../../src/macaroon/base64.ts";
 import {
   ConsoleSessions,
   CSRF_HEADER,
+  MAX_SESSIONS_PER_USER,
   SESSION_COOKIE,
   SESSION_LIFETIME_MS,
   sessionCookie,
@@ -203,20 +204,40 @@ describe("console sessions: CSRF tokens", () => {
   });
 });
 
-describe("console sessions: the cap", () => {
+describe("console sessions: the caps", () => {
   test("at 10 000 sessions, making one more drops the oldest (memory stays bounded under a sign-in flood)", () => {
-    // MAX_SESSIONS is not exported: 10 000 is the documented bound in sessions.ts.
+    // MAX_SESSIONS is not exported: 10 000 is the documented bound in sessions.ts. Many users, so the
+    // per-user cap does not come first.
     const s = setup();
-    const first = s.sessions.create(CAROL, "certificate");
-    const second = s.sessions.create(CAROL, "certificate");
-    for (let i = 2; i < 10_000; i++) s.sessions.create(CAROL, "certificate");
+    const user = (i: number): Principal => ({ user: `user${i}`, groups: [], authMethod: "TLS" });
+    const first = s.sessions.create(user(0), "certificate");
+    const second = s.sessions.create(user(1), "certificate");
+    for (let i = 2; i < 10_000; i++) s.sessions.create(user(i), "certificate");
     expect(s.sessions.size).toBe(10_000);
     expect(s.sessions.get(first.id)).toBe(first.session);
-    const newest = s.sessions.create(CAROL, "certificate");
+    const newest = s.sessions.create(user(10_000), "certificate");
     expect(s.sessions.size).toBe(10_000);
     expect(s.sessions.get(first.id)).toBeUndefined();
     expect(s.sessions.get(second.id)).toBe(second.session);
     expect(s.sessions.get(newest.id)).toBe(newest.session);
+  });
+
+  test("one user signing in again and again pushes out only their own oldest sessions, never another's", () => {
+    const s = setup();
+    const alice = s.sessions.create(ALICE, "apikey", "key-alice");
+    const carols = [];
+    for (let i = 0; i < MAX_SESSIONS_PER_USER + 5; i++) carols.push(s.sessions.create(CAROL, "certificate"));
+    expect(s.sessions.get(alice.id)).toBe(alice.session);
+    expect(s.sessions.size).toBe(MAX_SESSIONS_PER_USER + 1);
+    // Carol's newest MAX_SESSIONS_PER_USER remain, her oldest five are gone.
+    expect(carols.slice(0, 5).map((c) => s.sessions.get(c.id))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    for (const c of carols.slice(5)) expect(s.sessions.get(c.id)).toBe(c.session);
   });
 });
 
