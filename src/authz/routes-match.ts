@@ -6,6 +6,7 @@
 import type { ResourceKind, RouteEffect, RouteInfo, RouteMatch } from "./routes-types.ts";
 import { compilePattern, type PathMatcher } from "./routes-pattern.ts";
 import { SegmentTable } from "./routes-segment-table.ts";
+import { isDotSegment } from "./uri.ts";
 import { ROUTES, type RouteSpec } from "./routes-table.ts";
 
 /** Every field always present, so the hot loop sees one object shape. */
@@ -118,12 +119,6 @@ function indexFor(method: string): MethodIndex | undefined {
 }
 
 const SLASH = 0x2f;
-const DOT = 0x2e;
-
-/** The character at `at` ends a segment (a slash or the end of the path). */
-function endsSegment(path: string, at: number): boolean {
-  return at >= path.length || path.charCodeAt(at) === SLASH;
-}
 
 /**
  * gorilla/mux answers a path with "//", "/./" or "/../" by a redirect (it never reaches a handler), and no
@@ -138,10 +133,7 @@ function isCleanPath(path: string): boolean {
     if (code !== SLASH) continue;
     const next = at + 1;
     if (next < path.length && path.charCodeAt(next) === SLASH) return false;
-    if (path.charCodeAt(next) === DOT) {
-      if (endsSegment(path, next + 1)) return false;
-      if (path.charCodeAt(next + 1) === DOT && endsSegment(path, next + 2)) return false;
-    }
+    if (isDotSegment(path, next)) return false;
   }
   return true;
 }

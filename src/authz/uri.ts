@@ -64,13 +64,13 @@ function safeDecode(text: string): string {
 const SLASH = 0x2f;
 const DOT = 0x2e;
 
-/** Whether `path[at]` ends a segment: a slash or the end. */
+/** The character at `at` ends a segment (a slash or the end of the path). */
 function endsSegment(path: string, at: number): boolean {
   return at >= path.length || path.charCodeAt(at) === SLASH;
 }
 
-/** Whether the segment starting at `at` is "." or "..". */
-function isDotSegment(path: string, at: number): boolean {
+/** Whether the segment starting at `at` is "." or ".." (also the route matcher's check: routes-match.ts). */
+export function isDotSegment(path: string, at: number): boolean {
   if (path.charCodeAt(at) !== DOT) return false;
   if (endsSegment(path, at + 1)) return true;
   return path.charCodeAt(at + 1) === DOT && endsSegment(path, at + 2);

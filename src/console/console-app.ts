@@ -23,6 +23,7 @@ import type { AuditEvent } from "../audit/event.ts";
 import { parseDuration } from "../cli/apikey/duration.ts";
 import { decide } from "../decide/decide.ts";
 import { policyGate } from "../decide/policy-gate.ts";
+import { isObject } from "../policy/go-json.ts";
 import { tryDecision } from "../decide/try-decision.ts";
 import { isAgentError } from "../errors.ts";
 import type { Clock, FileSystem, HttpsConnection, RandomBytes } from "../ports.ts";
@@ -107,9 +108,7 @@ function sessionView(
 function jsonObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? value as Record<string, unknown>
-      : undefined;
+    return isObject(value) ? value : undefined;
   } catch {
     return undefined;
   }
