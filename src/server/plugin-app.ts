@@ -47,9 +47,10 @@ function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
 }
 
-/** dockerd's Msg: the reason and the decision id, which the operator finds in the audit log. */
+/** The answer to every allowed call, serialized once. */
 const ALLOW_BODY = JSON.stringify({ Allow: true });
 
+/** dockerd's Msg: the reason and the decision id, which the operator finds in the audit log. */
 function answer(decision: Decision, decisionId: string): Response {
   if (decision.allow) return new Response(ALLOW_BODY, { headers: JSON_HEADERS });
   return json({ Allow: false, Msg: `${decision.reason} (decision ${decisionId})` });
