@@ -265,13 +265,32 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     }),
   });
   await ctx.fs.mkdir(socketPath.slice(0, socketPath.lastIndexOf("/")) || "/", 0o755);
+  // Signals are handled from before the socket answers: whoever sees it answer may send SIGHUP at once, and
+  // a SIGHUP nobody handles ends the process. One that comes before reloading is ready is run once it is.
+  let running = true;
+  const stopping = new AbortController();
+  const stop = () => {
+    running = false;
+    stopping.abort();
+  };
+  let hupBeforeReady = false;
+  let onHup = () => void (hupBeforeReady = true);
+  const offSignals = [
+    ctx.platform.onSignal("SIGHUP", () => onHup()),
+    ctx.platform.onSignal("SIGTERM", stop),
+    ctx.platform.onSignal("SIGINT", stop),
+  ];
+  const cannotStart = async (err: unknown) => {
+    log(`cannot start: ${describe(err)}`);
+    for (const off of offSignals) off();
+    await audit.flush();
+    return 1;
+  };
   let server;
   try {
     server = await ctx.platform.serveUnix({ socketPath, socketMode, fetch: app.fetch });
   } catch (err) {
-    log(`cannot start: ${describe(err)}`);
-    await audit.flush();
-    return 1;
+    return await cannotStart(err);
   }
   log(`listening on ${socketPath}; ${store.state.summary}`);
   let door: HttpsDoor | undefined;
@@ -299,10 +318,8 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
         log,
       });
     } catch (err) {
-      log(`cannot start: ${describe(err)}`);
       await server.stop();
-      await audit.flush();
-      return 1;
+      return await cannotStart(err);
     }
     streamRef.keeper = door.stream;
     feedRef.feed = door.feed;
@@ -362,15 +379,8 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     }
   };
 
-  let running = true;
-  const stopping = new AbortController();
-  const offHup = ctx.platform.onSignal("SIGHUP", () => void reload("SIGHUP", true));
-  const stop = () => {
-    running = false;
-    stopping.abort();
-  };
-  const offTerm = ctx.platform.onSignal("SIGTERM", stop);
-  const offInt = ctx.platform.onSignal("SIGINT", stop);
+  onHup = () => void reload("SIGHUP", true);
+  if (hupBeforeReady) onHup();
   const interval = options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS;
   while (running) {
     await ctx.platform.sleep(interval, stopping.signal);
@@ -380,9 +390,7 @@ export async function serve(ctx: CliContext, options: ServeOptions): Promise<Exi
     await keeper?.tick();
     fleet?.tick();
   }
-  offHup();
-  offTerm();
-  offInt();
+  for (const off of offSignals) off();
   await https?.stop();
   await writeLastUsed();
   await keeper?.flush();

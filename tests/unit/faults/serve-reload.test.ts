@@ -31,6 +31,42 @@ rules:
     allow: [container:list]
 `;
 
+/** A platform with no dockerd, no network and no spawn: only the plugin socket (its handler kept) and signals. */
+function fakePlatform(
+  signals: Map<string, () => void>,
+  onServe: (fetch: UnixServeOptions["fetch"]) => void,
+): Platform {
+  return {
+    serveUnix: (o) => {
+      onServe(o.fetch);
+      return Promise.resolve({ stop: () => Promise.resolve() });
+    },
+    onSignal: (signal, handler) => {
+      signals.set(signal, handler);
+      return () => signals.delete(signal);
+    },
+    serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
+    httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
+    websocketConnect: () => Promise.reject(new Error("no websocket client in this test")),
+    unixHijack: () => Promise.reject(new Error("no dockerd in this test")),
+    unixForward: () => Promise.reject(new Error("no dockerd in this test")),
+    readStdin: () => {
+      throw new Error("no stdin in this test");
+    },
+    hostNames: () => ({ hostname: "test", addresses: [] }),
+    watchFile: () => () => {},
+    unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
+    spawn: () => Promise.reject(new Error("no spawn in this test")),
+    connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
+    connectSyslog: () => {
+      throw new Error("no syslog in this test");
+    },
+    sleep: (ms) => Bun.sleep(ms),
+    pid: 1,
+    monotonicMs: () => performance.now(),
+  };
+}
+
 describe("agent serve reloading", () => {
   test("a change seen while a SIGHUP reload runs is loaded after it, not dropped", async () => {
     const dir = await mkdtemp(join(tmpdir(), "agent-reload-"));
@@ -55,35 +91,7 @@ describe("agent serve reloading", () => {
     };
     const signals = new Map<string, () => void>();
     let app: UnixServeOptions["fetch"] | undefined;
-    const platform: Platform = {
-      serveUnix: (o) => {
-        app = o.fetch;
-        return Promise.resolve({ stop: () => Promise.resolve() });
-      },
-      onSignal: (signal, handler) => {
-        signals.set(signal, handler);
-        return () => signals.delete(signal);
-      },
-      serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
-      httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
-      websocketConnect: () => Promise.reject(new Error("no websocket client in this test")),
-      unixHijack: () => Promise.reject(new Error("no dockerd in this test")),
-      unixForward: () => Promise.reject(new Error("no dockerd in this test")),
-      readStdin: () => {
-        throw new Error("no stdin in this test");
-      },
-      hostNames: () => ({ hostname: "test", addresses: [] }),
-      watchFile: () => () => {},
-      unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
-      spawn: () => Promise.reject(new Error("no spawn in this test")),
-      connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
-      connectSyslog: () => {
-        throw new Error("no syslog in this test");
-      },
-      sleep: (ms) => Bun.sleep(ms),
-      pid: 1,
-      monotonicMs: () => performance.now(),
-    };
+    const platform = fakePlatform(signals, (fetch) => (app = fetch));
     const log: string[] = [];
     const ctx: CliContext = {
       fs,
@@ -136,5 +144,43 @@ describe("agent serve reloading", () => {
 
     signals.get("SIGTERM")!();
     expect(await running).toBe(0);
+  });
+
+  test("a SIGHUP sent as soon as the socket answers reloads, and never ends the process", async () => {
+    // Whoever sees the socket answer may send SIGHUP at once, while serve still writes its serving record;
+    // with no handler yet, the signal's default action ended the agent (an intermittent e2e failure).
+    const dir = await mkdtemp(join(tmpdir(), "agent-early-hup-"));
+    dirs.push(dir);
+    const policy = join(dir, "policy.yaml");
+    await writeFile(policy, ALLOW);
+    const signals = new Map<string, () => void>();
+    let handledWhenServed: string[] = [];
+    const platform = fakePlatform(signals, () => {
+      handledWhenServed = [...signals.keys()].sort();
+      signals.get("SIGHUP")?.();
+    });
+    const log: string[] = [];
+    const ctx: CliContext = {
+      fs: nodeFileSystem,
+      clock: () => new Date(),
+      random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+      env: {},
+      output: { out: (t) => void log.push(t), err: (t) => void log.push(t) },
+      build: { version: "test", commit: "test" },
+      platform,
+    };
+    const running = serve(ctx, {
+      stateDir: join(dir, "state"),
+      policy,
+      socket: join(dir, "agent.sock"),
+      reloadIntervalMs: 20,
+      dockerSocket: join(dir, "no-docker.sock"),
+    });
+    for (let i = 0; i < 400 && !log.join("").includes("(SIGHUP)"); i++) await Bun.sleep(10);
+    expect(handledWhenServed).toEqual(["SIGHUP", "SIGINT", "SIGTERM"]);
+    expect(log.join("")).toContain("reloaded (SIGHUP); no change");
+    signals.get("SIGTERM")!();
+    expect(await running).toBe(0);
+    expect(signals.size).toBe(0);
   });
 });
