@@ -27,7 +27,8 @@ const FULL_BATCH = 512;
 const WRITE_CHUNK_BYTES = 64 * 1024;
 
 export class AuditSink {
-  private pending: string[] = [];
+  /** Events as they came, each turned into its line when its batch is written (not on the request's path). */
+  private pending: (AuditEvent | string)[] = [];
   private flushing: Promise<void> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private size: number | undefined;
@@ -52,7 +53,7 @@ export class AuditSink {
       this.pending.shift();
       this.dropped++;
     }
-    this.pending.push(JSON.stringify(event));
+    this.pending.push(event);
     if (this.pending.length >= FULL_BATCH) this.startDrain();
     else if (this.timer === undefined && this.flushing === undefined) {
       this.timer = setTimeout(() => this.startDrain(), this.batchMs);
@@ -95,7 +96,7 @@ export class AuditSink {
           }
         } catch (err) {
           // Keep the batch for the next attempt (bounded), and say so.
-          this.pending = batch.concat(this.pending).slice(-this.maxPending);
+          this.pending = [...batch, ...this.pending].slice(-this.maxPending);
           this.cutLine = true;
           this.report(
             `cannot write audit log ${this.options.path}: ${
@@ -117,13 +118,15 @@ export class AuditSink {
   private takeChunk(): string[] {
     let bytes = 0;
     let n = 0;
-    while (
-      n < this.pending.length && (n === 0 || bytes + (this.pending[n]?.length ?? 0) < WRITE_CHUNK_BYTES)
-    ) {
-      bytes += (this.pending[n]?.length ?? 0) + 1;
+    while (n < this.pending.length) {
+      const entry = this.pending[n]!;
+      const line = typeof entry === "string" ? entry : JSON.stringify(entry);
+      this.pending[n] = line;
+      if (n > 0 && bytes + line.length >= WRITE_CHUNK_BYTES) break;
+      bytes += line.length + 1;
       n++;
     }
-    return this.pending.splice(0, n);
+    return this.pending.splice(0, n) as string[];
   }
 
   private async rotateIfNeeded(incoming: number): Promise<void> {

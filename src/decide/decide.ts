@@ -141,7 +141,9 @@ export async function decide(given: RequestFacts, gates: readonly Gate[]): Promi
   const facts = judged(given, gates);
   let last: { ruleId: string | undefined; reason: string } = { ruleId: undefined, reason: "allowed" };
   for (const gate of gates) {
-    const verdict = await gate.check(facts);
+    // Most gates answer at once: awaiting only a promise spares each call a turn of the microtask queue.
+    const pending = gate.check(facts);
+    const verdict = pending instanceof Promise ? await pending : pending;
     if (!verdict.allow) {
       return {
         allow: false,

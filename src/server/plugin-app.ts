@@ -41,7 +41,8 @@ export interface PluginAppDeps {
   readonly largeBodies?: LargeBodies;
 }
 
-const JSON_HEADERS = { "content-type": "application/json" } as const;
+/** Built once: a Headers object is copied into each answer several times faster than a plain object is read. */
+const JSON_HEADERS = new Headers({ "content-type": "application/json" });
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: JSON_HEADERS });
