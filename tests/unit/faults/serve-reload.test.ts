@@ -67,6 +67,31 @@ function fakePlatform(
   };
 }
 
+/** `agent serve` on DIR's state and socket with POLICY, its output collected in `log`. */
+function serveInDir(
+  dir: string,
+  policy: string,
+  with_: { fs: FileSystem; platform: Platform; log: string[] },
+  reloadIntervalMs: number,
+): Promise<number> {
+  const ctx: CliContext = {
+    fs: with_.fs,
+    clock: () => new Date(),
+    random: (n) => crypto.getRandomValues(new Uint8Array(n)),
+    env: {},
+    output: { out: (t) => void with_.log.push(t), err: (t) => void with_.log.push(t) },
+    build: { version: "test", commit: "test" },
+    platform: with_.platform,
+  };
+  return serve(ctx, {
+    stateDir: join(dir, "state"),
+    policy,
+    socket: join(dir, "agent.sock"),
+    reloadIntervalMs,
+    dockerSocket: join(dir, "no-docker.sock"),
+  });
+}
+
 describe("agent serve reloading", () => {
   test("a change seen while a SIGHUP reload runs is loaded after it, not dropped", async () => {
     const dir = await mkdtemp(join(tmpdir(), "agent-reload-"));
@@ -93,22 +118,7 @@ describe("agent serve reloading", () => {
     let app: UnixServeOptions["fetch"] | undefined;
     const platform = fakePlatform(signals, (fetch) => (app = fetch));
     const log: string[] = [];
-    const ctx: CliContext = {
-      fs,
-      clock: () => new Date(),
-      random: (n) => crypto.getRandomValues(new Uint8Array(n)),
-      env: {},
-      output: { out: (t) => void log.push(t), err: (t) => void log.push(t) },
-      build: { version: "test", commit: "test" },
-      platform,
-    };
-    const running = serve(ctx, {
-      stateDir: join(dir, "state"),
-      policy,
-      socket: join(dir, "agent.sock"),
-      reloadIntervalMs: 5,
-      dockerSocket: join(dir, "no-docker.sock"),
-    });
+    const running = serveInDir(dir, policy, { fs, platform, log }, 5);
     const until = async (what: string, ok: () => boolean) => {
       for (let i = 0; i < 400 && !ok(); i++) await Bun.sleep(10);
       if (!ok()) throw new Error(`timed out: ${what}\n${log.join("")}`);
@@ -160,22 +170,7 @@ describe("agent serve reloading", () => {
       signals.get("SIGHUP")?.();
     });
     const log: string[] = [];
-    const ctx: CliContext = {
-      fs: nodeFileSystem,
-      clock: () => new Date(),
-      random: (n) => crypto.getRandomValues(new Uint8Array(n)),
-      env: {},
-      output: { out: (t) => void log.push(t), err: (t) => void log.push(t) },
-      build: { version: "test", commit: "test" },
-      platform,
-    };
-    const running = serve(ctx, {
-      stateDir: join(dir, "state"),
-      policy,
-      socket: join(dir, "agent.sock"),
-      reloadIntervalMs: 20,
-      dockerSocket: join(dir, "no-docker.sock"),
-    });
+    const running = serveInDir(dir, policy, { fs: nodeFileSystem, platform, log }, 20);
     for (let i = 0; i < 400 && !log.join("").includes("(SIGHUP)"); i++) await Bun.sleep(10);
     expect(handledWhenServed).toEqual(["SIGHUP", "SIGINT", "SIGTERM"]);
     expect(log.join("")).toContain("reloaded (SIGHUP); no change");
