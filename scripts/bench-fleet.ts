@@ -150,7 +150,7 @@ function ok(r: RunResult, what: string): RunResult {
 
 /** A token's nonce, as `agent id create` prints it in its revoke hint. */
 function nonceOf(r: RunResult): string {
-  const m = /agent id revoke ([A-Za-z0-9_-]{22})/.exec(r.stderr + r.stdout);
+  const m = /agent id revoke (?:-- )?([A-Za-z0-9_-]{22})/.exec(r.stderr + r.stdout);
   if (m === null) throw new Error(`no nonce in: ${r.stderr}`);
   return m[1]!;
 }

@@ -335,7 +335,8 @@ class Member implements EtcdMember {
   async kill(): Promise<void> {
     const proc = this.#proc;
     if (!proc || !this.running) return;
-    process.kill(proc.pid, "SIGCONT"); // a stopped process dies on SIGKILL anyway; this keeps waits short
+    // SIGKILL ends a stopped process too. No SIGCONT first: a frozen member given a moment to run would
+    // send what it had queued (watch events among them) before it dies.
     proc.kill("SIGKILL");
     await proc.exited;
   }

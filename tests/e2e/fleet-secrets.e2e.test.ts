@@ -26,6 +26,7 @@ import {
   agentCli,
   type AgentProcess,
   freePort,
+  inStateDir,
   pluginCall,
   type RunResult,
   startAgent,
@@ -129,7 +130,7 @@ maybe("fleet secrets never appear in logs, audit events, etcd, syslog or CLI out
     args: string[],
     secretOut?: "token" | "apikey",
   ): Promise<RunResult & { secret: string }> => {
-    const r = await agentCli([...args, "--state-dir", state]);
+    const r = await agentCli(inStateDir(args, state));
     const what = `agent ${args.slice(0, 2).join(" ")} (${
       state === stateA ? "A" : state === stateB ? "B" : state
     })`;
@@ -275,9 +276,9 @@ maybe("fleet secrets never appear in logs, audit events, etcd, syslog or CLI out
     const fresh = made.secret;
     await waitFor("B accepting a token of the new key", () => decide(socketB, LIST, { token: fresh }));
     // Revoked through B (a host's credential may): a revoked/ key in etcd, refused by A.
-    const nonce = /agent id revoke ([A-Za-z0-9_-]{22})/.exec(made.stderr + made.stdout)?.[1];
+    const nonce = /agent id revoke (?:-- )?([A-Za-z0-9_-]{22})/.exec(made.stderr + made.stdout)?.[1];
     expect(nonce).toBeDefined();
-    ok(await b(["id", "revoke", nonce!]), "id revoke on B");
+    ok(await b(["id", "revoke", "--", nonce!]), "id revoke on B");
     await waitFor(
       "A refusing the revoked token",
       async () => !(await decide(socketA, LIST, { token: fresh })),

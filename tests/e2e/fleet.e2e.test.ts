@@ -24,6 +24,7 @@ import {
   e2eUnavailable,
   freePort,
   type GuardedHost,
+  inStateDir,
   pluginCall,
   type RunResult,
   skipBanner,
@@ -101,7 +102,7 @@ function ok(r: RunResult, what: string): RunResult {
 
 /** A token's nonce, as `agent id create` prints it in its revoke hint. */
 function nonceOf(r: RunResult): string {
-  const m = /agent id revoke ([A-Za-z0-9_-]{22})/.exec(r.stderr + r.stdout);
+  const m = /agent id revoke (?:-- )?([A-Za-z0-9_-]{22})/.exec(r.stderr + r.stdout);
   if (m === null) throw new Error(`no nonce in: ${r.stderr}`);
   return m[1]!;
 }
@@ -125,8 +126,8 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
   const delays: Record<string, number> = {};
 
   const socketA = () => hostA.agent.socket;
-  const a = (args: string[]) => agentCli([...args, "--state-dir", stateA]);
-  const b = (args: string[]) => agentCli([...args, "--state-dir", stateB]);
+  const a = (args: string[]) => agentCli(inStateDir(args, stateA));
+  const b = (args: string[]) => agentCli(inStateDir(args, stateB));
 
   beforeAll(async () => {
     cluster = await startEtcdCluster({ members: 3 });
@@ -247,7 +248,7 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
     const made = ok(await a(["id", "create"]), "id create");
     const token = tokenOf(made);
     expect((await withToken(["ps", "-q"], token)).code).toBe(0);
-    const revoke = ok(await b(["id", "revoke", nonceOf(made)]), "id revoke on B");
+    const revoke = ok(await b(["id", "revoke", "--", nonceOf(made)]), "id revoke on B");
     expect(revoke.stderr).toContain("Published to the fleet");
     delays.macaroonRevokedBtoA = await msUntil(
       "A refusing the token",
@@ -361,7 +362,7 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
       else member.stop();
       try {
         // The revocation goes through A (its client moves to a live member itself).
-        ok(await a(["id", "revoke", nonceOf(made)]), `id revoke with the member ${how}`);
+        ok(await a(["id", "revoke", "--", nonceOf(made)]), `id revoke with the member ${how}`);
         delays[`revokedWithMember${how === "killed" ? "Killed" : "Frozen"}`] = await msUntil(
           `B refusing the token with its member ${how}`,
           async () => !(await decide(socketB, LIST, { token })).allow,
@@ -397,11 +398,11 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
       for (let i = 0; i < 3; i++) {
         const made = ok(await a(["id", "create"]), "id create");
         tokens.push(tokenOf(made));
-        ok(await a(["id", "revoke", nonceOf(made)]), "id revoke");
+        ok(await a(["id", "revoke", "--", nonceOf(made)]), "id revoke");
       }
       const { revision } = await root.get("/agent/policy");
       await cluster.compact(revision);
-      member.cont();
+      // Killed while still frozen: a member let run first could deliver the changes to B's socket.
       await member.kill();
     } finally {
       process.kill(agentB.pid, "SIGCONT");
@@ -441,7 +442,7 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
         expect(rotate.stderr).toContain("Nothing changed");
         expect(readFileSync(join(stateA, "macaroon", "keys.json"), "utf8")).toBe(keysBefore);
         // A revocation on B applies here at once and is queued for the fleet.
-        const revoke = ok(await b(["id", "revoke", nonceOf(made)]), "id revoke with etcd away");
+        const revoke = ok(await b(["id", "revoke", "--", nonceOf(made)]), "id revoke with etcd away");
         expect(revoke.stderr).toContain("queued");
         await msUntil(
           "B refusing the token it revoked",

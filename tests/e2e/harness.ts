@@ -101,6 +101,14 @@ export interface AgentOptions {
   readonly command?: readonly string[];
 }
 
+/** `args` with `--state-dir dir` added before any `--` (after it, words are operands: a nonce, a command). */
+export function inStateDir(args: readonly string[], dir: string): string[] {
+  const end = args.indexOf("--");
+  return end < 0
+    ? [...args, "--state-dir", dir]
+    : [...args.slice(0, end), "--state-dir", dir, ...args.slice(end)];
+}
+
 /** Runs `agent <args>` from source and returns its result (for CLI commands). */
 export function agentCli(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   return run([BUN, MAIN, ...args], { env });

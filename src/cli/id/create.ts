@@ -249,10 +249,15 @@ export async function create(ctx: CliContext, args: IdArgs): Promise<ExitCode> {
       : ["Caveats (all must hold):", ...texts.map((t) => `  ${t}`)]),
     ...(nonce === undefined
       ? []
-      : [`Revoke it (and every token attenuated from it) with: agent id revoke ${nonce}`]),
+      : [`Revoke it (and every token attenuated from it) with: agent id revoke ${revokeArgument(nonce)}`]),
     "Use it with: agent id set TOKEN   (docker client default)   or   agent id exec TOKEN -- docker ...",
   ];
   note(ctx, lines.join("\n"));
   printToken(ctx, token);
   return 0;
+}
+
+/** A nonce as `agent id revoke` takes it: one that starts with "-" (base64url may) goes after --. */
+function revokeArgument(nonce: string): string {
+  return nonce.startsWith("-") ? `-- ${nonce}` : nonce;
 }

@@ -24,7 +24,22 @@ describe("agent id create", () => {
     expect(caveatsOf(r.last)).toEqual(["op = read", "ip = 10.0.0.0/8", "expires = 2026-03-01T12:01:00Z"]);
     const nonce = parseIdentifier(decodeMacaroon(r.last).identifier).nonce;
     expect(nonce).not.toBe(parseIdentifier(decodeMacaroon(root).identifier).nonce);
-    expect(r.err).toContain(`agent id revoke ${nonce}`);
+    expect(r.err).toContain(`agent id revoke ${nonce!.startsWith("-") ? "-- " : ""}${nonce}`);
+  });
+
+  test("a nonce that starts with '-' is printed after --, so the revoke line can be pasted as it is", async () => {
+    const env = await idEnv();
+    await env.run(["init"]);
+    // 0xf8 bytes encode as "-Pj4...": base64url's "-" is 62, the top six bits of 0xf8.
+    const r = await env.run(["create"], { random: (n) => new Uint8Array(n).fill(0xf8) });
+    expect(r.code).toBe(0);
+    const nonce = parseIdentifier(decodeMacaroon(r.last).identifier).nonce ?? "";
+    expect(nonce.startsWith("-")).toBe(true);
+    const line = /with: (agent id revoke .*)$/m.exec(r.err)?.[1];
+    expect(line).toBe(`agent id revoke -- ${nonce}`);
+    const revoked = await env.run(line!.split(" ").slice(2));
+    expect(revoked.code).toBe(0);
+    expect((await env.run(["revoke", nonce])).err).toContain("goes after --");
   });
 
   test("layers repeated options: two op caveats, each must hold", async () => {

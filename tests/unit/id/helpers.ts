@@ -128,7 +128,10 @@ export interface IdEnv {
   readonly stateDir: string;
   readonly dockerConfig: string;
   readonly platform: FakePlatform;
-  run(args: readonly string[], options?: { clock?: Clock; env?: Record<string, string> }): Promise<CliRun>;
+  run(
+    args: readonly string[],
+    options?: { clock?: Clock; env?: Record<string, string>; random?: RandomBytes },
+  ): Promise<CliRun>;
 }
 
 /** A temp state dir and DOCKER_CONFIG; `run` calls `agent id ...` with --state-dir. */
@@ -148,7 +151,7 @@ export async function idEnv(): Promise<IdEnv> {
       const ctx: CliContext = {
         fs: nodeFileSystem,
         clock: options.clock ?? fixedClock,
-        random,
+        random: options.random ?? random,
         env: { DOCKER_CONFIG: dockerConfig, HOME: root, TMPDIR: root, ...options.env },
         output: { out: (t) => void out.push(t), err: (t) => void err.push(t) },
         build: { version: "test", commit: "test" },
