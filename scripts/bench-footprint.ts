@@ -1,7 +1,7 @@
 /**
- * Footprint of the compiled agent (dist/agent, rebuilt first): its size, a cold `--version`,
- * `ca create-api-certificate` as a whole process, and the resident memory of `serve` when idle after start
- * and after a burst of AuthZReq calls. Prints a markdown table for the README. Run by scripts/bench.
+ * Footprint of the compiled agent (dist/agent, rebuilt first): its size, a cold `--version`, what
+ * `agent id exec` adds to a docker command, `ca create-api-certificate` as a whole process, and the resident
+ * memory of `serve` when idle after start and after a burst of AuthZReq calls. Prints a markdown table for the README. Run by scripts/bench.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -78,6 +78,34 @@ async function serveFigures(dir: string): Promise<{ idle: number; busy: number }
     proc.kill("SIGTERM");
     await proc.exited;
   }
+}
+
+/**
+ * What `agent id exec TOKEN -- docker ...` adds to the docker command it runs: the client alone and through
+ * the agent, interleaved. The client's `--version` needs no daemon; the agent's share (its start, the
+ * temporary config, the spawn) is the same whatever docker then does.
+ */
+async function idExecFigures(dir: string): Promise<string[][]> {
+  const docker = Bun.which("docker");
+  if (docker === null) {
+    console.error("bench-footprint: no docker client on PATH: `agent id exec` not measured");
+    return [];
+  }
+  const state = join(dir, "id");
+  await must([BINARY, "id", "init", "--state-dir", state]);
+  const minted = Bun.spawnSync([BINARY, "id", "create", "--state-dir", state], { stderr: "ignore" });
+  const token = minted.stdout.toString().trim().split("\n").at(-1) ?? "";
+  const alone: number[] = [];
+  const through: number[] = [];
+  for (let i = 0; i < VERSION_RUNS; i++) {
+    alone.push(await must([docker, "--version"]));
+    through.push(await must([BINARY, "id", "exec", token, "--", docker, "--version"]));
+  }
+  return [
+    [`\`agent id exec TOKEN -- docker --version\` (median of ${VERSION_RUNS})`, ms(median(through))],
+    ["(baseline) `docker --version` alone, interleaved", ms(median(alone))],
+    ["what `agent id exec` adds", ms(median(through) - median(alone))],
+  ];
 }
 
 /** The runtime's own floor: a compiled Bun.serve on a unix socket that answers every request with {}. */
@@ -172,6 +200,7 @@ async function main(): Promise<void> {
         ms(median(await timed(VERSION_RUNS, () => [BINARY, ...args]))),
       ]);
     }
+    const exec = await idExecFigures(dir);
     const rss = await serveFigures(dir);
     const baselineRss = await trivialServerRss(dir);
     const rows = [
@@ -183,6 +212,7 @@ async function main(): Promise<void> {
       [`cold \`agent --version\` (median of ${VERSION_RUNS} processes)`, ms(median(version))],
       ["(baseline) a compiled Bun program that prints one line", ms(median(hello))],
       ...commandRows,
+      ...exec,
       ["`agent ca init` (ECDSA P-256, whole process)", ms(init)],
       [
         `\`agent ca create-api-certificate\` (median of ${CERTIFICATE_RUNS} processes)`,

@@ -5,7 +5,8 @@
  */
 export type { CaContext } from "./context.ts";
 export { type CaFiles, caFiles } from "./files.ts";
-export { DEFAULT_CA_NAME, initAuthority, type InitOptions, type InitResult } from "./init.ts";
+export { initAuthority, type InitOptions, type InitResult } from "./init.ts";
+export { DEFAULT_CA_NAME } from "./names.ts";
 export { type CaCertificate, noAuthority, readCaCertificate } from "./authority.ts";
 export { fingerprintOf } from "./fingerprint.ts";
 export {

@@ -18,14 +18,12 @@ import {
   type KeySpec,
   signingAlgorithm,
 } from "./key-types.ts";
-import { validateCaName } from "./names.ts";
+import { DEFAULT_CA_NAME, validateCaName } from "./names.ts";
 import { caExtensions } from "./profiles.ts";
 import { newSerialNumber } from "./serial.ts";
 import { randomUuid } from "./uuid.ts";
 import { DEFAULT_CA_DAYS, DEFAULT_CRL_DAYS, validityFor } from "./validity.ts";
 import { encodePem, PEM_CERTIFICATE } from "./pem.ts";
-
-export const DEFAULT_CA_NAME = "agent-ca";
 
 export interface InitOptions {
   readonly name?: string;

@@ -70,6 +70,9 @@ export function validateOrganizationalUnits(values: readonly unknown[]): string[
   return out;
 }
 
+/** The CA's name (its CN) when `agent ca init` is not given one. */
+export const DEFAULT_CA_NAME = "agent-ca";
+
 /** The CA's display name (its CN): printable ASCII, no surrounding spaces. */
 export function validateCaName(value: unknown): string {
   if (

@@ -5,7 +5,6 @@
  */
 import { cac } from "cac";
 import { API_KEY_LENGTH, MAX_API_KEY_NAME_LENGTH, MAX_API_KEYS } from "../apikey/index.ts";
-import { set } from "./apikey/client.ts";
 import { create, list, revoke } from "./apikey/keys.ts";
 import { DEFAULT_STATE_DIR } from "./context.ts";
 import type { CommandGroup } from "./group.ts";
@@ -91,7 +90,10 @@ export const apikeyCommands: CommandGroup = {
       .example("agent apikey create alice --expires 30d | agent apikey set alice --ca cluster.crt")
       .example('AGENT_APIKEY="$KEY" agent apikey set alice')
       .example("agent apikey set --clear")
-      .action((user: unknown, options: Record<string, unknown>) => set(ctx, args(options), user));
+      // Loaded here: only `set` reads certificates (the X.509 library), the other commands never do.
+      .action(async (user: unknown, options: Record<string, unknown>) =>
+        (await import("./apikey/client.ts")).set(ctx, args(options), user)
+      );
 
     return cli;
   },

@@ -4,34 +4,20 @@
  * dockerd cannot), renews them, and lists what was issued.
  */
 import { cac } from "cac";
+// The X.509 library loads with the operations (operations() below), not with the group: `agent ca --help`
+// and a mistyped option never need it. Only light modules are imported here.
+import type { CaContext, CertificateKind, IssuedCertificate, IssueResult, KeySpec } from "../ca/index.ts";
+import { caFiles } from "../ca/files.ts";
 import {
-  type CaContext,
-  caFiles,
-  type CertificateKind,
-  DEFAULT_CA_DAYS,
-  DEFAULT_CA_NAME,
-  DEFAULT_CRL_DAYS,
   DEFAULT_KEY_TYPE,
-  DEFAULT_LEAF_DAYS,
   DEFAULT_RSA_BITS,
-  initAuthority,
-  issueCertificate,
-  type IssuedCertificate,
-  type IssueResult,
   KEY_TYPES,
-  type KeySpec,
-  noAuthority,
-  parseCertificateKind,
-  parseDays,
   parseKeyType,
-  parseRevocationReason,
   parseRsaBits,
-  readIndex,
-  renewCertificate,
-  REVOCATION_REASONS,
-  revokeCertificates,
-  updateCrl,
-} from "../ca/index.ts";
+} from "../ca/key-types.ts";
+import { DEFAULT_CA_NAME } from "../ca/names.ts";
+import { parseRevocationReason, REVOCATION_REASONS } from "../ca/revocation-reason.ts";
+import { DEFAULT_CA_DAYS, DEFAULT_CRL_DAYS, DEFAULT_LEAF_DAYS, parseDays } from "../ca/validity.ts";
 import { AgentError } from "../errors.ts";
 import { stateLayout } from "../store/layout.ts";
 import { baseName, dirName } from "../store/path.ts";
@@ -39,6 +25,9 @@ import { type CliContext, DEFAULT_STATE_DIR, type ExitCode, resolveStateDir } fr
 import type { CommandGroup } from "./group.ts";
 import { REPEATABLE } from "./option-kinds.ts";
 import { thenConfirm } from "./confirm-applied.ts";
+
+/** The CA's operations, with the X.509 library they need. */
+const operations = () => import("../ca/index.ts");
 
 interface CommonOptions {
   readonly stateDir?: string;
@@ -172,6 +161,7 @@ function nodeUsageHint(result: IssueResult): string {
 
 async function init(ctx: CliContext, options: InitCliOptions): Promise<ExitCode> {
   const ca = caContext(ctx, options);
+  const { initAuthority } = await operations();
   const result = await initAuthority(ca, {
     name: options.name === undefined ? undefined : name(options.name),
     key: keySpec(options, DEFAULT_KEY_TYPE),
@@ -208,6 +198,7 @@ async function create(
   options: CreateCliOptions,
 ): Promise<ExitCode> {
   const ca = caContext(ctx, options);
+  const { issueCertificate } = await operations();
   const result = await issueCertificate(ca, {
     kind,
     name: name(subject),
@@ -236,6 +227,7 @@ function status(entry: IssuedCertificate, now: Date): string {
 
 async function list(ctx: CliContext, options: CommonOptions): Promise<ExitCode> {
   const ca = caContext(ctx, options);
+  const { noAuthority, readIndex } = await operations();
   const files = caFiles(ca.caDir);
   if (!(await ctx.fs.stat(files.certificate))) throw noAuthority(files);
   const { certificates } = await readIndex(ctx.fs, files.index);
@@ -267,6 +259,7 @@ async function list(ctx: CliContext, options: CommonOptions): Promise<ExitCode> 
 
 async function revoke(ctx: CliContext, target: unknown, options: RevokeCliOptions): Promise<ExitCode> {
   const ca = caContext(ctx, options);
+  const { parseCertificateKind, revokeCertificates } = await operations();
   const result = await revokeCertificates(ca, {
     target: name(target),
     reason: parseRevocationReason(options.reason),
@@ -305,6 +298,7 @@ async function revoke(ctx: CliContext, target: unknown, options: RevokeCliOption
 
 async function renew(ctx: CliContext, target: unknown, options: RenewCliOptions): Promise<ExitCode> {
   const ca = caContext(ctx, options);
+  const { parseCertificateKind, renewCertificate } = await operations();
   const result = await renewCertificate(ca, {
     target: name(target),
     kind: options.kind === undefined ? undefined : parseCertificateKind(options.kind),
@@ -340,6 +334,7 @@ async function refreshCrl(
   ctx: CliContext,
   options: CommonOptions & { days?: number | string },
 ): Promise<ExitCode> {
+  const { updateCrl } = await operations();
   const published = await updateCrl(caContext(ctx, options), parseDays(options.days, DEFAULT_CRL_DAYS));
   if (options.json) {
     json(ctx, { ...published, nextUpdate: published.nextUpdate.toISOString() });

@@ -2,7 +2,8 @@
  * What a command loads before it runs: the static (value) imports reachable from each entry. Heavy pieces
  * load on first use through `await import()`, and these checks keep a new static import from pulling them
  * back in: `agent serve` on a plugin-only host loads no X.509 library, no HTTPS API, console, gateway or
- * fleet, and no node:http or node:tls; `agent policy` and `agent id` load no X.509 library.
+ * fleet, and no node:http or node:tls; `agent policy`, `agent id`, `agent apikey` and `agent ca` (its help, its
+ * option errors) load no X.509 library.
  */
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
@@ -78,8 +79,9 @@ describe("lazy loading", () => {
     ]);
   });
 
-  test("the walk finds what it should: agent ca reaches the X.509 library, the listener node:tls and the console", () => {
-    expect(firstReached(reachable("src/cli/ca.ts"), "@peculiar/x509")).toBeDefined();
+  test("the walk finds what it should: the CA's operations reach the X.509 library, the listener node:tls and the console", () => {
+    expect(firstReached(reachable("src/ca/index.ts"), "@peculiar/x509")).toBeDefined();
+    expect(firstReached(reachable("src/cli/apikey/client.ts"), "@peculiar/x509")).toBeDefined();
     expect(firstReached(reachable("src/runtime/https-listener.ts"), "node:tls")).toBeDefined();
     expect(firstReached(reachable("src/cli/serve-https.ts"), "src/console/console-app.ts")).toBeDefined();
   });
@@ -99,8 +101,15 @@ describe("lazy loading", () => {
     ]);
   });
 
-  test("agent policy and agent id load no X.509 library", () => {
-    for (const entry of ["src/cli/policy.ts", "src/cli/id.ts", "src/decide/decide.ts"]) {
+  test("agent policy, id, apikey and ca (until an operation runs) load no X.509 library", () => {
+    const entries = [
+      "src/cli/policy.ts",
+      "src/cli/id.ts",
+      "src/cli/apikey.ts",
+      "src/cli/ca.ts",
+      "src/decide/decide.ts",
+    ];
+    for (const entry of entries) {
       expect([entry, firstReached(reachable(entry), "@peculiar/x509")]).toEqual([entry, undefined]);
     }
   });

@@ -16,7 +16,7 @@ import { validateUserName } from "../../ca/names.ts";
 import { AgentError, isAgentError } from "../../errors.ts";
 import type { CliContext, ExitCode } from "../context.ts";
 import { type IdArgs, layoutOf, note, printJson, printToken } from "../id/common.ts";
-import { ROLE_USER_PREFIX } from "../../api/index.ts";
+import { ROLE_USER_PREFIX } from "../../api/role-credential.ts";
 import { parseDuration } from "./duration.ts";
 
 /** A name that starts with agt_ and is this long is an API key (perhaps mistyped or cut short). */
