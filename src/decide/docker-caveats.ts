@@ -76,17 +76,21 @@ type Target =
     readonly list: readonly { readonly ref: string; readonly id: string | undefined }[];
   };
 
+/** A value at once, or a promise of it when the daemon had to be asked. */
+export type Eventually<T> = T | Promise<T>;
+
 /**
  * The container and images one request acts on, each resolved once per request (several caveats may ask).
- * Every lookup has a deadline: dockerd waits on the plugin without a timeout of its own, so a stuck lookup
- * must end in a deny, never in a hang.
+ * Answers from the resolver's cache come back at once, without a promise: a repeated token's caveats are
+ * judged in the request's own turn. Every lookup has a deadline: dockerd waits on the plugin without a
+ * timeout of its own, so a stuck lookup must end in a deny, never in a hang.
  */
 export class RequestTargets {
   readonly #request: CaveatRequest;
   readonly #resolver: DockerResolver;
   readonly #timeoutMs: number;
-  #container: Promise<Target> | undefined;
-  #images: Promise<Target> | undefined;
+  #container: Eventually<Target> | undefined;
+  #images: Eventually<Target> | undefined;
 
   constructor(request: CaveatRequest, resolver: DockerResolver, timeoutMs: number) {
     this.#request = request;
@@ -94,53 +98,70 @@ export class RequestTargets {
     this.#timeoutMs = timeoutMs;
   }
 
-  container(): Promise<Target> {
+  container(): Eventually<Target> {
     this.#container ??= this.#findContainer();
     return this.#container;
   }
 
-  images(): Promise<Target> {
+  images(): Eventually<Target> {
     this.#images ??= this.#findImages();
     return this.#images;
   }
 
-  async #findContainer(): Promise<Target> {
+  #findContainer(): Eventually<Target> {
     const { action, resources } = this.#request;
     // The name in a create request is the new container's; an old container of that name is not it.
     if (action === "container:create") {
       return { kind: "none", why: "container creation does not act on an existing container" };
     }
-    if (resources.container !== undefined) {
-      const ref = resources.container;
-      return { kind: "refs", list: [{ ref, id: await this.#resolve("container", ref) }] };
-    }
-    if (resources.exec !== undefined) {
-      const ref = resources.exec;
-      const id = await this.#resolve("exec", ref);
-      return { kind: "refs", list: [{ ref: `exec ${ref}`, id }] };
-    }
+    if (resources.container !== undefined) return this.#refs("container", [resources.container], "");
+    if (resources.exec !== undefined) return this.#refs("exec", [resources.exec], "exec ");
     return { kind: "none", why: `${action} does not act on a container` };
   }
 
-  async #findImages(): Promise<Target> {
+  #findImages(): Eventually<Target> {
     const { action, resources, body } = this.#request;
     if (action === "container:create") {
       const names = imageFieldValues(body);
       if (names.length === 0) return { kind: "none", why: "the container creation request names no image" };
-      const list = [];
+      const refs: string[] = [];
       for (const ref of names) {
         if (typeof ref !== "string" || ref === "") {
           return { kind: "none", why: "the container creation request's Image is not a name" };
         }
-        list.push({ ref, id: await this.#resolve("image", ref) });
+        refs.push(ref);
       }
-      return { kind: "refs", list };
+      return this.#refs("image", refs, "");
     }
-    if (resources.image !== undefined) {
-      const ref = resources.image;
-      return { kind: "refs", list: [{ ref, id: await this.#resolve("image", ref) }] };
-    }
+    if (resources.image !== undefined) return this.#refs("image", [resources.image], "");
     return { kind: "none", why: `${action} does not act on an image` };
+  }
+
+  /** Each ref resolved in order (shown as `label` + ref); at once while every answer is cached. */
+  #refs(kind: ResolverKind, refs: readonly string[], label: string): Eventually<Target> {
+    const list: { ref: string; id: string | undefined }[] = [];
+    for (let i = 0; i < refs.length; i++) {
+      const id = this.#resolve(kind, refs[i]!);
+      if (id instanceof Promise) return this.#refsLater(kind, refs, label, list, i, id);
+      list.push({ ref: label + refs[i]!, id });
+    }
+    return { kind: "refs", list };
+  }
+
+  /** The rest of #refs once a lookup had to ask the daemon: `pending` is the answer for refs[from]. */
+  async #refsLater(
+    kind: ResolverKind,
+    refs: readonly string[],
+    label: string,
+    list: { ref: string; id: string | undefined }[],
+    from: number,
+    pending: Promise<string | undefined>,
+  ): Promise<Target> {
+    list.push({ ref: label + refs[from]!, id: await pending });
+    for (let i = from + 1; i < refs.length; i++) {
+      list.push({ ref: label + refs[i]!, id: await this.#resolve(kind, refs[i]!) });
+    }
+    return { kind: "refs", list };
   }
 
   /** The full id of `ref`: from the resolver's cache at once, else a lookup with its deadline. */
@@ -172,11 +193,17 @@ export class RequestTargets {
   }
 }
 
-/** container_id and image_id: every object the request acts on must resolve to the caveat's full id. */
-export async function checkTargetCaveat(c: DockerCaveat, targets: RequestTargets): Promise<CaveatResult> {
+/** A container_id or image_id caveat against what the request acts on (other caveats hold here). */
+export function checkTargetCaveat(c: DockerCaveat, targets: RequestTargets): Eventually<CaveatResult> {
   if (c.name !== "container_id" && c.name !== "image_id") return true;
+  const target = c.name === "container_id" ? targets.container() : targets.images();
+  return target instanceof Promise ? target.then((t) => judgeTarget(c, t)) : judgeTarget(c, target);
+}
+
+type TargetCaveat = Extract<DockerCaveat, { readonly name: "container_id" | "image_id" }>;
+
+function judgeTarget(c: TargetCaveat, target: Target): CaveatResult {
   const kind = c.name === "container_id" ? "container" : "image";
-  const target = c.name === "container_id" ? await targets.container() : await targets.images();
   if (target.kind === "none") return target.why;
   for (const { ref, id } of target.list) {
     if (id === undefined) return `no such ${kind} ${shown(ref)} on this host`;

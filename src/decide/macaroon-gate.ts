@@ -22,7 +22,14 @@ import {
   verifyToken,
 } from "../macaroon/index.ts";
 import type { Clock, RandomBytes } from "../ports.ts";
-import { type CaveatRequest, checkLocalCaveat, checkTargetCaveat, RequestTargets } from "./docker-caveats.ts";
+import {
+  type CaveatRequest,
+  type CaveatResult,
+  checkLocalCaveat,
+  checkTargetCaveat,
+  type Eventually,
+  RequestTargets,
+} from "./docker-caveats.ts";
 import type { RequestFacts } from "./facts.ts";
 import type { Gate, GateVerdict } from "./gate.ts";
 import { internalTokenSource, isInternalToken } from "./internal-token.ts";
@@ -114,6 +121,38 @@ function caveatRule(predicate: string | undefined): string {
   }
 }
 
+/**
+ * The container_id and image_id caveats from `from` on, in order: at once while the resolver answers from
+ * its cache, as a promise from the first lookup that has to ask the daemon. A lookup that fails denies.
+ */
+function checkTargets(
+  caveats: readonly DockerCaveat[],
+  targets: RequestTargets,
+  from: number,
+): GateVerdict | Promise<GateVerdict> {
+  for (let i = from; i < caveats.length; i++) {
+    const c = caveats[i]!;
+    if (c.name !== "container_id" && c.name !== "image_id") continue;
+    let result: Eventually<CaveatResult>;
+    try {
+      result = checkTargetCaveat(c, targets);
+    } catch (err) {
+      result = uncheckable(err);
+    }
+    if (result instanceof Promise) {
+      return result.catch(uncheckable).then((r) =>
+        r === true ? checkTargets(caveats, targets, i + 1) : caveatDenied(c, r)
+      );
+    }
+    if (result !== true) return caveatDenied(c, result);
+  }
+  return VALID;
+}
+
+function uncheckable(err: unknown): string {
+  return `cannot be checked: ${err instanceof AgentError ? err.message : "the lookup failed"}`;
+}
+
 function caveatDenied(c: DockerCaveat, why: string): GateVerdict {
   return deny(`caveat:${c.name}`, `macaroon caveat "${formatDockerCaveat(c)}" not satisfied: ${why}`);
 }
@@ -176,7 +215,8 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
 
   return {
     name: "macaroon",
-    async check(facts: RequestFacts): Promise<GateVerdict> {
+    // Not async: a repeated token whose lookups are cached is judged at once, without a promise.
+    check(facts: RequestFacts): GateVerdict | Promise<GateVerdict> {
       const route = facts.route;
       if (route === undefined) return deny("macaroon:route", "unknown API route");
       if (route.action === "system:ping") return PING;
@@ -206,18 +246,7 @@ export function macaroonGate(options: MacaroonGateOptions): MacaroonGate {
         else if (result !== true) return caveatDenied(c, result);
       }
       if (!needsLookup) return VALID;
-      const targets = new RequestTargets(request, resolver, timeoutMs);
-      for (const c of verified.caveats) {
-        if (c.name !== "container_id" && c.name !== "image_id") continue;
-        let result: true | string;
-        try {
-          result = await checkTargetCaveat(c, targets);
-        } catch (err) {
-          result = `cannot be checked: ${err instanceof AgentError ? err.message : "the lookup failed"}`;
-        }
-        if (result !== true) return caveatDenied(c, result);
-      }
-      return VALID;
+      return checkTargets(verified.caveats, new RequestTargets(request, resolver, timeoutMs), 0);
     },
     internalHeaders(): Readonly<Record<string, string>> {
       return internalToken ? { "X-Macaroon": internalToken() } : {};
