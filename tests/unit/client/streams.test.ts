@@ -16,6 +16,7 @@ import { quoteWord } from "../../../src/cli/stream-commands.ts";
 import { AgentError } from "../../../src/errors.ts";
 import type { Env, Platform, WebSocketPeer, WebSocketSession } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { refusingPlatform } from "../../helpers/refusing-platform.ts";
 
 const KEY = `agt_${"a".repeat(49)}`;
 const ENV: Env = { AGENT_HOST: "https://docker1:8443", AGENT_USER: "alice", AGENT_APIKEY: KEY };
@@ -158,7 +159,8 @@ function fakePlatform(options: FakeOptions) {
     },
   });
 
-  const platform = {
+  const platform: Platform = {
+    ...refusingPlatform("the stream client tests"),
     websocketConnect,
     readStdin,
     httpsFetch(url: string) {
@@ -175,8 +177,7 @@ function fakePlatform(options: FakeOptions) {
       sleeps.push(ms);
       return Promise.resolve();
     },
-    monotonicMs: () => 0,
-  } as unknown as Platform;
+  };
   return { platform, connections, sleeps, signals, stdinState };
 }
 

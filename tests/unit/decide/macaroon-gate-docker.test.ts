@@ -8,6 +8,7 @@ import type { Gate } from "../../../src/decide/gate.ts";
 import { emptyRevocations, initKeyring } from "../../../src/macaroon/index.ts";
 import type { Platform } from "../../../src/ports.ts";
 import { internalHeadersOf, macaroonDocker } from "../../../src/server/macaroon-docker.ts";
+import { refusingPlatform } from "../../helpers/refusing-platform.ts";
 import { facts, fakeDaemon, movableClock, seededRandom, WEB_ID } from "./macaroon-gate-helpers.ts";
 
 const clock = movableClock("2026-03-01T12:00:00.700Z");
@@ -35,7 +36,8 @@ function fakeDocker() {
   const logs: string[] = [];
   const sleepers: (() => void)[] = [];
   const sleepSignals: (AbortSignal | undefined)[] = [];
-  const platform = {
+  const platform: Platform = {
+    ...refusingPlatform("the daemon link test"),
     unixFetch(_socket: string, path: string, init?: RequestInit): Promise<Response> {
       if (!path.startsWith("/events")) {
         lookups.push(path);
@@ -60,7 +62,7 @@ function fakeDocker() {
         signal?.addEventListener("abort", () => resolve(), { once: true });
       }),
     monotonicMs: () => performance.now(),
-  } as unknown as Platform;
+  };
   const wake = () => sleepers.splice(0).forEach((resolve) => resolve());
   return { platform, lookups, streams, logs, wake, sleepSignals };
 }

@@ -9,6 +9,7 @@ import { initKeyring, saveKeyring } from "../../../src/macaroon/index.ts";
 import type { Platform } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
 import { stateLayout } from "../../../src/store/layout.ts";
+import { refusingPlatform } from "../../helpers/refusing-platform.ts";
 import { agent, type CliRun, fixedClock, NOW, snapshot, tempRoot } from "../install/helpers.ts";
 
 export { NOW, snapshot };
@@ -102,26 +103,16 @@ export function fakePlatform(
   calls: string[] = [],
   daemon: { readonly socket?: string; readonly answer: DaemonAnswer } = { answer: runningDockerd() },
 ): Platform {
+  // The refusing platform's harmless answers would hide a doctor that did more than fetch: these throw too.
   const unused = () => {
     throw new Error("doctor must only fetch");
   };
   return {
-    serveUnix: unused,
-    serveHttps: unused,
-    httpsFetch: unused,
-    websocketConnect: unused,
-    unixHijack: unused,
-    unixForward: unused,
-    readStdin: unused,
+    ...refusingPlatform("doctor, which must only fetch"),
     hostNames: unused,
     onSignal: unused,
     watchFile: unused,
-    spawn: unused,
-    connectSyslog: unused,
-    connectEtcd: unused,
     sleep: unused,
-    pid: 1,
-    monotonicMs: () => 0,
     unixFetch(socket, path) {
       calls.push(`${socket} ${path}`);
       const docker = path === "/info" && (daemon.socket === undefined || socket === daemon.socket);

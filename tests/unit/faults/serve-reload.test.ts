@@ -12,6 +12,7 @@ import type { CliContext } from "../../../src/cli/context.ts";
 import { serve } from "../../../src/cli/serve.ts";
 import type { FileSystem, Platform, ServeOptions as UnixServeOptions } from "../../../src/ports.ts";
 import { nodeFileSystem } from "../../../src/runtime/node-file-system.ts";
+import { refusingPlatform } from "../../helpers/refusing-platform.ts";
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -37,6 +38,7 @@ function fakePlatform(
   onServe: (fetch: UnixServeOptions["fetch"]) => void,
 ): Platform {
   return {
+    ...refusingPlatform("this test"),
     serveUnix: (o) => {
       onServe(o.fetch);
       return Promise.resolve({ stop: () => Promise.resolve() });
@@ -45,24 +47,7 @@ function fakePlatform(
       signals.set(signal, handler);
       return () => signals.delete(signal);
     },
-    serveHttps: () => Promise.reject(new Error("no HTTPS listener in this test")),
-    httpsFetch: () => Promise.reject(new Error("no HTTPS client in this test")),
-    websocketConnect: () => Promise.reject(new Error("no websocket client in this test")),
-    unixHijack: () => Promise.reject(new Error("no dockerd in this test")),
-    unixForward: () => Promise.reject(new Error("no dockerd in this test")),
-    readStdin: () => {
-      throw new Error("no stdin in this test");
-    },
-    hostNames: () => ({ hostname: "test", addresses: [] }),
-    watchFile: () => () => {},
-    unixFetch: () => Promise.reject(new Error("no dockerd in this test")),
-    spawn: () => Promise.reject(new Error("no spawn in this test")),
-    connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
-    connectSyslog: () => {
-      throw new Error("no syslog in this test");
-    },
     sleep: (ms) => Bun.sleep(ms),
-    pid: 1,
     monotonicMs: () => performance.now(),
   };
 }

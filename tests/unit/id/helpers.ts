@@ -12,6 +12,7 @@ import {
   seededRandom as sharedSeededRandom,
   tempDir as sharedTempDir,
 } from "../../helpers/fixtures.ts";
+import { refusingPlatform } from "../../helpers/refusing-platform.ts";
 
 export const WEB_ID = "3f2a9c".padEnd(64, "1");
 export const NUMERIC_ID = "0123".padEnd(64, "7");
@@ -60,6 +61,7 @@ export function fakePlatform(): FakePlatform {
   };
   const images: Record<string, string> = { "tiny:latest": TINY_ID, tiny: TINY_ID };
   const platform: FakePlatform = {
+    ...refusingPlatform("id tests"),
     fetches: [],
     spawns: [],
     exitCode: 0,
@@ -93,25 +95,6 @@ export function fakePlatform(): FakePlatform {
       platform.spawns.push({ command, args, env, config });
       return { exitCode: platform.exitCode };
     },
-    serveUnix: () => Promise.reject(new Error("not in id tests")),
-    serveHttps: () => Promise.reject(new Error("not in id tests")),
-    httpsFetch: () => Promise.reject(new Error("not in id tests")),
-    websocketConnect: () => Promise.reject(new Error("not in id tests")),
-    unixHijack: () => Promise.reject(new Error("not in id tests")),
-    unixForward: () => Promise.reject(new Error("not in id tests")),
-    readStdin: () => {
-      throw new Error("not in id tests");
-    },
-    hostNames: () => ({ hostname: "test", addresses: [] }),
-    onSignal: () => () => {},
-    watchFile: () => () => {},
-    connectEtcd: () => Promise.reject(new Error("no etcd in unit tests")),
-    connectSyslog: () => {
-      throw new Error("no syslog in these tests");
-    },
-    sleep: () => Promise.resolve(),
-    pid: 1,
-    monotonicMs: () => 0,
   };
   return platform;
 }
