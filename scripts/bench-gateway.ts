@@ -18,13 +18,26 @@
  *     and `docker cp ctr:/FILE -` (GET archive, the tar stream to /dev/null), taking turns, MB/s and the
  *     ratio against A, and the proxy's peak RSS during its transfers (VmHWM reset through clear_refs, and
  *     VmRSS sampled) to show bounded memory.
+ *  3. CPU time per call, steadier than latency on a small VM: each leg alone for REQUESTS calls of each path,
+ *     the agent's and HAProxy's CPU (every thread, /proc/PID/task/TID/schedstat) read around the series.
+ *     The agent is dockerd's plugin in every leg, so the gateway's own work is its CPU per call in C less
+ *     its CPU per call in A.
  * Without `--gateway` in `agent serve --help` (or without haproxy) that leg is left out and said so.
  * BENCH_REQUESTS: measured calls per leg and path (default 500); BENCH_STREAM_MIB: stream size (default
- * 1024); BENCH_STREAM_ROUNDS: transfers per leg and direction (default 3; the median is printed).
+ * 1024); BENCH_STREAM_ROUNDS: transfers per leg and direction (default 3; the median is printed);
+ * BENCH_CPU_PROF_DIR: run the agent under `bun --cpu-prof` and write its profile there when it stops.
  * Needs root, dockerd, docker, busybox, openssl; haproxy for leg B.
  */
 import { connect, type TLSSocket } from "node:tls";
-import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  ftruncateSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import {
   agentCli,
@@ -33,6 +46,7 @@ import {
   type GuardedHost,
   importTinyImage,
   run,
+  spawnLogged,
   startGuardedHost,
   tempDir,
   waitFor,
@@ -47,6 +61,7 @@ function envInteger(name: string, fallback: number, min: number): number {
 const REQUESTS = envInteger("BENCH_REQUESTS", 500, 1);
 const STREAM_BYTES = envInteger("BENCH_STREAM_MIB", 1024, 1) * 1024 * 1024;
 const ROUNDS = envInteger("BENCH_STREAM_ROUNDS", 3, 1);
+const CPU_PROF_DIR = process.env["BENCH_CPU_PROF_DIR"];
 const WARMUP = 50;
 /** A transfer slower than 8 MB/s is a stall, not a figure. */
 const TRANSFER_TIMEOUT_MS = Math.max(30_000, STREAM_BYTES / 8e3);
@@ -258,6 +273,75 @@ async function measureCalls(legs: readonly CallLeg[], path: string): Promise<Ser
     }
   }
   return legs.map((leg, n) => seriesOf(times[n]!, bytes[n]!, leg.client.connections - before[n]! + 1));
+}
+
+/** CPU time a process's live threads have used, in ns (schedstat's first field is exact, not in ticks). */
+function cpuNs(pid: number): number {
+  let total = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended between the listing and the read: its time is gone from both readings.
+    }
+  }
+  return total;
+}
+
+interface CpuFigures {
+  /** Per leg, per path: microseconds of CPU per call of each watched process. */
+  readonly perCall: Map<string, Map<string, Record<string, number>>>;
+}
+
+/** Each leg alone, REQUESTS calls of each path, the watched processes' CPU read around each series. */
+async function measureCpu(
+  legs: readonly CallLeg[],
+  paths: readonly string[],
+  watched: Readonly<Record<string, number>>,
+): Promise<CpuFigures> {
+  const perCall = new Map<string, Map<string, Record<string, number>>>();
+  for (const leg of legs) {
+    const byPath = new Map<string, Record<string, number>>();
+    for (const path of paths) {
+      for (let i = 0; i < WARMUP; i++) await leg.client.request("GET", path);
+      const before = Object.fromEntries(Object.entries(watched).map(([name, pid]) => [name, cpuNs(pid)]));
+      for (let i = 0; i < REQUESTS; i++) await leg.client.request("GET", path);
+      byPath.set(
+        path,
+        Object.fromEntries(
+          Object.entries(watched).map((
+            [name, pid],
+          ) => [name, (cpuNs(pid) - before[name]!) / REQUESTS / 1000]),
+        ),
+      );
+    }
+    perCall.set(leg.name, byPath);
+  }
+  return { perCall };
+}
+
+function printCpu(legs: readonly CallLeg[], paths: readonly string[], cpu: CpuFigures): void {
+  console.log(`\n### CPU per call (us; each leg alone, ${REQUESTS} calls of each path after ${WARMUP})`);
+  console.log(`| | ${legs.map((l) => l.name).join(" | ")} |`);
+  console.log(`|---|${legs.map(() => "---").join("|")}|`);
+  const base = legs[0]!.name;
+  for (const path of paths) {
+    for (const name of ["agent", "haproxy"]) {
+      const cells = legs.map((leg) => {
+        const value = cpu.perCall.get(leg.name)?.get(path)?.[name];
+        if (value === undefined) return "-";
+        const own = value - (cpu.perCall.get(base)?.get(path)?.[name] ?? 0);
+        return leg.name === base || name !== "agent"
+          ? fmt(value, 1)
+          : `${fmt(value, 1)} (own ${fmt(own, 1)})`;
+      });
+      if (cells.some((c) => c !== "-")) console.log(`| ${path}: ${name} | ${cells.join(" | ")} |`);
+    }
+  }
+  console.log(
+    '(the agent is dockerd\'s plugin in every leg: "own" is its CPU per call beyond what it spends in A,' +
+      " the gateway's own work)",
+  );
 }
 
 const fmt = (n: number, digits = 3) => n.toFixed(digits);
@@ -520,6 +604,14 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
     agent: {
       stateDir: state,
       policyFile: join(dir, "policy.yaml"),
+      ...(CPU_PROF_DIR === undefined ? {} : {
+        command: [
+          process.execPath,
+          "--cpu-prof",
+          `--cpu-prof-dir=${CPU_PROF_DIR}`,
+          join(import.meta.dir, "..", "src", "main.ts"),
+        ],
+      }),
       args: withGateway
         ? [
           "--listen",
@@ -564,10 +656,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
     const cfg = join(dir, "haproxy.cfg");
     writeFileSync(cfg, haproxyConfig(haproxyPort, pem, caFile, dockerSocket));
     const logFile = join(dir, "haproxy.log");
-    const proc = Bun.spawn([HAPROXY, "-db", "-f", cfg], {
-      stdout: Bun.file(logFile),
-      stderr: Bun.file(logFile),
-    });
+    const proc = spawnLogged([HAPROXY, "-db", "-f", cfg], logFile);
     haproxyPid = proc.pid;
     cleanups.push(async () => {
       proc.kill("SIGTERM");
@@ -624,6 +713,11 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
 
   const list = await measureCalls(callLegs, "/v1.41/containers/json");
   const ping = await measureCalls(callLegs, "/_ping");
+  const cpuPaths = ["/v1.41/containers/json", "/_ping"];
+  const cpu = await measureCpu(callLegs, cpuPaths, {
+    agent: host.agent.pid,
+    ...(haproxyPid === undefined ? {} : { haproxy: haproxyPid }),
+  });
   for (const leg of callLegs) leg.client.close();
 
   // The file: sparse, so the CLI reads zeros without touching the disk; dockerd writes it into the
@@ -677,6 +771,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
   );
   printCalls(`GET /v1.41/containers/json (1 running container)`, callLegs, list);
   printCalls("GET /_ping", callLegs, ping);
+  printCpu(callLegs, cpuPaths, cpu);
   printStreams(streamLegs, streams);
 }
 

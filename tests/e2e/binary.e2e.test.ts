@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { DEMO_POLICY } from "../../src/policy/index.ts";
-import { pluginCall, ROOT, run, tempDir } from "./harness.ts";
+import { pluginCall, ROOT, run, spawnLogged, tempDir } from "./harness.ts";
 
 const DIST = join(ROOT, "dist");
 const BINARY = join(DIST, "agent");
@@ -159,7 +159,7 @@ maybe("the compiled binary", () => {
     test("chroot ROOT /agent serve --demo answers Plugin.Activate and AuthZReq on ROOT/state/agent.sock", async () => {
       const socket = join(root, "state", "agent.sock");
       const logFile = join(dirname(root), "serve.log");
-      serve = Bun.spawn(
+      serve = spawnLogged(
         [
           "chroot",
           root,
@@ -171,7 +171,7 @@ maybe("the compiled binary", () => {
           "--socket",
           "/state/agent.sock",
         ],
-        { stdout: Bun.file(logFile), stderr: Bun.file(logFile) },
+        logFile,
       );
       const proc = serve;
       serveLog = logFile;

@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import type { EtcdClient, EtcdConnectOptions } from "../../src/fleet/etcd.ts";
 import { compactEtcd, connectEtcd } from "../../src/runtime/etcd-grpc.ts";
-import { agentCli, tempDir } from "./harness.ts";
+import { agentCli, spawnLogged, tempDir } from "./harness.ts";
 
 export const ETCD = "/usr/bin/etcd";
 
@@ -308,11 +308,7 @@ class Member implements EtcdMember {
   spawn(): void {
     this.#starts++;
     const logFile = `${this.#logFile}.${this.#starts}`;
-    this.#proc = Bun.spawn(this.#args, {
-      stdout: Bun.file(logFile),
-      stderr: Bun.file(logFile),
-      stdin: "ignore",
-    });
+    this.#proc = spawnLogged(this.#args, logFile, { stdin: "ignore" });
   }
 
   /** Linearizable reads work on this member: it is in the cluster, with a leader, caught up. */

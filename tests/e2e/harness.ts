@@ -66,6 +66,25 @@ export function tempDir(prefix: string): string {
   return mkdtempSync(join("/tmp", `agent-e2e-${prefix}-`));
 }
 
+/**
+ * Spawns `command` with its stdout and stderr both appended to `logFile`, through one descriptor.
+ * `Bun.file(path)` as stdio opens the file once per stream, at offset 0 and without O_APPEND (probed): the
+ * two streams write over each other, and a process restarted on the same file writes over its predecessor's
+ * lines, where a test reading the log past the length it had seen would not find its own.
+ */
+export function spawnLogged(
+  command: readonly string[],
+  logFile: string,
+  options: { readonly env?: Record<string, string | undefined>; readonly stdin?: "ignore" } = {},
+): Bun.Subprocess {
+  const fd = openSync(logFile, "a");
+  try {
+    return Bun.spawn([...command], { ...options, stdout: fd, stderr: fd });
+  } finally {
+    closeSync(fd); // the child has its own copy
+  }
+}
+
 /** Polls `probe` until it returns true (errors count as false); throws after `timeoutMs`. */
 export async function waitFor(
   what: string,
@@ -126,10 +145,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentProcess> {
     ...(options.args ?? []),
   ];
   if (options.policyFile) args.push("--policy", options.policyFile);
-  const proc = Bun.spawn([...(options.command ?? [BUN, MAIN]), ...args], {
+  const proc = spawnLogged([...(options.command ?? [BUN, MAIN]), ...args], logFile, {
     env: { ...process.env, ...options.env },
-    stdout: Bun.file(logFile),
-    stderr: Bun.file(logFile),
   });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   await waitFor("the agent's socket", async () => {
@@ -293,11 +310,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     );
     args.push("--host", `tcp://127.0.0.1:${tcpPort}`);
   }
-  let proc: Bun.Subprocess = Bun.spawn(args, {
-    stdout: Bun.file(logFile),
-    stderr: Bun.file(logFile),
-    env: { ...process.env },
-  });
+  let proc: Bun.Subprocess = spawnLogged(args, logFile, { env: { ...process.env } });
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   const config = join(d, "docker-config");
   mkdirSync(config, { recursive: true });
@@ -344,9 +357,7 @@ export async function startDockerd(options: DockerdOptions): Promise<Dockerd> {
     log,
     async restart() {
       await terminate();
-      const out = openSync(logFile, "a"); // keep the first run's log
-      proc = Bun.spawn(args, { stdout: out, stderr: out, env: { ...process.env } });
-      closeSync(out);
+      proc = spawnLogged(args, logFile, { env: { ...process.env } }); // after the first run's log
       await ready().catch((err) => {
         throw new Error(`${(err as Error).message}\n${log().slice(-3000)}`);
       });

@@ -10,7 +10,7 @@ import { expect } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { freePort, waitFor } from "./harness.ts";
+import { freePort, spawnLogged, waitFor } from "./harness.ts";
 
 /** Why these tests cannot run here (rsyslogd or its TLS driver missing), or undefined. */
 export function syslogUnavailable(): string | undefined {
@@ -123,10 +123,7 @@ export async function startRsyslog(
     },
     async start() {
       rmSync(pidFile, { force: true }); // left behind by a SIGKILL
-      const p = Bun.spawn(["rsyslogd", "-n", "-f", conf, "-i", pidFile], {
-        stdout: Bun.file(logFile),
-        stderr: Bun.file(logFile),
-      });
+      const p = spawnLogged(["rsyslogd", "-n", "-f", conf, "-i", pidFile], logFile);
       proc = p;
       await waitFor("rsyslogd's listeners", async () => {
         if (p.exitCode !== null) throw new Error(`rsyslogd exited ${p.exitCode}: ${log()}`);
