@@ -7,6 +7,10 @@
  *     TLS frontend that verifies the client certificate, in front of dockerd's unix socket;
  *  C. the gateway, the client authenticated by its certificate (and, for the calls, a second series with an
  *     API key over Basic auth instead).
+ *  D. the floor of the gateway's stack: a bare proxy on the same runtime layers (node:tls handing each
+ *     connection to a node:http server, as src/runtime/https-listener.ts does; every request forwarded with
+ *     node:http's client to dockerd's unix socket, as src/runtime/unix-forward.ts does; nothing checked), for
+ *     the calls only: what the gateway costs beyond it is the agent's own work.
  * Every leg serves the same ECDSA P-256 server certificate issued by the agent's CA and (but C with the API
  * key) verifies the same client certificate. dockerd is guarded by the agent's plugin in every leg, so every
  * leg pays the same AuthZReq and AuthZRes calls inside dockerd.
@@ -19,7 +23,7 @@
  *     ratio against A, and the proxy's peak RSS during its transfers (VmHWM reset through clear_refs, and
  *     VmRSS sampled) to show bounded memory.
  *  3. CPU time per call, steadier than latency on a small VM: each leg alone for REQUESTS calls of each path,
- *     the agent's and HAProxy's CPU (every thread, /proc/PID/task/TID/schedstat) read around the series.
+ *     the CPU of the agent, HAProxy and the bare proxy (every thread, /proc/PID/stat) read around the series.
  *     The agent is dockerd's plugin in every leg, so the gateway's own work is its CPU per call in C less
  *     its CPU per call in A.
  * Without `--gateway` in `agent serve --help` (or without haproxy) that leg is left out and said so.
@@ -29,15 +33,7 @@
  * Needs root, dockerd, docker, busybox, openssl; haproxy for leg B.
  */
 import { connect, type TLSSocket } from "node:tls";
-import {
-  closeSync,
-  ftruncateSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, ftruncateSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   agentCli,
@@ -275,17 +271,15 @@ async function measureCalls(legs: readonly CallLeg[], path: string): Promise<Ser
   return legs.map((leg, n) => seriesOf(times[n]!, bytes[n]!, leg.client.connections - before[n]! + 1));
 }
 
-/** CPU time a process's live threads have used, in ns (schedstat's first field is exact, not in ticks). */
+/**
+ * CPU time a process has used, every thread's, ended ones too (utime + stime of /proc/PID/stat, in clock ticks
+ * of 10 ms: a series of a few hundred ms of CPU reads to within a few per cent; summing the live threads'
+ * schedstat instead loses a thread that ends between the two readings, and went negative).
+ */
 function cpuNs(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // The thread ended between the listing and the read: its time is gone from both readings.
-    }
-  }
-  return total;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 1e7; // utime and stime: fields 14 and 15
 }
 
 interface CpuFigures {
@@ -326,7 +320,7 @@ function printCpu(legs: readonly CallLeg[], paths: readonly string[], cpu: CpuFi
   console.log(`|---|${legs.map(() => "---").join("|")}|`);
   const base = legs[0]!.name;
   for (const path of paths) {
-    for (const name of ["agent", "haproxy"]) {
+    for (const name of ["agent", "haproxy", "bare proxy"]) {
       const cells = legs.map((leg) => {
         const value = cpu.perCall.get(leg.name)?.get(path)?.[name];
         if (value === undefined) return "-";
@@ -530,6 +524,48 @@ function printStreams(legs: readonly StreamLeg[], figures: readonly StreamFigure
 
 // ---------------------------------------------------------------- HAProxy
 
+/** Leg D's program: TLS and HTTP/1.1 as the agent's listener runs them, relaying to dockerd, checking nothing. */
+const BARE_PROXY = `
+import { readFileSync } from "node:fs";
+import { Agent, createServer, request } from "node:http";
+import { createServer as createTls } from "node:tls";
+const [port, cert, key, ca, socketPath] = process.argv.slice(2);
+const agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
+const http = createServer((req, res) => {
+  const headers = [];
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.push(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const out = request({ socketPath, method: req.method, path: req.url, agent, headers, setHost: false }, (answer) => {
+    const back = [];
+    for (let i = 0; i + 1 < answer.rawHeaders.length; i += 2) back.push(answer.rawHeaders[i], answer.rawHeaders[i + 1]);
+    res.writeHead(answer.statusCode ?? 502, back);
+    answer.pipe(res);
+  });
+  out.on("error", () => res.destroy());
+  req.pipe(out);
+});
+createTls({
+  cert: readFileSync(cert), key: readFileSync(key), ca: readFileSync(ca), requestCert: true, rejectUnauthorized: false,
+}, (socket) => http.emit("connection", socket)).listen(Number(port), "127.0.0.1");
+`;
+
+function startBareProxy(
+  dir: string,
+  port: number,
+  files: { readonly cert: string; readonly key: string; readonly ca: string },
+  dockerSocket: string,
+) {
+  const script = join(dir, "bare-proxy.mjs");
+  writeFileSync(script, BARE_PROXY);
+  const logFile = join(dir, "bare-proxy.log");
+  return {
+    proc: spawnLogged(
+      [process.execPath, script, String(port), files.cert, files.key, files.ca, dockerSocket],
+      logFile,
+    ),
+    log: () => readFileSync(logFile, "utf8"),
+  };
+}
+
 function haproxyConfig(port: number, pem: string, ca: string, dockerSocket: string): string {
   // docker-socket-proxy's shape (http mode, the unix socket as the only server) without its ACLs, with
   // keep-alive on both sides (docker-socket-proxy itself sets option http-server-close) and a TLS
@@ -696,6 +732,29 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
     callLegs.push({ name: "B HAProxy", client: new KeptAliveClient(haproxyPort, tls) });
     streamLegs.push({ name: "B HAProxy", port: haproxyPort, proxyPid: haproxyPid });
   }
+  const barePort = freePort();
+  const bare = startBareProxy(
+    dir,
+    barePort,
+    { cert: serverCert, key: serverKey, ca: caFile },
+    dockerSocket,
+  );
+  cleanups.push(async () => {
+    bare.proc.kill("SIGKILL");
+    await bare.proc.exited;
+  });
+  const bareClient = new KeptAliveClient(barePort, tls);
+  await waitFor("the bare proxy", async () => {
+    if (bare.proc.exitCode !== null) throw new Error(`the bare proxy exited: ${bare.log()}`);
+    try {
+      return (await bareClient.request("GET", "/_ping")).status === 200;
+    } catch (err) {
+      bareClient.close();
+      throw err;
+    }
+  }, 20_000);
+  bareClient.close();
+  bareClient.connections = 0;
   if (withGateway) {
     const keyed = new KeptAliveClient(gatewayPort, { ca: tls.ca }, {
       authorization: `Basic ${btoa(`${USER}:${apiKey}`)}`,
@@ -710,6 +769,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
     callLegs.push({ name: "C' gateway (API key)", client: keyed });
     streamLegs.push({ name: "C gateway (cert)", port: gatewayPort, proxyPid: host.agent.pid });
   }
+  callLegs.push({ name: "D bare proxy", client: bareClient });
 
   const list = await measureCalls(callLegs, "/v1.41/containers/json");
   const ping = await measureCalls(callLegs, "/_ping");
@@ -717,6 +777,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
   const cpu = await measureCpu(callLegs, cpuPaths, {
     agent: host.agent.pid,
     ...(haproxyPid === undefined ? {} : { haproxy: haproxyPid }),
+    "bare proxy": bare.proc.pid,
   });
   for (const leg of callLegs) leg.client.close();
 
@@ -761,7 +822,9 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
       " C: agent serve --listen --gateway (run from source with Bun) -> dockerd's unix socket; the user is" +
       " no policy administrator, so the gateway applies namespaces (the container is labelled with the" +
       " user's namespace; lists are read whole and filtered)" +
-      (withGateway ? "." : ": not measured, this agent has no --gateway."),
+      (withGateway ? "." : ": not measured, this agent has no --gateway.") +
+      " D: a bare proxy on the gateway's runtime layers (node:tls handing connections to a node:http server," +
+      " each request relayed with node:http's client to dockerd's unix socket), checking nothing; calls only.",
   );
   console.log(
     `Calls: ${REQUESTS} sequential requests per leg after ${WARMUP}, taking turns, one kept-alive TLS` +
