@@ -392,14 +392,24 @@ maybe("a fleet of two agents on a 3-member etcd cluster", () => {
     const endpoint = String((await fleetStatus(socketB)).endpoint);
     const member = cluster.member(cluster.endpoints.indexOf(endpoint));
     const tokens: string[] = [];
+    const nonces: string[] = [];
     member.stop();
     process.kill(agentB.pid, "SIGSTOP");
     try {
       for (let i = 0; i < 3; i++) {
         const made = ok(await a(["id", "create"]), "id create");
         tokens.push(tokenOf(made));
+        nonces.push(nonceOf(made));
         ok(await a(["id", "revoke", "--", nonceOf(made)]), "id revoke");
       }
+      // A CLI whose client tried the frozen member first queues its revocation for agent A to publish: the
+      // compaction must come after all three are in etcd, or B would simply watch them arrive.
+      await waitFor("the three revocations in etcd", async () => {
+        for (const nonce of nonces) {
+          if ((await root.get(`/agent/revoked/${nonce}`)).kv === undefined) return false;
+        }
+        return true;
+      }, 20_000);
       const { revision } = await root.get("/agent/policy");
       await cluster.compact(revision);
       // Killed while still frozen: a member let run first could deliver the changes to B's socket.
