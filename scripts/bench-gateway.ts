@@ -562,8 +562,28 @@ function startBareProxy(
       [process.execPath, script, String(port), files.cert, files.key, files.ca, dockerSocket],
       logFile,
     ),
-    log: () => readFileSync(logFile, "utf8"),
+    logFile,
   };
+}
+
+/**
+ * Waits until the proxy `proc` answers `client`'s GET /_ping with 200 (its log in the error if it exits or
+ * never does), then closes that connection and forgets it, so a leg's connection count starts at 0.
+ */
+async function untilPinged(what: string, client: KeptAliveClient, proc: Bun.Subprocess, logFile: string) {
+  await waitFor(what, async () => {
+    if (proc.exitCode !== null) throw new Error(`${what} exited ${proc.exitCode}`);
+    try {
+      return (await client.request("GET", "/_ping")).status === 200;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }, 20_000).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${readFileSync(logFile, "utf8")}`);
+  });
+  client.close();
+  client.connections = 0;
 }
 
 function haproxyConfig(port: number, pem: string, ca: string, dockerSocket: string): string {
@@ -683,6 +703,11 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
   ]);
   if (started.code !== 0) throw new Error(`docker run failed: ${started.stderr}`);
 
+  const tls: TlsOptions = {
+    ca: readFileSync(caFile, "utf8"),
+    cert: readFileSync(join(certPath, "cert.pem"), "utf8"),
+    key: readFileSync(join(certPath, "key.pem"), "utf8"),
+  };
   let haproxyPort: number | undefined;
   let haproxyPid: number | undefined;
   if (withHaproxy) {
@@ -700,32 +725,9 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
       await proc.exited;
       clearTimeout(timer);
     });
-    const probe = new KeptAliveClient(haproxyPort, {
-      ca: readFileSync(caFile, "utf8"),
-      cert: readFileSync(join(certPath, "cert.pem"), "utf8"),
-      key: readFileSync(join(certPath, "key.pem"), "utf8"),
-    });
-    await waitFor("haproxy", async () => {
-      if (proc.exitCode !== null) {
-        throw new Error(`haproxy exited ${proc.exitCode}: ${readFileSync(logFile, "utf8")}`);
-      }
-      try {
-        return (await probe.request("GET", "/_ping")).status === 200;
-      } catch (err) {
-        probe.close();
-        throw err;
-      }
-    }, 20_000).catch((err) => {
-      throw new Error(`${(err as Error).message}\n${readFileSync(logFile, "utf8")}`);
-    });
-    probe.close();
+    await untilPinged("haproxy", new KeptAliveClient(haproxyPort, tls), proc, logFile);
   }
 
-  const tls: TlsOptions = {
-    ca: readFileSync(caFile, "utf8"),
-    cert: readFileSync(join(certPath, "cert.pem"), "utf8"),
-    key: readFileSync(join(certPath, "key.pem"), "utf8"),
-  };
   const callLegs: CallLeg[] = [{ name: "A dockerd TLS", client: new KeptAliveClient(dockerd.tcpPort!, tls) }];
   const streamLegs: StreamLeg[] = [{ name: "A dockerd TLS", port: dockerd.tcpPort! }];
   if (haproxyPort !== undefined) {
@@ -744,17 +746,7 @@ async function bench(dir: string, cleanups: (() => Promise<void>)[]): Promise<vo
     await bare.proc.exited;
   });
   const bareClient = new KeptAliveClient(barePort, tls);
-  await waitFor("the bare proxy", async () => {
-    if (bare.proc.exitCode !== null) throw new Error(`the bare proxy exited: ${bare.log()}`);
-    try {
-      return (await bareClient.request("GET", "/_ping")).status === 200;
-    } catch (err) {
-      bareClient.close();
-      throw err;
-    }
-  }, 20_000);
-  bareClient.close();
-  bareClient.connections = 0;
+  await untilPinged("the bare proxy", bareClient, bare.proc, bare.logFile);
   if (withGateway) {
     const keyed = new KeptAliveClient(gatewayPort, { ca: tls.ca }, {
       authorization: `Basic ${btoa(`${USER}:${apiKey}`)}`,
