@@ -6,11 +6,11 @@
  * "<method> is not available in <what>"; the harmless ones answer: hostNames a host "test" without
  * addresses, onSignal and watchFile a no-op unsubscribe, sleep at once, pid 1, monotonicMs 0; the optional
  * collectGarbage is left out (a runtime without one).
- * `overrides` go on top: the capabilities the test plays.
+ * A test spreads it and sets the capabilities it plays on top.
  */
 import type { Platform } from "../../src/ports.ts";
 
-export function refusingPlatform(what: string, overrides: Partial<Platform> = {}): Platform {
+export function refusingPlatform(what: string): Platform {
   const refusal = (method: keyof Platform) => new Error(`${method} is not available in ${what}`);
   const reject = (method: keyof Platform) => () => Promise.reject(refusal(method));
   return {
@@ -35,6 +35,5 @@ export function refusingPlatform(what: string, overrides: Partial<Platform> = {}
     readStdin: () => {
       throw refusal("readStdin");
     },
-    ...overrides,
   };
 }
