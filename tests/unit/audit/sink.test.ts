@@ -74,6 +74,83 @@ describe("audit sink", () => {
     expect(written.join("\n").split("\n").length).toBe(3);
   });
 
+  /** A file system that records each append (its text and how many probe turns had run before it). */
+  function recordingFs() {
+    const appends: string[] = [];
+    const fs = {
+      ...nodeFileSystem,
+      stat: () => Promise.resolve(undefined),
+      appendLine: (_p: string, line: string) => {
+        appends.push(line);
+        return Promise.resolve();
+      },
+    } as FileSystem;
+    return { fs, appends };
+  }
+
+  test("a large batch is serialized in slices: the event loop runs in between, appends stay within 16 KiB", async () => {
+    const { fs, appends } = recordingFs();
+    const sink = new AuditSink(fs, { path: "/x/audit.log", onError: () => {}, nowMs: () => 0 });
+    // A turn of the event loop counted while the batch is written: requests waiting on the socket get in too.
+    let turns = 0;
+    let probing = true;
+    const probe = () => {
+      if (!probing) return;
+      turns++;
+      setImmediate(probe);
+    };
+    setImmediate(probe);
+    for (let i = 0; i < 2_000; i++) sink.write(event(i)); // ~600 KB of JSON
+    await sink.flush();
+    probing = false;
+    const lines = appends.join("\n").split("\n");
+    expect(lines.length).toBe(2_000);
+    expect(lines.map((l) => JSON.parse(l).decisionId)).toEqual(
+      Array.from({ length: 2_000 }, (_, i) => i.toString(16).padStart(12, "0")),
+    );
+    for (const text of appends) expect(text.length).toBeLessThanOrEqual(16 * 1024);
+    // One turn per 4 KiB serialized, at least: far more than one for the whole batch.
+    expect(turns).toBeGreaterThan(100);
+  });
+
+  test("events that arrive while a batch is written wait for the next batch, not an append each", async () => {
+    // Appends that finish when the test says so, as a slow disk would.
+    const appends: string[] = [];
+    const waiting: (() => void)[] = [];
+    const fs = {
+      ...nodeFileSystem,
+      stat: () => Promise.resolve(undefined),
+      appendLine: (_p: string, line: string) =>
+        new Promise<void>((resolve) => {
+          appends.push(line);
+          waiting.push(resolve);
+        }),
+    } as FileSystem;
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    /** Lets every append finish, and whatever the drain does next, until it is idle. */
+    const settle = async () => {
+      for (let idle = 0; idle < 5; idle++) {
+        await turn();
+        if (waiting.length > 0) {
+          waiting.splice(0).forEach((resolve) => resolve());
+          idle = 0;
+        }
+      }
+    };
+    const lineCount = () => appends.join("\n").split("\n").filter((l) => l !== "").length;
+    const sink = new AuditSink(fs, { path: "/x/audit.log", batchMs: 30, onError: () => {}, nowMs: () => 0 });
+    for (let i = 0; i < 512; i++) sink.write(event(i)); // a full batch: written at once
+    for (let i = 0; i < 100 && waiting.length === 0; i++) await turn();
+    expect(waiting.length).toBe(1); // its first append is under way
+    for (let i = 512; i < 515; i++) sink.write(event(i)); // three more meanwhile
+    await settle();
+    expect(lineCount()).toBe(512); // the batch, and not yet the three
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await settle();
+    expect(lineCount()).toBe(515);
+    expect(appends.at(-1)!.split("\n").length).toBe(3); // together, in one append after the timer
+  });
+
   test("redacts build args and auth values in URIs", () => {
     expect(redactUri('/v1.41/build?buildargs={"PASSWORD":"hunter2"}&t=x')).not.toContain("hunter2");
     expect(redactUri("/v1.41/containers/json?all=1")).toBe("/v1.41/containers/json?all=1");
