@@ -74,18 +74,24 @@ describe("audit sink", () => {
     expect(written.join("\n").split("\n").length).toBe(3);
   });
 
-  /** A file system that records each append (its text and how many probe turns had run before it). */
-  function recordingFs() {
+  /**
+   * A file system that records the text of each append. Gated, an append finishes only when the test
+   * resolves it (its resolver waits in `waiting`), as on a slow disk; else at once.
+   */
+  function recordingFs({ gated = false } = {}) {
     const appends: string[] = [];
+    const waiting: (() => void)[] = [];
     const fs = {
       ...nodeFileSystem,
       stat: () => Promise.resolve(undefined),
-      appendLine: (_p: string, line: string) => {
-        appends.push(line);
-        return Promise.resolve();
-      },
+      appendLine: (_p: string, line: string) =>
+        new Promise<void>((resolve) => {
+          appends.push(line);
+          if (gated) waiting.push(resolve);
+          else resolve();
+        }),
     } as FileSystem;
-    return { fs, appends };
+    return { fs, appends, waiting };
   }
 
   test("a large batch is serialized in slices: the event loop runs in between, appends stay within 16 KiB", async () => {
@@ -114,18 +120,7 @@ describe("audit sink", () => {
   });
 
   test("events that arrive while a batch is written wait for the next batch, not an append each", async () => {
-    // Appends that finish when the test says so, as a slow disk would.
-    const appends: string[] = [];
-    const waiting: (() => void)[] = [];
-    const fs = {
-      ...nodeFileSystem,
-      stat: () => Promise.resolve(undefined),
-      appendLine: (_p: string, line: string) =>
-        new Promise<void>((resolve) => {
-          appends.push(line);
-          waiting.push(resolve);
-        }),
-    } as FileSystem;
+    const { fs, appends, waiting } = recordingFs({ gated: true });
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     /** Lets every append finish, and whatever the drain does next, until it is idle. */
     const settle = async () => {
